@@ -1,0 +1,70 @@
+"""The `fer-edge` command: one verb per task.
+
+Each verb lives in its own module exposing ``register(subparsers)``; the module sets
+``func`` on its parser and keeps heavy imports (onnxruntime, torch) inside that
+function, so ``fer-edge --help`` is instant and never imports torch.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional, Sequence
+
+from .. import __version__
+from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, FerEdgeError
+
+# Order here is the order in `fer-edge --help`.
+COMMAND_MODULES: tuple[str, ...] = (
+    "fer_edge.cli.infer_cmd",
+    "fer_edge.cli.webcam_cmd",
+    "fer_edge.cli.demo_cmd",
+    "fer_edge.training.commands",
+    "fer_edge.cli.data_cmd",
+    "fer_edge.cli.info_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fer-edge",
+        description="Facial expression recognition for the edge: train on FER2013, export to ONNX, "
+        "and run on images, folders, videos and webcams with ONNX Runtime.",
+    )
+    parser.add_argument("--version", action="version", version=f"fer-edge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real import error inside an existing module: show it
+                raise
+            continue  # verb not built yet in this checkout
+        module.register(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        code = args.func(args)
+    except FerEdgeError as exc:
+        print(f"fer-edge: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("fer-edge: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `fer-edge infer ... | head`
+        return 0
+    except MemoryError:
+        print("fer-edge: error: out of memory", file=sys.stderr)
+        return EXIT_FAILURE
+    return int(code or 0)
+
+
+def run() -> None:
+    sys.exit(main())

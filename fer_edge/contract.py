@@ -1,0 +1,57 @@
+"""The preprocessing contract between an exported model and the runtime.
+
+Export writes it into the ONNX file's metadata under one key, so a model file is
+all the runtime needs: which classes, what input size and channels, and which
+mean/std (in 0..255 pixel units) the network was trained with.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+from .labels import CLASSES, IMAGE_SIZE
+
+METADATA_KEY = "fer_edge"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelContract:
+    classes: tuple[str, ...] = CLASSES
+    input_size: int = IMAGE_SIZE  # square input, pixels
+    channels: int = 1
+    mean: float = 0.0  # in 0..255 pixel units: x_norm = (x - mean) / std
+    std: float = 255.0
+    model: str = "unknown"
+    normalization: str = "train"  # "train": statistics of the training split; "per_split": each split its own
+    val_accuracy: Optional[float] = None
+    input_name: str = "input"
+    output_name: str = "logits"
+    extra: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["classes"] = list(self.classes)
+        return json.dumps(d, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelContract":
+        d = json.loads(text)
+        if not isinstance(d, dict):
+            raise ValueError("fer_edge metadata is not a JSON object")
+        version = int(d.get("format_version", 1))
+        if version > FORMAT_VERSION:
+            raise ValueError(
+                f"model metadata format {version} is newer than this fer-edge understands ({FORMAT_VERSION}); upgrade fer-edge"
+            )
+        known = {f for f in cls.__dataclass_fields__}
+        kwargs = {k: v for k, v in d.items() if k in known}
+        kwargs["classes"] = tuple(kwargs.get("classes", CLASSES))
+        c = cls(**kwargs)
+        if c.std <= 0:
+            raise ValueError(f"fer_edge metadata has a non-positive std ({c.std})")
+        if c.channels not in (1, 3):
+            raise ValueError(f"fer_edge metadata has {c.channels} channels; 1 or 3 are supported")
+        return c
