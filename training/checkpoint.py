@@ -1,0 +1,115 @@
+"""Checkpoints: atomic writes, RNG state capture, and loading with clear errors.
+
+A checkpoint holds only plain Python types and tensors, so it loads with
+``torch.load(weights_only=True)`` (no arbitrary pickles from a file a user hands us).
+"""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from fer_edge.errors import ModelError
+
+FORMAT = "fer-edge-checkpoint"
+VERSION = 1
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """Write ``obj`` to ``path`` so that a reader sees the old file or the new one, never half.
+
+    The temporary file lives in the same directory (``os.replace`` is atomic only
+    within one file system) and is fsynced before the rename; the directory is
+    fsynced after it so the rename itself survives a power cut.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:
+        dfd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def capture_rng() -> dict[str, Any]:
+    """Python, numpy, torch and CUDA generator states as plain types."""
+    version, state, gauss = random.getstate()
+    np_state = np.random.get_state()
+    rng = {
+        "python": [version, list(state), gauss],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]),
+                  int(np_state[3]), float(np_state[4])],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def restore_rng(rng: dict[str, Any]) -> None:
+    version, state, gauss = rng["python"]
+    random.setstate((version, tuple(state), gauss))
+    name, keys, pos, has_gauss, cached = rng["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        states = rng["cuda"]
+        if len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states)
+
+
+def load_checkpoint(path: str | os.PathLike, expect_model: Optional[str] = None) -> dict[str, Any]:
+    """Load a fer-edge checkpoint on the CPU, checking format and (optionally) architecture."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated file, another format, a pickle we refuse to run
+        raise ModelError(f"{path}: not a readable fer-edge checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ModelError(f"{path}: not a fer-edge checkpoint (train one with `fer-edge train`)")
+    if int(ckpt.get("version", 0)) > VERSION:
+        raise ModelError(f"{path}: checkpoint version {ckpt['version']} is newer than this fer-edge; upgrade")
+    if expect_model is not None and ckpt["model_name"] != expect_model:
+        raise ModelError(
+            f"{path}: checkpoint is a {ckpt['model_name']!r} model, not {expect_model!r} "
+            f"(use --model {ckpt['model_name']} or another --out)"
+        )
+    return ckpt
+
+
+def build_from_checkpoint(ckpt: dict[str, Any], path: str = "checkpoint") -> torch.nn.Module:
+    """Recreate the model a checkpoint describes and load its weights (eval mode)."""
+    from .models import create_model
+
+    model = create_model(ckpt["model_name"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ModelError(f"{path}: weights do not fit a {ckpt['model_name']!r} model ({first})") from None
+    return model.eval()

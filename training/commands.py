@@ -1,0 +1,165 @@
+"""CLI verbs of the training side: ``train``, ``train-all``, ``eval``, ``export``.
+
+Nothing here imports torch at module level: ``fer-edge --help`` must work on an edge
+install, and a training verb there must say how to get the [train] extra (exit 6).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from fer_edge.errors import InputError, require
+
+# Options a --resume may change; every other option continues the run as configured.
+RESUME_OVERRIDES = ("epochs", "device", "data", "threads", "patience")
+
+
+def _train_options(p: argparse.ArgumentParser, model_default_help: str) -> None:
+    from .config import TrainConfig
+
+    d = TrainConfig(data="")
+    p.add_argument("--data", help="FER2013 CSV (Kaggle layout: emotion,pixels,Usage) or image folder "
+                   "(train/<class>/*.png, optional validation/ or PublicTest/)")
+    p.add_argument("--epochs", type=int, help=f"maximum epochs (default {d.epochs})")
+    p.add_argument("--batch-size", type=int, help=f"images per optimizer step, per process (default {d.batch_size})")
+    p.add_argument("--device", choices=("auto", "cuda", "cpu"), help="auto: CUDA when available (default)")
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), help="sgd: Nesterov momentum 0.9 (default)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: 0.05 SGD with BatchNorm nets, "
+                   "0.01 SGD for base/vgg13, 1e-3 AdamW)")
+    p.add_argument("--weight-decay", type=float, help=f"(default {d.weight_decay}; not on biases/norms)")
+    p.add_argument("--warmup-epochs", type=float, help=f"linear LR warm-up (default {d.warmup_epochs})")
+    p.add_argument("--schedule", choices=("cosine", "constant"), help="LR after warm-up (default cosine)")
+    p.add_argument("--label-smoothing", type=float, help=f"(default {d.label_smoothing})")
+    p.add_argument("--balance", choices=("none", "weights", "sampler"),
+                   help="class imbalance: inverse-frequency loss weights or a class-balanced sampler (default none)")
+    p.add_argument("--augment", choices=("none", "light", "standard"),
+                   help="standard: crop/pad 4px, flip, rotate 10deg, scale 0.9-1.1, random erasing (default)")
+    p.add_argument("--patience", type=int, help=f"early stopping: epochs without a better validation accuracy (default {d.patience})")
+    p.add_argument("--val-fraction", type=float,
+                   help=f"held-out share of training faces when the data has no PublicTest split (default {d.val_fraction})")
+    p.add_argument("--norm", choices=("train", "per_split"),
+                   help="normalisation statistics: the training split's (default) or each split its own")
+    p.add_argument("--seed", type=int, help=f"(default {d.seed})")
+    p.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"),
+                   help="mixed precision; auto: bf16/fp16 on CUDA, fp32 on CPU (default auto)")
+    p.add_argument("--channels-last", choices=("auto", "on", "off"), help="memory format; auto: on for CUDA (default)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores / processes)")
+    p.add_argument("--limit", type=int, help="train on a seeded random subset of this many faces (quick runs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch is still printed)")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+
+
+def register(subparsers) -> None:
+    from .models import list_models
+
+    names = list_models()
+    p = subparsers.add_parser(
+        "train",
+        help="train a model on FER2013 (needs the [train] extra)",
+        description="Train one architecture on FER2013 with augmentation, label smoothing, warm-up + cosine LR and "
+        "early stopping on the validation split (PublicTest). Writes OUT/last.pt every epoch (atomically), "
+        "OUT/best.pt, OUT/log.jsonl, OUT/curves.png and OUT/summary.json. Under torchrun it trains with "
+        "DistributedDataParallel (same command).",
+    )
+    p.add_argument("--model", help=f"architecture: {', '.join(names)}, or 'all' for the four reference models "
+                   "(default resnet18)")
+    p.add_argument("--out", help="run directory (default runs/MODEL)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last.pt (same settings; --epochs may be raised)")
+    _train_options(p, "resnet18")
+    p.set_defaults(func=run_train)
+
+    p = subparsers.add_parser(
+        "train-all",
+        help="train the four reference models in sequence and compare them",
+        description="Train base, vgg13, resnet18 and resnet50 one after another into OUT/<model>/ and write "
+        "OUT/comparison.md and OUT/comparison.json. Runs already complete are skipped, unfinished ones resumed.",
+    )
+    p.add_argument("--out", default="runs", help="parent directory of the runs (default runs)")
+    p.add_argument("--models", help=f"comma-separated subset/extension of the list (default base,vgg13,resnet18,resnet50; "
+                   f"available: {', '.join(names)})")
+    _train_options(p, "all")
+    p.set_defaults(func=run_train_all)
+
+
+def _explicit(args: argparse.Namespace) -> dict:
+    """The training options the user actually gave (argparse defaults are None)."""
+    from .config import TrainConfig
+    from dataclasses import fields
+
+    names = {f.name for f in fields(TrainConfig)}
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
+
+
+def _print_summary(result, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(
+            f"{result.model}: best validation accuracy {result.best_val_accuracy:.4f} at epoch {result.best_epoch} "
+            f"({result.epochs_run} epochs, {result.wall_time_s:.0f}s, {result.images_per_s:.0f} img/s) -> {result.out_dir}",
+            file=sys.stderr,
+        )
+
+
+def run_train(args: argparse.Namespace) -> int:
+    if args.model == "all":
+        args.models = None
+        args.out = args.out or "runs"
+        return run_train_all(args)
+    require("torch")
+    from .checkpoint import load_checkpoint
+    from .config import TrainConfig
+    from .trainer import train
+
+    given = _explicit(args)
+    if args.resume:
+        out = Path(args.out or f"runs/{args.model or 'resnet18'}")
+        ckpt = load_checkpoint(out / "last.pt", expect_model=args.model) if (out / "last.pt").is_file() else None
+        if ckpt is None:
+            from fer_edge.errors import ModelError
+
+            raise ModelError(f"--resume: no checkpoint at {out / 'last.pt'} (start without --resume)")
+        cfg = TrainConfig.from_dict(ckpt["config"])
+        conflicts = [k for k, v in given.items() if k not in RESUME_OVERRIDES and k != "model" and v != getattr(cfg, k)]
+        if conflicts:
+            raise InputError(
+                "--resume continues the run as it was configured; these options differ from it: "
+                + ", ".join(f"--{k.replace('_', '-')}" for k in conflicts)
+            )
+        for k in RESUME_OVERRIDES:
+            if k in given:
+                setattr(cfg, k, given[k])
+        cfg.out = str(out)
+    else:
+        if not args.data:
+            raise InputError("--data is required (a FER2013 CSV or image folder)")
+        model = args.model or "resnet18"
+        cfg = TrainConfig(**{**given, "model": model, "out": args.out or f"runs/{model}"})
+    _check_data(cfg.data)
+    result = train(cfg, resume=args.resume, quiet=args.quiet)
+    _print_summary(result, args.json)
+    return 0
+
+
+def _check_data(path: str) -> None:
+    if not Path(path).exists():
+        raise InputError(f"{path}: no such file or directory")
+
+
+def run_train_all(args: argparse.Namespace) -> int:
+    require("torch")
+    from .compare import train_all
+
+    if not args.data:
+        raise InputError("--data is required (a FER2013 CSV or image folder)")
+    _check_data(args.data)
+    models = args.models.split(",") if getattr(args, "models", None) else None
+    given = _explicit(args)
+    given.pop("model", None)
+    table = train_all(args.data, Path(args.out), models=models, options=given, quiet=args.quiet)
+    if args.json:
+        print(json.dumps(table, indent=2))
+    return 0

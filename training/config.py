@@ -1,0 +1,48 @@
+"""Everything that defines a training run, stored in its checkpoints so --resume can continue it."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Optional
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    model: str = "resnet18"
+    out: str = "runs/resnet18"
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "sgd"  # sgd (Nesterov momentum 0.9) | adamw
+    lr: Optional[float] = None  # None: the optimizer's default for this model
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 1.0
+    schedule: str = "cosine"  # cosine | constant (after warm-up)
+    label_smoothing: float = 0.1
+    balance: str = "none"  # none | weights (inverse-frequency loss weights) | sampler
+    augment: str = "standard"  # none | light | standard
+    patience: int = 10  # early stopping: epochs without a better validation accuracy
+    val_fraction: float = 0.1  # held out when the data has no validation split
+    norm: str = "train"  # train | per_split
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"  # auto | off | bf16 | fp16
+    channels_last: str = "auto"  # auto | on | off
+    threads: Optional[int] = None
+    limit: Optional[int] = None  # use a random subset of this many training faces
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def resolved_lr(self, uses_batchnorm: bool) -> float:
+        """Default learning rates that train each family from scratch without diverging."""
+        if self.lr is not None:
+            return self.lr
+        if self.optimizer == "adamw":
+            return 1e-3
+        # Nets without BatchNorm (base, vgg13) need a gentler SGD start than the ResNets.
+        return 0.05 if uses_batchnorm else 0.01
