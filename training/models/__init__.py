@@ -21,6 +21,7 @@ class ModelSpec:
     builder: Callable[..., "nn.Module"]
     description: str
     reference: bool  # one of the four architectures of the reference design
+    cpu_channels_last: bool = False  # measured faster in channels_last on the CPU (docs/TRAINING.md)
 
 
 def _base(**kw):
@@ -60,7 +61,7 @@ _REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("vgg13", _vgg13, "VGG-13 feature stack and a 4096-4096 classifier", True),
         ModelSpec("resnet18", _resnet18, "ResNet-18 (BasicBlock [2,2,2,2], 7x7 stem)", True),
         ModelSpec("resnet50", _resnet50, "ResNet-50 (Bottleneck [3,4,6,3], 7x7 stem)", True),
-        ModelSpec("edgenet", _edgenet, "small residual net for 48x48 faces (~1.6M params, ~35 MMACs)", False),
+        ModelSpec("edgenet", _edgenet, "small residual net for 48x48 faces (~1.6M params, ~35 MMACs)", False, True),
     )
 }
 

@@ -1,0 +1,127 @@
+"""``fer-edge eval``: score a training checkpoint or an exported ONNX model on a split.
+
+An ``.onnx`` model is evaluated through the runtime (:class:`fer_edge.runtime.model.FerModel`),
+exactly as an edge device would run it, and this path never imports torch. A
+checkpoint is evaluated with torch (imported only then).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from fer_edge.errors import InputError, ModelError
+from fer_edge.labels import CLASSES
+
+from .metrics import EvalReport, compute_report, markdown_table, per_class_csv
+from .splits import canonical_split, compute, load
+
+USAGE_NAMES = {"train": "Training", "validation": "PublicTest", "test": "PrivateTest"}
+
+
+def load_split(data: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Faces (N, 48, 48) uint8 and labels of one split; InputError when it is empty."""
+    if not Path(data).exists():
+        raise InputError(f"{data}: no such file or directory")
+    name = canonical_split(split)
+    sub = load(data).subset(name)
+    if len(sub.labels) == 0:
+        raise InputError(f"{data}: no faces in split {USAGE_NAMES[name]} ({name})")
+    return np.ascontiguousarray(sub.images), np.asarray(sub.labels, dtype=np.int64)
+
+
+def normalize_np(images: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """(N, H, W) uint8 -> (N, 1, H, W) float32 ``(pixel - mean) / std``, with the C++ core when built."""
+    try:
+        from fer_edge import _native
+
+        return _native.normalize(images, float(mean), float(std))
+    except (ImportError, AttributeError):
+        return ((images.astype(np.float32) - np.float32(mean)) / np.float32(std))[:, None]
+
+
+def onnx_logits(path: str, images: np.ndarray, split_stats: bool, device: str = "cpu",
+                threads: Optional[int] = None, batch_size: int = 256) -> tuple[np.ndarray, str, dict]:
+    """Logits of an exported model through the runtime, normalised by its own contract."""
+    from fer_edge.runtime.model import FerModel
+
+    model = FerModel.load(path, device=device, threads=threads)
+    c = model.contract
+    if c.input_size != images.shape[-1] or c.channels != 1:
+        raise ModelError(f"{path}: expects {c.channels}x{c.input_size}x{c.input_size} input, data is 1x48x48")
+    mean, std = (c.mean, c.std)
+    if split_stats or c.normalization == "per_split":
+        s = compute(images, "split")
+        mean, std = s.mean, s.std
+    x = normalize_np(images, mean, std)
+    logits = np.concatenate([model.run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    return logits, c.model, {"providers": model.providers, "contract": json.loads(c.to_json())}
+
+
+def checkpoint_logits(path: str, images: np.ndarray, split_stats: bool, device: str = "auto",
+                      batch_size: int = 256) -> tuple[np.ndarray, str, dict]:
+    from fer_edge.errors import require
+
+    require("torch")
+    import torch
+
+    from .checkpoint import build_from_checkpoint, load_checkpoint
+    from .trainer import predict_logits, resolve_device
+
+    ckpt = load_checkpoint(path)
+    model = build_from_checkpoint(ckpt, path).to(resolve_device(device))
+    norm = ckpt["norm"]
+    mean, std = norm["mean"], norm["std"]
+    if split_stats or ckpt.get("normalization") == "per_split":
+        s = compute(images, "split")
+        mean, std = s.mean, s.std
+    x = torch.from_numpy(normalize_np(images, mean, std))
+    logits = predict_logits(model, x, batch_size=batch_size).cpu().numpy()
+    return logits, ckpt["model_name"], {"epoch": ckpt["epoch"], "checkpoint_val_accuracy": ckpt["best_val_accuracy"]}
+
+
+def evaluate(model_path: str, data: str, split: str = "validation", *, device: str = "auto",
+             threads: Optional[int] = None, split_stats: bool = False) -> tuple[EvalReport, dict]:
+    """Evaluate ``model_path`` (``.onnx`` or checkpoint) on ``split`` of ``data``; returns report and ROC curves."""
+    p = Path(model_path)
+    if not p.exists():
+        raise ModelError(f"{model_path}: model not found")
+    images, labels = load_split(data, split)
+    if p.suffix.lower() == ".onnx":
+        logits, name, extra = onnx_logits(model_path, images, split_stats, device="cpu" if device == "auto" else device,
+                                          threads=threads)
+        backend = "onnxruntime"
+    else:
+        logits, name, extra = checkpoint_logits(model_path, images, split_stats, device=device)
+        backend = "torch"
+    report, curves = compute_report(labels, logits, CLASSES, model=name, model_path=str(model_path), data=str(data),
+                                    split=USAGE_NAMES[canonical_split(split)], backend=backend)
+    report.extra.update(extra)
+    return report, curves
+
+
+def write_report(report: EvalReport, curves: dict, out_dir: str | Path) -> list[Path]:
+    """report.json, report.md, per_class.csv, confusion.csv, confusion.png and roc.png in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    (out / "report.md").write_text(markdown_table(report))
+    (out / "per_class.csv").write_text(per_class_csv(report))
+    (out / "confusion.csv").write_text(
+        "true\\pred," + ",".join(report.classes) + "\n"
+        + "".join(f"{n}," + ",".join(map(str, row)) + "\n" for n, row in zip(report.classes, report.confusion_matrix))
+    )
+    written += [out / f for f in ("report.json", "report.md", "per_class.csv", "confusion.csv")]
+    try:
+        from .plots import plot_confusion, plot_roc
+
+        title = f"{report.model} on {report.split}"
+        plot_confusion(np.array(report.confusion_matrix), report.classes, out / "confusion.png", title=title)
+        plot_roc(curves, out / "roc.png", title=f"ROC, {title}")
+        written += [out / "confusion.png", out / "roc.png"]
+    except ImportError:  # matplotlib missing: tables only
+        pass
+    return written
