@@ -1,0 +1,93 @@
+"""`fer-edge webcam`: live expressions from a camera, a video file or a network stream."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .infer_cmd import add_detector_args, add_model_args, add_verbosity_args, build_predictor
+
+HELP = "live expression recognition on a camera, video file or stream (rtsp/http)"
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "webcam",
+        help=HELP,
+        description=HELP + ". Ends on end of file, --max-frames, q/Esc in the window or Ctrl-C; "
+        "outputs are always closed and complete. Exit codes: 0 ended normally, 3 video unreadable, "
+        "4 model problem, 5 camera/stream cannot be opened or was lost, 130 interrupted.",
+    )
+    p.add_argument("--source", "-s", default="0", metavar="SRC",
+                   help="camera index (0, 1, ...), video file or stream URL (rtsp://, http://) (default: 0)")
+    add_model_args(p)
+    add_detector_args(p)
+    s = p.add_argument_group("stream")
+    disp = s.add_mutually_exclusive_group()
+    disp.add_argument("--display", dest="display", action="store_true", default=None,
+                      help="show the annotated frames in a window (q or Esc quits)")
+    disp.add_argument("--no-display", dest="display", action="store_false",
+                      help="no window (default when there is no graphical display)")
+    s.add_argument("--output", "-o", metavar="VIDEO", default=None, help="write the annotated video here (.mp4 or .avi)")
+    s.add_argument("--jsonl", metavar="FILE", default=None,
+                   help="write one JSON line per processed frame (frame, time, faces with track id, box, label, probabilities)")
+    s.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N processed frames")
+    s.add_argument("--detect-every", type=int, default=2, metavar="N",
+                   help="run the face detector every N frames and follow the faces in between (default 2)")
+    s.add_argument("--detect-scale", type=float, default=0.5, metavar="F",
+                   help="run the face detector on the frame scaled by F (default 0.5)")
+    s.add_argument("--no-smooth", dest="smooth", action="store_false",
+                   help="no temporal smoothing of the probabilities (labels may flicker)")
+    s.add_argument("--smooth-alpha", type=float, default=0.35, metavar="A",
+                   help="weight of the newest frame in the moving average (default 0.35; 1 = no smoothing)")
+    s.add_argument("--frame-policy", choices=("auto", "latest", "all"), default="auto",
+                   help="latest: always process the newest frame and drop the others (live); all: every frame in "
+                   "order (complete outputs); auto: all for video files, latest for cameras and streams")
+    s.add_argument("--json", action="store_true", help="print the end-of-run summary as JSON on stdout")
+    add_verbosity_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import InputError
+    from ..runtime.stream import StreamOptions, check_output_path, gui_available, run_stream
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
+    if not 0 < args.smooth_alpha <= 1:
+        raise InputError(f"--smooth-alpha must be in (0, 1], got {args.smooth_alpha}")
+    output = Path(args.output).expanduser() if args.output else None
+    jsonl = Path(args.jsonl).expanduser() if args.jsonl else None
+    check_output_path(output, "video")
+    check_output_path(jsonl, "JSONL")
+    display = gui_available() if args.display is None else args.display
+    if display and not gui_available():
+        raise InputError("--display needs a graphical display (DISPLAY is not set); use --no-display with --output")
+
+    predictor = build_predictor(args)
+    opts = StreamOptions(
+        detect_every=args.detect_every,
+        detect_scale=args.detect_scale,
+        smooth=args.smooth,
+        alpha=args.smooth_alpha,
+        max_frames=args.max_frames,
+        display=display,
+        output=output,
+        jsonl=jsonl,
+        frame_policy=args.frame_policy,
+    )
+    summary = run_stream(predictor, args.source, opts)
+    if args.json:
+        json.dump(summary.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    print(f"fer-edge webcam: {summary.line()}", file=sys.stderr)
+    if summary.message:
+        prefix = "error" if summary.exit_code not in (0,) and summary.end != "interrupted" else "note"
+        print(f"fer-edge: {prefix}: {summary.message}", file=sys.stderr)
+    for what, path in (("video", summary.output), ("events", summary.jsonl)):
+        if path:
+            print(f"fer-edge webcam: {what} written to {path}", file=sys.stderr)
+    return summary.exit_code

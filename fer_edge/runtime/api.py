@@ -1,0 +1,165 @@
+"""The Python API: a detector and a model combined, mirroring ``fer-edge infer``.
+
+>>> import fer_edge
+>>> faces = fer_edge.predict("photo.jpg")          # packaged default model, Haar detector
+>>> faces[0].label, faces[0].score, faces[0].box
+('happy', 0.91, (108, 51, 79, 79))
+
+For many images, build one :class:`Predictor` and reuse it (the session and detector are
+created once). Arrays are taken in OpenCV's convention: uint8 BGR ``(H, W, 3)`` or gray
+``(H, W)``; convert RGB arrays (PIL, matplotlib) with ``img[:, :, ::-1]`` first.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Iterable, Iterator, Optional, Union
+
+import numpy as np
+
+from ..errors import FerEdgeError
+from .detect import Detector, build_detector, expand_boxes
+from .model import FerModel
+from .preprocess import as_bgr_or_gray, clip_boxes, preprocess_faces
+from .results import FaceResult, ImageResult
+from .sources import read_image
+
+ImageLike = Union[str, Path, np.ndarray]
+ModelLike = Union[FerModel, str, Path, None]
+
+
+class Predictor:
+    """Find faces and classify their expressions; one batched model call per image.
+
+    ``model``: a :class:`FerModel`, a path to an exported ``.onnx``, or None for the
+    packaged default. ``detector``: ``"haar"`` (default), ``"haar:alt2"``, ``"yunet"`` (with
+    ``detector_model``), ``"none"`` (inputs are face crops) or any object with
+    ``detect(image) -> (K, 4) boxes``. ``max_faces`` keeps the largest faces only;
+    ``margin`` grows each detected box by that fraction of its size (0 = FER2013-like
+    Haar crops, see :mod:`.detect`).
+    """
+
+    def __init__(
+        self,
+        model: ModelLike = None,
+        detector: Union[str, Detector] = "haar",
+        detector_model: Optional[Union[str, Path]] = None,
+        max_faces: Optional[int] = None,
+        margin: float = 0.0,
+        device: str = "auto",
+        threads: Optional[int] = None,
+    ):
+        self.model = model if isinstance(model, FerModel) else FerModel.load(model, device=device, threads=threads)
+        self.detector: Detector = build_detector(detector, detector_model) if isinstance(detector, str) else detector
+        if max_faces is not None and max_faces < 1:
+            raise ValueError(f"max_faces must be at least 1, got {max_faces}")
+        if margin < 0 or margin > 2:
+            raise ValueError(f"margin must be between 0 and 2, got {margin}")
+        self.max_faces = max_faces
+        self.margin = float(margin)
+
+    # --------------------------------------------------------------- building blocks
+    def detect(self, image: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """Face boxes ``(K, 4)`` in ``image`` coordinates, largest first, ``max_faces`` applied.
+
+        ``scale < 1`` runs the detector on a downscaled copy (the stream mode's speed knob)
+        and maps the boxes back.
+        """
+        import cv2
+
+        img = as_bgr_or_gray(image)
+        h, w = img.shape[:2]
+        small = img
+        if scale != 1.0:
+            small = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        boxes = np.asarray(self.detector.detect(small), dtype=np.float64).reshape(-1, 4)
+        if scale != 1.0 and len(boxes):
+            boxes = np.round(boxes / scale)
+        boxes = clip_boxes(boxes, w, h)
+        if self.max_faces is not None:
+            boxes = boxes[: self.max_faces]
+        if self.margin:
+            boxes = expand_boxes(boxes, self.margin, w, h)
+        return boxes
+
+    def classify(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(K, num_classes)`` for the faces at ``boxes``, in one model call."""
+        img = as_bgr_or_gray(image)
+        b = clip_boxes(boxes, img.shape[1], img.shape[0])
+        if len(b) != len(np.asarray(boxes).reshape(-1, 4)):
+            raise ValueError("every box must overlap the image")
+        batch = preprocess_faces(img, b, self.model.contract)
+        return self.model.predict_proba(batch)
+
+    def faces_from(self, boxes: np.ndarray, probs: np.ndarray, track_ids: Optional[list[int]] = None) -> list[FaceResult]:
+        """Pack boxes and probabilities into :class:`FaceResult` objects."""
+        classes = self.model.classes
+        out = []
+        for i, (box, p) in enumerate(zip(np.asarray(boxes).reshape(-1, 4), probs)):
+            k = int(np.argmax(p))
+            out.append(
+                FaceResult(
+                    box=tuple(int(v) for v in box),  # type: ignore[arg-type]
+                    label=classes[k],
+                    score=float(p[k]),
+                    probabilities={c: float(v) for c, v in zip(classes, p)},
+                    track_id=None if track_ids is None else int(track_ids[i]),
+                )
+            )
+        return out
+
+    # --------------------------------------------------------------- whole images
+    def predict(self, image: ImageLike) -> list[FaceResult]:
+        """All faces of one image (path or array); an image without faces gives ``[]``."""
+        img = read_image(image) if isinstance(image, (str, Path)) else as_bgr_or_gray(image)
+        boxes = self.detect(img)
+        return self.faces_from(boxes, self.classify(img, boxes))
+
+    def predict_image(self, image: np.ndarray, path: Optional[str] = None) -> ImageResult:
+        img = as_bgr_or_gray(image)
+        h, w = img.shape[:2]
+        return ImageResult(path=path, width=w, height=h, faces=self.predict(img))
+
+    def process_path(self, path: Union[str, Path]) -> ImageResult:
+        """Like :meth:`predict` for a file, but a bad file becomes ``ImageResult.error``."""
+        try:
+            img = read_image(path)
+        except FerEdgeError as exc:
+            return ImageResult(path=str(path), error=str(exc))
+        return self.predict_image(img, path=str(path))
+
+    def iter_paths(self, paths: Iterable[Union[str, Path]]) -> Iterator[ImageResult]:
+        for p in paths:
+            yield self.process_path(p)
+
+
+_cache: dict[tuple, Predictor] = {}
+_cache_lock = threading.Lock()
+
+
+def predict(
+    image: ImageLike,
+    model: ModelLike = None,
+    *,
+    detector: str = "haar",
+    detector_model: Optional[Union[str, Path]] = None,
+    max_faces: Optional[int] = None,
+    device: str = "auto",
+) -> list[FaceResult]:
+    """Faces and expressions in one image: ``fer_edge.predict("photo.jpg")``.
+
+    The first call loads the model (the packaged default when ``model`` is None) and
+    keeps it for later calls with the same arguments. Raises
+    :class:`~fer_edge.errors.InputError` for an unreadable image and
+    :class:`~fer_edge.errors.ModelError` for a missing or invalid model.
+    """
+    key_model = model if isinstance(model, FerModel) else (str(Path(model).expanduser().resolve()) if model else None)
+    key = (key_model, detector, str(detector_model) if detector_model else None, max_faces, device)
+    with _cache_lock:
+        predictor = _cache.get(key)
+        if predictor is None:
+            predictor = Predictor(model, detector=detector, detector_model=detector_model, max_faces=max_faces, device=device)
+            if len(_cache) >= 4:
+                _cache.pop(next(iter(_cache)))
+            _cache[key] = predictor
+    return predictor.predict(image)

@@ -1,0 +1,40 @@
+"""Where the default model and the sample image live inside the installed package.
+
+Both are package data under ``fer_edge/assets`` (scikit-build-core copies the whole
+``fer_edge`` directory into the wheel), located with :mod:`importlib.resources` so they
+are found in a wheel install, an editable install and the dev layout alike.
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from ..errors import InputError, ModelError
+
+DEFAULT_MODEL = "assets/models/default.onnx"
+SAMPLE_IMAGE = "assets/sample_face.jpg"
+
+
+def _asset(relative: str) -> Path:
+    # files() returns a Traversable; for a regular (unzipped) install it is a real path,
+    # which onnxruntime and OpenCV need. fer-edge is never installed zipped.
+    return Path(str(resources.files("fer_edge").joinpath(relative)))
+
+
+def default_model_path(must_exist: bool = True) -> Path:
+    """Path of the packaged default model; :class:`ModelError` if it is not there."""
+    path = _asset(DEFAULT_MODEL)
+    if must_exist and not path.is_file():
+        raise ModelError(
+            f"the default model is not installed ({path} is missing); this fer-edge build was "
+            "packaged without it: pass --model PATH to an exported .onnx model"
+        )
+    return path
+
+
+def sample_image_path() -> Path:
+    """Path of the packaged sample face photo (public domain, see assets/LICENSES.md)."""
+    path = _asset(SAMPLE_IMAGE)
+    if not path.is_file():
+        raise InputError(f"the sample image is not installed ({path} is missing); reinstall fer-edge")
+    return path

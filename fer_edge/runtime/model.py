@@ -1,0 +1,248 @@
+"""FerModel: a thin class over one ONNX Runtime session.
+
+The model file carries its own preprocessing contract (ONNX metadata key ``fer_edge``,
+see :mod:`fer_edge.contract`), so loading a model is all a caller needs to know how to
+feed it. Loading validates the file up front (metadata, input and output shapes) and
+turns every problem into one :class:`~fer_edge.errors.ModelError` line, instead of a
+shape error deep inside onnxruntime at the first frame.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from ..contract import METADATA_KEY, ModelContract
+from ..errors import ModelError
+from .providers import CPU, CUDA, TENSORRT, DevicePlan, create_session, describe_providers
+
+log = logging.getLogger("fer_edge")
+
+PathLike = Union[str, Path]
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax in float32 (the runtime's class probabilities)."""
+    z = logits.astype(np.float32, copy=False)
+    z = z - z.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _dim_ok(dim: Any, expected: int) -> bool:
+    """A symbolic / unknown dimension (str or None) is accepted; a number must match."""
+    return not isinstance(dim, int) or dim == expected
+
+
+class FerModel:
+    """An exported fer-edge expression classifier, ready to run.
+
+    Use :meth:`load`; the constructor takes an existing session. Attributes:
+    ``contract`` (:class:`ModelContract`), ``providers`` (what the session runs on),
+    ``path`` (the model file, or None for the packaged default loaded from memory).
+    """
+
+    def __init__(self, session: Any, contract: ModelContract, path: Optional[Path], plan: DevicePlan):
+        self.session = session
+        self.contract = contract
+        self.path = path
+        self.plan = plan
+        self.providers: list[str] = list(session.get_providers())
+        self.input_name, self.output_name, self.max_batch = _validate_io(session, contract, path)
+        self._io_binding = self.providers[0] in (CUDA, TENSORRT)
+        self._device_id = plan.device_id or 0
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(
+        cls,
+        path: Optional[PathLike] = None,
+        device: str = "auto",
+        threads: Optional[int] = None,
+        contract: Optional[ModelContract] = None,
+    ) -> "FerModel":
+        """Load and validate a model.
+
+        ``path=None`` loads the default model shipped inside the package. ``device`` is
+        ``auto``, ``cpu``, ``cuda[:N]`` or ``tensorrt[:N]`` (see :mod:`.providers`);
+        ``threads`` sets onnxruntime's intra-op threads. ``contract`` supplies the
+        preprocessing contract for a foreign model that has no ``fer_edge`` metadata
+        (it must still take ``(N, channels, S, S)`` float input and give ``(N, classes)``).
+        """
+        if path is None:
+            from .default_model import default_model_path
+
+            model_path = default_model_path()
+        else:
+            model_path = Path(path).expanduser()
+        if not model_path.exists():
+            raise ModelError(f"model file not found: {model_path}")
+        if model_path.is_dir():
+            raise ModelError(f"model path is a directory, not an .onnx file: {model_path}")
+        try:
+            with open(model_path, "rb") as f:
+                head = f.read(16)
+        except OSError as exc:
+            raise ModelError(f"cannot read model file {model_path}: {exc.strerror or exc}") from exc
+        if not head:
+            raise ModelError(f"model file is empty: {model_path}")
+
+        session, plan = create_session(str(model_path), device=device, threads=threads)
+        meta = session.get_modelmeta().custom_metadata_map or {}
+        if contract is None:
+            contract = contract_from_metadata(meta, model_path)
+        model = cls(session, contract, model_path, plan)
+        log.debug("fer-edge: loaded %s (%s)", model_path, contract.model)
+        return model
+
+    # ------------------------------------------------------------------ running
+    @property
+    def input_size(self) -> int:
+        return int(self.contract.input_size)
+
+    @property
+    def channels(self) -> int:
+        return int(self.contract.channels)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.contract.classes)
+
+    @property
+    def device(self) -> str:
+        """What the session runs on, e.g. ``CPUExecutionProvider`` or ``CUDAExecutionProvider (device 0)``."""
+        return describe_providers(self.providers, self.plan.device_id)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Logits ``(N, num_classes)`` float32 for a preprocessed ``(N, C, S, S)`` float32 batch."""
+        x = self._check_batch(batch)
+        n = x.shape[0]
+        if n == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        if self.max_batch is not None and n > self.max_batch:
+            # a model exported with a fixed batch size: feed it in slices of that size
+            parts = [self._run_once(x[i : i + self.max_batch]) for i in range(0, n, self.max_batch)]
+            return np.concatenate(parts, axis=0)
+        return self._run_once(x)
+
+    def predict_proba(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(N, num_classes)`` (softmax of :meth:`run`)."""
+        return softmax(self.run(batch), axis=1)
+
+    def _check_batch(self, batch: np.ndarray) -> np.ndarray:
+        if not isinstance(batch, np.ndarray):
+            raise TypeError(f"batch must be a numpy array, got {type(batch).__name__}")
+        expected = (self.channels, self.input_size, self.input_size)
+        if batch.ndim != 4 or tuple(batch.shape[1:]) != expected:
+            raise ValueError(f"batch must have shape (N, {expected[0]}, {expected[1]}, {expected[2]}), got {batch.shape}")
+        return np.ascontiguousarray(batch, dtype=np.float32)
+
+    def _run_once(self, x: np.ndarray) -> np.ndarray:
+        if self._io_binding:
+            return self._run_bound(x)
+        (out,) = self.session.run([self.output_name], {self.input_name: x})
+        return np.asarray(out, dtype=np.float32)
+
+    def _run_bound(self, x: np.ndarray) -> np.ndarray:
+        """CUDA path: copy the batch to the GPU once as an OrtValue and bind it.
+
+        ``session.run`` with a numpy array would stage the input on the host and copy it
+        again inside the provider; binding an OrtValue that already lives on the device
+        leaves onnxruntime nothing to copy. The small logits tensor comes back to the host.
+        """
+        import onnxruntime as ort
+
+        binding = self.session.io_binding()
+        x_dev = ort.OrtValue.ortvalue_from_numpy(x, "cuda", self._device_id)
+        binding.bind_ortvalue_input(self.input_name, x_dev)
+        binding.bind_output(self.output_name, "cpu")
+        self.session.run_with_iobinding(binding)
+        out = binding.copy_outputs_to_cpu()[0]
+        return np.asarray(out, dtype=np.float32)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-friendly description (``infer --json``, ``info``)."""
+        c = self.contract
+        return {
+            "path": str(self.path) if self.path else None,
+            "model": c.model,
+            "classes": list(c.classes),
+            "input_size": c.input_size,
+            "channels": c.channels,
+            "mean": c.mean,
+            "std": c.std,
+            "val_accuracy": c.val_accuracy,
+            "provider": self.providers[0],
+            "device": self.device,
+        }
+
+    def __repr__(self) -> str:
+        return f"FerModel(path={str(self.path)!r}, model={self.contract.model!r}, provider={self.providers[0]!r})"
+
+
+def contract_from_metadata(meta: dict[str, str], path: Optional[Path] = None) -> ModelContract:
+    """Read the ``fer_edge`` contract from ONNX custom metadata, or explain why not."""
+    where = f" {path}" if path else ""
+    text = meta.get(METADATA_KEY)
+    if text is None:
+        raise ModelError(
+            f"model{where} has no '{METADATA_KEY}' metadata: it was not exported by `fer-edge export` "
+            "(from Python, FerModel.load(path, contract=ModelContract(...)) runs a foreign model)"
+        )
+    try:
+        return ModelContract.from_json(text)
+    except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+        raise ModelError(
+            f"model{where} has invalid '{METADATA_KEY}' metadata ({exc}); re-export it with `fer-edge export`"
+        ) from exc
+
+
+def _validate_io(session: Any, contract: ModelContract, path: Optional[Path]) -> tuple[str, str, Optional[int]]:
+    """Check the graph's input/output against the contract; returns (input, output, fixed batch or None)."""
+    where = f" {path}" if path else ""
+    inputs = session.get_inputs()
+    outputs = session.get_outputs()
+    if len(inputs) != 1:
+        names = ", ".join(i.name for i in inputs)
+        raise ModelError(f"model{where} must have exactly one input, it has {len(inputs)} ({names})")
+    inp = inputs[0]
+    if contract.input_name and inp.name != contract.input_name:
+        # one input is unambiguous; the name in the contract is informative only
+        log.debug("fer-edge: model input is %r, contract says %r; using the graph's", inp.name, contract.input_name)
+    if inp.type != "tensor(float)":
+        raise ModelError(f"model{where} input must be float32, it is {inp.type}")
+    shape = list(inp.shape)
+    c, s = contract.channels, contract.input_size
+    if len(shape) != 4 or not (_dim_ok(shape[1], c) and _dim_ok(shape[2], s) and _dim_ok(shape[3], s)):
+        raise ModelError(
+            f"model{where} input has shape {_fmt_shape(shape)}; fer-edge needs (N, {c}, {s}, {s}) "
+            f"as its metadata says ({c} channel(s), {s}x{s})"
+        )
+    names = [o.name for o in outputs]
+    out_name = contract.output_name if contract.output_name in names else None
+    if out_name is None:
+        if contract.output_name and len(outputs) != 1:
+            raise ModelError(f"model{where} has no output named {contract.output_name!r} (outputs: {', '.join(names)})")
+        if not outputs:
+            raise ModelError(f"model{where} has no outputs")
+        out_name = outputs[0].name
+    out = next(o for o in outputs if o.name == out_name)
+    oshape = list(out.shape)
+    k = len(contract.classes)
+    if out.type != "tensor(float)":
+        raise ModelError(f"model{where} output must be float32, it is {out.type}")
+    if len(oshape) != 2 or not _dim_ok(oshape[1], k):
+        raise ModelError(
+            f"model{where} output has shape {_fmt_shape(oshape)}; expected (N, {k}), one score per class {list(contract.classes)}"
+        )
+    batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+    return inp.name, out_name, batch
+
+
+def _fmt_shape(shape: list[Any]) -> str:
+    return "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
+
+
+__all__ = ["FerModel", "softmax", "contract_from_metadata", "CPU", "CUDA"]

@@ -1,0 +1,66 @@
+"""What a prediction returns: plain dataclasses that turn into JSON as they are."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One face: where it is and what expression it shows.
+
+    ``box`` is ``(x, y, w, h)`` in pixels of the input image; ``probabilities`` maps every
+    class name to its probability (they sum to 1); ``label``/``score`` are the argmax.
+    ``track_id`` is set by the stream mode (the same person keeps the same id).
+    """
+
+    box: tuple[int, int, int, int]
+    label: str
+    score: float
+    probabilities: dict[str, float]
+    track_id: Optional[int] = None
+
+    def top_k(self, k: int = 3) -> list[tuple[str, float]]:
+        """The ``k`` most likely classes, best first."""
+        ranked = sorted(self.probabilities.items(), key=lambda kv: kv[1], reverse=True)
+        return ranked[: max(0, k)]
+
+    def to_dict(self, top_k: Optional[int] = None) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "box": [int(v) for v in self.box],
+            "label": self.label,
+            "score": round(float(self.score), 6),
+            "probabilities": {k: round(float(v), 6) for k, v in self.probabilities.items()},
+        }
+        if self.track_id is not None:
+            d["track_id"] = self.track_id
+        if top_k:
+            d["top_k"] = [{"label": c, "score": round(float(p), 6)} for c, p in self.top_k(top_k)]
+        return d
+
+
+@dataclass
+class ImageResult:
+    """All faces of one input image, or why it could not be processed.
+
+    ``error`` is None on success; an image without faces has ``faces == []`` and no error.
+    """
+
+    path: Optional[str]
+    width: int = 0
+    height: int = 0
+    faces: list[FaceResult] = field(default_factory=list)
+    error: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self, top_k: Optional[int] = None) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "width": self.width,
+            "height": self.height,
+            "faces": [f.to_dict(top_k) for f in self.faces],
+            "error": self.error,
+        }

@@ -1,0 +1,584 @@
+"""Webcam / video / network-stream mode: capture thread, detect-track-classify loop, sinks.
+
+Design:
+
+- Frames are read on their own thread (:class:`FrameReader`), so a slow model never
+  stalls the camera driver. For cameras and network streams the newest frame wins: a
+  frame not yet picked up is replaced (and counted as dropped), nothing queues without
+  bound. Video files are processed frame by frame in order by default (a bounded queue
+  of a few frames with back-pressure), so the annotated video and the JSONL cover every
+  frame; ``frame_policy="latest"`` makes a file behave like a live source.
+- Detection runs every ``detect_every`` frames on a frame downscaled by ``detect_scale``;
+  in between, each face's box follows the face by template matching
+  (:mod:`.tracking`). The classifier runs on every frame, all faces in one batch, and the
+  per-track probabilities are smoothed with an EMA so labels do not flicker.
+- Every way of ending (end of file, ``max_frames``, ``q``/Esc in the window, Ctrl-C, a
+  camera or stream that stops delivering frames) leaves the loop through the same
+  ``finally``: the capture thread is stopped, the video writer and the JSONL file are
+  closed (so both are complete and readable), and a :class:`StreamSummary` says what
+  happened. Ctrl-C is caught with a signal handler that finishes the current frame; a
+  second Ctrl-C interrupts at once.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Protocol, Union
+
+import numpy as np
+
+from ..errors import EXIT_DEVICE, EXIT_INTERRUPTED, EXIT_OK, DeviceError, InputError
+from .annotate import draw_faces
+from .api import Predictor
+from .tracking import FaceTracker
+
+log = logging.getLogger("fer_edge")
+
+END_EOF = "eof"  # a video file ended
+END_MAX_FRAMES = "max_frames"
+END_QUIT = "quit"  # q / Esc in the display window
+END_INTERRUPTED = "interrupted"  # Ctrl-C / SIGINT
+END_LOST = "lost"  # a camera or stream stopped delivering frames
+
+_EXIT_CODES = {END_EOF: EXIT_OK, END_MAX_FRAMES: EXIT_OK, END_QUIT: EXIT_OK, END_INTERRUPTED: EXIT_INTERRUPTED, END_LOST: EXIT_DEVICE}
+
+
+class CaptureLike(Protocol):
+    """What the loop needs from ``cv2.VideoCapture`` (tests inject their own)."""
+
+    def read(self) -> tuple[bool, Optional[np.ndarray]]: ...
+
+    def release(self) -> None: ...
+
+    def get(self, prop: int) -> float: ...
+
+
+@dataclass
+class StreamOptions:
+    detect_every: int = 2  # run the face detector on every Nth frame, follow boxes in between
+    detect_scale: float = 0.5  # detect on the frame resized by this factor
+    smooth: bool = True  # EMA smoothing of per-face probabilities
+    alpha: float = 0.35  # EMA weight of the newest frame
+    max_frames: Optional[int] = None
+    display: bool = False
+    output: Optional[Path] = None  # annotated video (mp4v)
+    jsonl: Optional[Path] = None  # one JSON line per processed frame
+    frame_policy: str = "auto"  # "auto": files "all", cameras/streams "latest"
+    draw: bool = True  # draw boxes/labels/FPS (for display and output)
+    show_track_ids: bool = True
+    lost_after_s: float = 2.0  # a live source with no frame for this long is lost
+    queue_size: int = 4  # frames buffered for the "all" policy
+    output_fps: Optional[float] = None  # default: the source's FPS, else 30
+
+
+@dataclass
+class StreamSummary:
+    source: str
+    end: str = END_EOF
+    frames: int = 0  # frames processed
+    faces: int = 0  # faces classified, summed over frames
+    frames_with_faces: int = 0
+    captured: int = 0  # frames read from the source
+    dropped: int = 0  # captured but replaced by a newer frame before processing
+    duration_s: float = 0.0
+    message: Optional[str] = None
+    output: Optional[str] = None
+    jsonl: Optional[str] = None
+    stage_ms: dict[str, float] = field(default_factory=dict)  # mean milliseconds per frame and stage
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return _EXIT_CODES.get(self.end, 1)
+
+    def line(self) -> str:
+        text = (
+            f"{self.frames} frames, {self.faces} faces ({self.frames_with_faces} frames with a face), "
+            f"{self.fps:.1f} FPS over {self.duration_s:.2f}s, ended: {self.end}"
+        )
+        if self.dropped:
+            text += f", {self.dropped} frames dropped to stay live"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "end": self.end,
+            "exit_code": self.exit_code,
+            "frames": self.frames,
+            "faces": self.faces,
+            "frames_with_faces": self.frames_with_faces,
+            "captured": self.captured,
+            "dropped": self.dropped,
+            "duration_s": round(self.duration_s, 4),
+            "fps": round(self.fps, 2),
+            "message": self.message,
+            "output": self.output,
+            "jsonl": self.jsonl,
+            "stage_ms": {k: round(v, 3) for k, v in self.stage_ms.items()},
+        }
+
+
+# ---------------------------------------------------------------------------- sources
+@dataclass(frozen=True)
+class SourceSpec:
+    value: Union[int, str]  # camera index or path/URL
+    kind: str  # "camera", "file" or "url"
+    name: str
+
+
+def parse_source(source: Union[int, str]) -> SourceSpec:
+    """``0`` -> camera 0; ``rtsp://...`` -> URL; anything else is a video file path."""
+    if isinstance(source, int):
+        return SourceSpec(source, "camera", f"camera {source}")
+    text = str(source).strip()
+    if text.isdigit():
+        return SourceSpec(int(text), "camera", f"camera {text}")
+    if "://" in text:
+        return SourceSpec(text, "url", text)
+    return SourceSpec(os.path.expanduser(text), "file", text)
+
+
+def open_capture(spec: SourceSpec, timeout_s: float = 10.0):
+    """Open ``spec`` with OpenCV; raises DeviceError (camera, URL) or InputError (file)."""
+    import cv2
+
+    if spec.kind == "file":
+        p = Path(spec.value)  # type: ignore[arg-type]
+        if not p.exists():
+            raise InputError(f"video not found: {spec.name}")
+        if p.is_dir():
+            raise InputError(f"is a folder, not a video: {spec.name}")
+    cap = None
+    try:
+        if spec.kind == "url":
+            ms = int(timeout_s * 1000)
+            try:
+                cap = cv2.VideoCapture(
+                    spec.value, cv2.CAP_ANY, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+                )
+            except (cv2.error, TypeError, AttributeError):
+                cap = cv2.VideoCapture(spec.value)
+        else:
+            cap = cv2.VideoCapture(spec.value)
+        opened = cap.isOpened()
+    except cv2.error:
+        opened = False
+    if not opened:
+        if cap is not None:
+            cap.release()
+        if spec.kind == "file":
+            raise InputError(f"cannot open video {spec.name}: not a video, or a codec OpenCV cannot read")
+        if spec.kind == "camera":
+            raise DeviceError(f"cannot open {spec.name}: no such camera, or it is in use or not permitted")
+        raise DeviceError(f"cannot open stream {spec.name}")
+    return cap
+
+
+# ---------------------------------------------------------------------------- capture thread
+@dataclass
+class Frame:
+    index: int  # 0-based index among captured frames
+    time_s: float  # media time for files, seconds since start for live sources
+    image: np.ndarray
+
+
+class FrameReader:
+    """Reads frames on a daemon thread; ``get()`` hands them to the processing loop.
+
+    ``policy="latest"``: one slot, a new frame replaces an unconsumed one (counted in
+    ``dropped``). ``policy="all"``: a queue of ``queue_size`` frames; the reader waits
+    when it is full, so every frame is processed and memory stays bounded.
+    """
+
+    def __init__(self, cap: CaptureLike, policy: str, live: bool, queue_size: int = 4, lost_after_s: float = 2.0):
+        if policy not in ("latest", "all"):
+            raise ValueError(f"frame policy must be 'latest' or 'all', got {policy!r}")
+        self.cap = cap
+        self.policy = policy
+        self.live = live
+        self.queue_size = max(1, queue_size) if policy == "all" else 1
+        self.lost_after_s = lost_after_s
+        self.captured = 0
+        self.dropped = 0
+        self.end: Optional[str] = None
+        self.message: Optional[str] = None
+        self._q: collections.deque[Frame] = collections.deque()
+        self._cv = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="fer-edge-capture", daemon=True)
+        self._t0 = time.monotonic()
+
+    def start(self) -> "FrameReader":
+        self._t0 = time.monotonic()
+        self._thread.start()
+        return self
+
+    def _finish(self, end: str, message: Optional[str] = None) -> None:
+        with self._cv:
+            if self.end is None:
+                self.end, self.message = end, message
+            self._cv.notify_all()
+
+    def _media_time(self) -> Optional[float]:
+        if self.live:
+            return None
+        try:
+            import cv2
+
+            ms = float(self.cap.get(cv2.CAP_PROP_POS_MSEC))
+            return ms / 1000.0 if np.isfinite(ms) and ms >= 0 else None
+        except Exception:
+            return None
+
+    def _run(self) -> None:
+        last_ok = time.monotonic()
+        try:
+            while not self._stop:
+                ok, img = self.cap.read()
+                if not ok or img is None:
+                    if not self.live:
+                        self._finish(END_EOF)
+                        return
+                    if time.monotonic() - last_ok > self.lost_after_s:
+                        self._finish(END_LOST, f"no frame for {self.lost_after_s:.1f}s after {self.captured} frames")
+                        return
+                    time.sleep(0.005)
+                    continue
+                last_ok = time.monotonic()
+                t = self._media_time()
+                frame = Frame(self.captured, t if t is not None else last_ok - self._t0, img)
+                self.captured += 1
+                with self._cv:
+                    if self.policy == "latest":
+                        self.dropped += len(self._q)
+                        self._q.clear()
+                    else:
+                        while len(self._q) >= self.queue_size and not self._stop:
+                            self._cv.wait(0.1)
+                        if self._stop:
+                            return
+                    self._q.append(frame)
+                    self._cv.notify_all()
+        except Exception as exc:  # a driver or decoder error: the source is gone
+            first = str(exc).strip().splitlines()
+            self._finish(END_LOST, f"reading frames failed: {first[-1] if first else type(exc).__name__}")
+        finally:
+            with self._cv:
+                if self.end is None:
+                    self.end = END_INTERRUPTED if self._stop else END_EOF
+                self._cv.notify_all()
+
+    def get(self, timeout: float = 0.1) -> Optional[Frame]:
+        """The next frame, or None when none arrived within ``timeout`` (check :attr:`done`)."""
+        with self._cv:
+            if not self._q and self.end is None:
+                self._cv.wait(timeout)
+            if self._q:
+                frame = self._q.popleft()
+                self._cv.notify_all()  # room in the queue
+                return frame
+            return None
+
+    @property
+    def done(self) -> bool:
+        """The source has ended and every delivered frame has been taken."""
+        with self._cv:
+            return self.end is not None and not self._q
+
+    def stop(self, join_timeout: float = 3.0) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(join_timeout)
+        if not self._thread.is_alive():
+            try:
+                self.cap.release()
+            except Exception:  # releasing a broken device must not hide the real outcome
+                pass
+        else:
+            log.warning("fer-edge: the capture thread did not stop within %.0fs; leaving it to exit with the process", join_timeout)
+
+
+# ---------------------------------------------------------------------------- sinks
+class VideoSink:
+    """``cv2.VideoWriter`` opened on the first frame (its size is not known before)."""
+
+    def __init__(self, path: Path, fps: float):
+        self.path = Path(path)
+        self.fps = fps
+        self.frames = 0
+        self._writer = None
+
+    def write(self, img: np.ndarray) -> None:
+        import cv2
+
+        if self._writer is None:
+            h, w = img.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
+            writer = cv2.VideoWriter(str(self.path), fourcc, float(self.fps), (w, h))
+            if not writer.isOpened():
+                raise InputError(f"cannot write video {self.path} (use a .mp4 or .avi file name)")
+            self._writer = writer
+        self._writer.write(img)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+def check_output_path(path: Optional[Path], what: str) -> None:
+    """Fail before opening a camera when an output cannot be created."""
+    if path is None:
+        return
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise InputError(f"cannot write {what} {path}: folder {parent} does not exist")
+    if Path(path).is_dir():
+        raise InputError(f"cannot write {what} {path}: it is a folder")
+
+
+def gui_available() -> bool:
+    """Whether cv2.imshow can open a window here (no display on a headless Linux box)."""
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+class _SigintFlag:
+    """First Ctrl-C asks the loop to stop after this frame; a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._old: Any = None
+        self._installed = False
+
+    def __enter__(self) -> "_SigintFlag":
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.hit:
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def __exit__(self, *exc) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._old if self._old is not None else signal.default_int_handler)
+
+
+# ---------------------------------------------------------------------------- the loop
+def run_stream(
+    predictor: Predictor,
+    source: Union[int, str, CaptureLike],
+    options: Optional[StreamOptions] = None,
+    live: Optional[bool] = None,
+    name: Optional[str] = None,
+) -> StreamSummary:
+    """Process a camera, video file, URL or capture object until it ends; see the module doc.
+
+    ``source`` may be an already open capture object (anything with ``read()``,
+    ``release()`` and ``get()``); ``live`` then says whether it behaves like a camera.
+    Opening failures raise (DeviceError / InputError); everything after the source is
+    open ends in the returned summary, whose ``exit_code`` tells what happened.
+    """
+    import cv2
+
+    opts = options or StreamOptions()
+    if opts.detect_every < 1:
+        raise InputError(f"--detect-every must be at least 1, got {opts.detect_every}")
+    if not 0.05 <= opts.detect_scale <= 1.0:
+        raise InputError(f"--detect-scale must be in [0.05, 1], got {opts.detect_scale}")
+    check_output_path(opts.output, "video")
+    check_output_path(opts.jsonl, "JSONL")
+
+    if hasattr(source, "read"):
+        cap = source
+        is_live = bool(live) if live is not None else True
+        src_name = name or type(source).__name__
+    else:
+        spec = parse_source(source)  # type: ignore[arg-type]
+        cap = open_capture(spec)
+        is_live = spec.kind != "file" if live is None else live
+        src_name = name or spec.name
+
+    policy = opts.frame_policy
+    if policy == "auto":
+        policy = "latest" if is_live else "all"
+    try:
+        src_fps = float(cap.get(cv2.CAP_PROP_FPS))
+    except Exception:
+        src_fps = 0.0
+    out_fps = opts.output_fps or (src_fps if 1.0 <= src_fps <= 240.0 else 30.0)
+    declared_frames = _declared_frames(cap) if not is_live else 0
+
+    summary = StreamSummary(source=src_name)
+    tracker = FaceTracker(alpha=opts.alpha, smooth=opts.smooth)
+    reader = FrameReader(cap, policy, live=is_live, queue_size=opts.queue_size, lost_after_s=opts.lost_after_s)
+    video = VideoSink(opts.output, out_fps) if opts.output else None
+    jsonl = None
+    display = opts.display
+    window = "fer-edge"
+    stage_total: dict[str, float] = collections.defaultdict(float)
+    recent: collections.deque[float] = collections.deque(maxlen=30)
+    t_start = time.perf_counter()
+    try:
+        if opts.jsonl:
+            jsonl = open(opts.jsonl, "w", encoding="utf-8")
+        with _SigintFlag() as sigint:
+            reader.start()
+            processed = 0
+            quit_requested = False
+            while True:
+                if sigint.hit:
+                    summary.end = END_INTERRUPTED
+                    break
+                if opts.max_frames is not None and processed >= opts.max_frames:
+                    summary.end = END_MAX_FRAMES
+                    break
+                frame = reader.get(0.1)
+                if frame is None:
+                    if reader.done:
+                        summary.end = reader.end or END_EOF
+                        summary.message = reader.message
+                        break
+                    continue
+
+                t0 = time.perf_counter()
+                img = frame.image
+                gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
+                if processed % opts.detect_every == 0:
+                    boxes = predictor.detect(gray, scale=opts.detect_scale)
+                    ids, boxes = tracker.update(boxes, gray)
+                    stage = "detect"
+                else:
+                    ids, boxes = tracker.follow(gray)
+                    stage = "follow"
+                t1 = time.perf_counter()
+                if len(boxes):
+                    probs = tracker.smooth(ids, predictor.classify(img, boxes))
+                else:
+                    probs = np.zeros((0, len(predictor.model.classes)), dtype=np.float32)
+                faces = predictor.faces_from(boxes, probs, ids)
+                t2 = time.perf_counter()
+
+                recent.append(t2)
+                fps_now = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else None
+                if video is not None or display:
+                    shown = draw_faces(img, faces, fps=fps_now, show_track_ids=opts.show_track_ids) if opts.draw else img
+                    if video is not None:
+                        video.write(shown)
+                    if display:
+                        shown_ok = _show(window, shown)
+                        if shown_ok is None:  # the user pressed q/Esc or closed the window
+                            quit_requested = True
+                        else:
+                            display = shown_ok
+                t3 = time.perf_counter()
+                _write_jsonl(jsonl, frame, faces)
+                _count(summary, faces)
+                processed += 1
+                stage_total[stage] += t1 - t0
+                stage_total["classify"] += t2 - t1
+                stage_total["draw_write"] += t3 - t2
+                stage_total[f"{stage}_frames"] += 1
+                if quit_requested:
+                    summary.end = END_QUIT
+                    break
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main loop's handler
+        summary.end = END_INTERRUPTED
+    finally:
+        summary.duration_s = time.perf_counter() - t_start
+        reader.stop()
+        summary.captured, summary.dropped = reader.captured, reader.dropped
+        if summary.end == END_EOF and reader.message:
+            summary.message = reader.message
+        if video is not None:
+            video.close()
+            summary.output = str(opts.output)
+        if jsonl is not None:
+            jsonl.close()
+            summary.jsonl = str(opts.jsonl)
+        if opts.display:
+            try:
+                cv2.destroyWindow(window)
+                cv2.waitKey(1)
+            except cv2.error:
+                pass
+    summary.stage_ms = _stage_ms(stage_total, summary.frames)
+    if declared_frames > 0 and summary.end == END_EOF and summary.captured < declared_frames - 1:
+        summary.message = (
+            f"the video ended after {summary.captured} of its {declared_frames} declared frames (truncated file?)"
+        )
+    return summary
+
+
+def _show(window: str, img: np.ndarray) -> Optional[bool]:
+    """Show a frame; False disables display (no GUI), None means the user asked to quit."""
+    import cv2
+
+    try:
+        cv2.imshow(window, img)
+        key = cv2.waitKey(1) & 0xFF
+        if key in (ord("q"), 27):
+            return None
+        if cv2.getWindowProperty(window, cv2.WND_PROP_VISIBLE) < 1:
+            return None
+    except cv2.error as exc:
+        log.warning("fer-edge: cannot open a window (%s); continuing without --display", str(exc).strip().splitlines()[-1])
+        return False
+    return True
+
+
+def _count(summary: StreamSummary, faces: list) -> None:
+    summary.frames += 1
+    summary.faces += len(faces)
+    summary.frames_with_faces += bool(faces)
+
+
+def _write_jsonl(f, frame: Frame, faces: list) -> None:
+    if f is None:
+        return
+    rec = {"frame": frame.index, "time": round(frame.time_s, 4), "faces": [x.to_dict() for x in faces]}
+    f.write(json.dumps(rec) + "\n")
+    f.flush()  # a crash or kill -9 still leaves every processed frame on disk
+
+
+def _stage_ms(total: dict[str, float], frames: int) -> dict[str, float]:
+    out = {}
+    for stage in ("detect", "follow"):
+        n = total.get(f"{stage}_frames", 0)
+        if n:
+            out[stage] = 1000 * total[stage] / n
+    if frames:
+        out["classify"] = 1000 * total.get("classify", 0.0) / frames
+        out["draw_write"] = 1000 * total.get("draw_write", 0.0) / frames
+    return out
+
+
+def _declared_frames(cap: Any) -> int:
+    """The frame count a video file declares (0 when unknown)."""
+    import cv2
+
+    try:
+        n = float(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    except Exception:
+        return 0
+    return int(n) if np.isfinite(n) and n > 0 else 0
