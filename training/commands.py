@@ -103,6 +103,28 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     p.set_defaults(func=run_eval)
 
+    p = subparsers.add_parser(
+        "export",
+        help="export a checkpoint to ONNX (optionally int8 / fp16 variants)",
+        description="Export a training checkpoint to ONNX: input 'input' float32 (N,1,48,48) with a dynamic batch "
+        "axis, output 'logits' (N,7), opset 17 (TorchScript exporter; --dynamo uses opset 18), and the preprocessing "
+        "contract (classes, input size, channels, mean/std, model name, validation accuracy) in the metadata key "
+        "'fer_edge'. ONNX Runtime and PyTorch logits must agree within 1e-4 on random and real faces, else the export "
+        "fails and writes nothing. --int8/--fp16 also write OUT.int8.onnx / OUT.fp16.onnx with their accuracy drop "
+        "on PublicTest.",
+    )
+    p.add_argument("--checkpoint", required=True, help="training checkpoint, e.g. runs/resnet18/best.pt")
+    p.add_argument("--out", required=True, help="output .onnx path")
+    p.add_argument("--data", help="FER2013 CSV / folder for the real-face parity check, calibration and accuracy "
+                   "(default: the dataset the checkpoint was trained on, if it still exists)")
+    p.add_argument("--opset", type=int, help="ONNX opset (default 17; 18 with --dynamo)")
+    p.add_argument("--dynamo", action="store_true", help="use torch.export-based exporter instead of TorchScript")
+    p.add_argument("--int8", action="store_true", help="also write a static-quantized int8 model (QDQ, per-channel)")
+    p.add_argument("--fp16", action="store_true", help="also write an fp16 model (float32 input/output)")
+    p.add_argument("--calibration-size", type=int, default=300, help="training faces for int8 calibration (default 300)")
+    p.add_argument("--json", action="store_true", help="print the export summary as JSON on stdout")
+    p.set_defaults(func=run_export)
+
 
 def _explicit(args: argparse.Namespace) -> dict:
     """The training options the user actually gave (argparse defaults are None)."""
@@ -200,4 +222,29 @@ def run_eval(args: argparse.Namespace) -> int:
         from .metrics import markdown_table
 
         print(markdown_table(report), end="")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    require("torch")
+    require("onnx")
+    from .export import export_checkpoint
+
+    if not args.out.lower().endswith(".onnx"):
+        raise InputError(f"--out {args.out}: use a .onnx file name")
+    if args.data:
+        _check_data(args.data)
+    result = export_checkpoint(args.checkpoint, args.out, data=args.data, opset=args.opset, dynamo=args.dynamo)
+    par = result.parity
+    real = f", real faces {par['max_abs_diff_real']:.2e}" if par["max_abs_diff_real"] is not None else " (no real faces)"
+    print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, opset {result.opset}); parity max |diff| "
+          f"random {par['max_abs_diff_random']:.2e}{real}", file=sys.stderr)
+    from .variants import measure_variants
+
+    result.variants = measure_variants(result, args)
+    from .export import read_contract
+
+    result.contract = json.loads(read_contract(result.path).to_json())  # now with the measured accuracy
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
     return 0

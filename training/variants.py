@@ -1,0 +1,76 @@
+"""The accuracy side of ``fer-edge export``: fp32 accuracy, int8 / fp16 variants and their drop."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fer_edge.errors import InputError
+
+
+def measure_variants(result, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Write the requested variants beside ``result.path`` and measure accuracies on PublicTest."""
+    from .checkpoint import load_checkpoint
+    from .evaluate import normalize_np
+    from .quantize import (calibration_faces, convert_fp16, quantize_int8, record_accuracy, runtime_accuracy,
+                           variant_path)
+    from .splits import load
+
+    ckpt = load_checkpoint(args.checkpoint)
+    data = args.data or ckpt.get("config", {}).get("data")
+    if not data or not Path(data).exists():
+        if args.int8:
+            raise InputError("--int8 needs training faces for calibration: pass --data")
+        if args.fp16:
+            print("no --data: fp16 accuracy not measured", file=sys.stderr)
+        return _only_fp16(result) if args.fp16 else {}
+    ds = load(data)
+    mean, std = ckpt["norm"]["mean"], ckpt["norm"]["std"]
+    val = ds.subset("validation")
+    train = ds.subset("train")
+    variants: dict[str, dict[str, Any]] = {}
+    base_acc = None
+    if len(val.labels):
+        vx = normalize_np(np.ascontiguousarray(val.images), mean, std)
+        vy = np.asarray(val.labels)
+        base_acc = runtime_accuracy(result.path, vx, vy)
+        record_accuracy(result.path, accuracy_publictest=base_acc, accuracy_faces=int(len(vy)))
+        variants["fp32"] = {"path": result.path, "accuracy": base_acc}
+        print(f"fp32 accuracy on PublicTest ({len(vy)} faces): {base_acc:.4f}", file=sys.stderr)
+    else:
+        print(f"{data}: no PublicTest faces; accuracy drop not measured", file=sys.stderr)
+    todo = []
+    if args.int8:
+        if not len(train.labels):
+            raise InputError(f"{data}: no training faces for int8 calibration")
+        calib = normalize_np(calibration_faces(np.ascontiguousarray(train.images), args.calibration_size), mean, std)
+        todo.append(("int8", lambda p: quantize_int8(result.path, p, calib)))
+    if args.fp16:
+        todo.append(("fp16", lambda p: convert_fp16(result.path, p)))
+    for tag, make in todo:
+        path = variant_path(result.path, tag)
+        make(path)
+        info: dict[str, Any] = {"path": str(path), "size_bytes": path.stat().st_size}
+        if base_acc is not None:
+            try:
+                acc = runtime_accuracy(path, vx, vy)
+            except Exception as exc:  # e.g. fp16 kernels missing on this execution provider
+                info["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+                print(f"{tag}: could not run on this machine's CPU provider ({info['error']})", file=sys.stderr)
+            else:
+                info.update(accuracy=acc, accuracy_fp32=base_acc, accuracy_drop=base_acc - acc)
+                record_accuracy(path, accuracy_publictest=acc, accuracy_fp32=base_acc, accuracy_drop=base_acc - acc)
+                print(f"{tag}: accuracy {acc:.4f} (drop {base_acc - acc:+.4f} vs fp32)", file=sys.stderr)
+        print(f"wrote {path} ({info['size_bytes'] / 1e6:.1f} MB)", file=sys.stderr)
+        variants[tag] = info
+    return variants
+
+
+def _only_fp16(result) -> dict[str, dict[str, Any]]:
+    from .quantize import convert_fp16, variant_path
+
+    path = convert_fp16(result.path, variant_path(result.path, "fp16"))
+    return {"fp16": {"path": str(path), "size_bytes": path.stat().st_size}}
