@@ -1,0 +1,439 @@
+// FER2013 CSV parser.
+//
+// Grammar (mirrored line for line by fer_edge.reference.parse_fer_csv_reference, which the
+// tests compare against, messages included):
+//   * records are lines ending in \n; one \r before the \n is dropped; lines holding only
+//     whitespace are skipped (they still count for line numbers);
+//   * fields are separated by ',' ; a field whose first non-blank character is '"' is quoted:
+//     it runs to the next '"' that is not doubled ("" stays in the content as is), and only
+//     blanks may follow the closing quote before ',' or the end of the line; a quoted field
+//     never spans lines;
+//   * pixels: whitespace-separated ASCII decimal integers in 0..255, exactly side*side;
+//   * emotion: a decimal integer in 0..num_classes-1; Usage: one of the allowed names
+//     (both trimmed of whitespace).
+//
+// Speed: a row in the canonical form (1-3 digit tokens separated by single spaces) takes
+// the fast path, which classifies 64 bytes at a time (SSE2 where available) and walks the
+// separator bitmask; anything else falls back to the byte-at-a-time path, which is also
+// the one that words the error. Rows are split across threads; the Python binding
+// releases the GIL for all of it.
+#include "parse.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+
+#include "common.hpp"
+
+#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#include <emmintrin.h>
+#define FER_HAVE_SSE2 1
+#endif
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#endif
+
+namespace fer {
+namespace {
+
+constexpr int kMaxCols = 64;
+constexpr size_t kDisplayLimit = 20;
+
+inline int ctz64(uint64_t x) {
+#if defined(_MSC_VER) && !defined(__clang__)
+  unsigned long i;
+  _BitScanForward64(&i, x);
+  return static_cast<int>(i);
+#else
+  return __builtin_ctzll(x);
+#endif
+}
+
+struct Line {
+  const char* b;
+  const char* e;  // excludes the \n and a \r before it
+  int64_t lineno;
+};
+
+struct Field {
+  const char* b;
+  const char* e;
+};
+
+// Token shown in an error message: Python-repr-like, quoted, at most 20 bytes.
+std::string display_quoted(const char* b, const char* e) {
+  size_t n = static_cast<size_t>(e - b), m = std::min(n, kDisplayLimit);
+  std::string s = "'";
+  for (size_t i = 0; i < m; ++i) {
+    unsigned char c = static_cast<unsigned char>(b[i]);
+    if (c == '\'') {
+      s += "\\'";
+    } else if (c == '\\') {
+      s += "\\\\";
+    } else if (c >= 0x20 && c < 0x7f) {
+      s += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      s += buf;
+    }
+  }
+  s += "'";
+  if (n > kDisplayLimit) s += "...";
+  return s;
+}
+
+// An all-digit token shown as a number, at most 20 digits.
+std::string display_digits(const char* b, const char* e) {
+  size_t n = static_cast<size_t>(e - b), m = std::min(n, kDisplayLimit);
+  std::string s(b, m);
+  if (n > kDisplayLimit) s += "...";
+  return s;
+}
+
+inline void trim(const char*& b, const char*& e) {
+  while (b < e && is_ws(static_cast<unsigned char>(*b))) ++b;
+  while (e > b && is_ws(static_cast<unsigned char>(e[-1]))) --e;
+}
+
+inline bool all_digits(const char* b, const char* e) {
+  for (const char* p = b; p < e; ++p)
+    if (!is_digit(static_cast<unsigned char>(*p))) return false;
+  return true;
+}
+
+// Value of an all-digit token, saturated at 1000 (anything above 255 is an error anyway).
+inline unsigned digits_value(const char* b, const char* e) {
+  unsigned v = 0;
+  for (const char* p = b; p < e; ++p) v = std::min(v * 10u + static_cast<unsigned>(*p - '0'), 1000u);
+  return v;
+}
+
+// Splits [p, e) into fields. Stores the first `max_fields` spans, counts all of them.
+bool split_fields(const char* p, const char* e, Field* fields, int max_fields, int& nfields,
+                  std::string& err) {
+  int j = 0;
+  for (;;) {
+    ++j;
+    const char* q = p;
+    while (q < e && (*q == ' ' || *q == '\t')) ++q;
+    if (q < e && *q == '"') {
+      const char* k = q + 1;
+      for (;;) {
+        k = static_cast<const char*>(std::memchr(k, '"', static_cast<size_t>(e - k)));
+        if (!k) {
+          err = "unterminated quoted field " + std::to_string(j);
+          return false;
+        }
+        if (k + 1 < e && k[1] == '"') {
+          k += 2;
+          continue;
+        }
+        break;
+      }
+      if (j <= max_fields) fields[j - 1] = Field{q + 1, k};
+      ++k;
+      while (k < e && (*k == ' ' || *k == '\t')) ++k;
+      if (k == e) {
+        nfields = j;
+        return true;
+      }
+      if (*k != ',') {
+        err = "unexpected character after closing quote in field " + std::to_string(j);
+        return false;
+      }
+      p = k + 1;
+    } else {
+      const char* c = static_cast<const char*>(std::memchr(p, ',', static_cast<size_t>(e - p)));
+      if (!c) {
+        if (j <= max_fields) fields[j - 1] = Field{p, e};
+        nfields = j;
+        return true;
+      }
+      if (j <= max_fields) fields[j - 1] = Field{p, c};
+      p = c + 1;
+    }
+  }
+}
+
+// Bitmasks of spaces and ASCII digits among 64 bytes at p (bit i = byte i).
+inline void classify64(const char* p, uint64_t& spaces, uint64_t& digits) {
+#ifdef FER_HAVE_SSE2
+  const __m128i space = _mm_set1_epi8(' '), zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
+  uint64_t sp = 0, dg = 0;
+  for (int k = 0; k < 4; ++k) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
+    __m128i s = _mm_cmpeq_epi8(v, space);
+    __m128i t = _mm_sub_epi8(v, zero);
+    __m128i d = _mm_cmpeq_epi8(_mm_min_epu8(t, nine), t);
+    sp |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(s)) & 0xffffu) << (16 * k);
+    dg |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(d)) & 0xffffu) << (16 * k);
+  }
+  spaces = sp;
+  digits = dg;
+#else
+  uint64_t sp = 0, dg = 0;
+  for (int i = 0; i < 64; ++i) {
+    unsigned char c = static_cast<unsigned char>(p[i]);
+    sp |= static_cast<uint64_t>(c == ' ') << i;
+    dg |= static_cast<uint64_t>(is_digit(c)) << i;
+  }
+  spaces = sp;
+  digits = dg;
+#endif
+}
+
+// Fast path for a canonical pixels field: tokens of 1-3 digits, values <= 255, separated by
+// exactly one space, nothing before the first or after the last. Returns false (having
+// possibly written garbage to out) for anything else; the caller then runs the slow path.
+// `lo` is the start of the whole buffer: the token value is read from the 3 bytes before
+// each separator, which must lie inside it.
+bool parse_pixels_fast(const char* lo, const char* b, const char* e, uint8_t* out, int64_t npix) {
+  if (b - lo < 3 || e <= b) return false;
+  int64_t count = 0;
+  const char* start = b;
+  auto token = [&](const char* s) -> bool {  // token [start, s)
+    size_t len = static_cast<size_t>(s - start);
+    if (len - 1 > 2) return false;  // 0 or more than 3 digits
+    int v = (s[-1] - '0') + static_cast<int>(len >= 2) * 10 * (s[-2] - '0') +
+            static_cast<int>(len >= 3) * 100 * (s[-3] - '0');
+    if (v > 255 || count >= npix) return false;
+    out[count++] = static_cast<uint8_t>(v);
+    start = s + 1;
+    return true;
+  };
+  for (const char* blk = b; blk < e; blk += 64) {
+    uint64_t sp, dg;
+    size_t avail = static_cast<size_t>(e - blk);
+    if (avail >= 64) {
+      classify64(blk, sp, dg);
+    } else {
+      char tmp[64];
+      std::memcpy(tmp, blk, avail);
+      std::memset(tmp + avail, '0', 64 - avail);  // padding counts as digits, never as spaces
+      classify64(tmp, sp, dg);
+      sp &= (uint64_t{1} << avail) - 1;
+    }
+    if (~(sp | dg)) return false;  // a byte that is neither a digit nor a space
+    while (sp) {
+      const char* s = blk + ctz64(sp);
+      sp &= sp - 1;
+      if (!token(s)) return false;
+    }
+  }
+  if (!token(e)) return false;
+  return count == npix;
+}
+
+// Byte-at-a-time pixels parser: accepts any whitespace between tokens and words the error.
+bool parse_pixels_slow(const char* b, const char* e, uint8_t* out, int64_t npix, std::string& err) {
+  const char* p = b;
+  int64_t count = 0;
+  for (;;) {
+    while (p < e && is_ws(static_cast<unsigned char>(*p))) ++p;
+    if (p >= e) break;
+    const char* t = p;
+    unsigned v = 0;
+    bool numeric = true;
+    while (p < e && !is_ws(static_cast<unsigned char>(*p))) {
+      unsigned char c = static_cast<unsigned char>(*p);
+      if (is_digit(c))
+        v = std::min(v * 10u + (c - '0'), 1000u);
+      else
+        numeric = false;
+      ++p;
+    }
+    ++count;
+    if (!numeric) {
+      err = "pixels value " + std::to_string(count) + " is not an integer: " + display_quoted(t, p);
+      return false;
+    }
+    if (v > 255) {
+      err = "pixels value " + std::to_string(count) + " is " + display_digits(t, p) + ", outside 0..255";
+      return false;
+    }
+    if (count <= npix) out[count - 1] = static_cast<uint8_t>(v);
+  }
+  if (count == 0) {
+    err = "pixels is empty";
+    return false;
+  }
+  if (count != npix) {
+    err = "pixels has " + std::to_string(count) + " values, expected " + std::to_string(npix);
+    return false;
+  }
+  return true;
+}
+
+bool parse_label(Field f, int num_classes, int64_t& label, std::string& err) {
+  const char *b = f.b, *e = f.e;
+  trim(b, e);
+  if (b == e) {
+    err = "emotion is empty";
+    return false;
+  }
+  if (!all_digits(b, e)) {
+    err = "emotion " + display_quoted(b, e) + " is not an integer";
+    return false;
+  }
+  unsigned v = digits_value(b, e);
+  if (v >= static_cast<unsigned>(num_classes)) {
+    err = "emotion " + display_digits(b, e) + " is not a class label 0.." + std::to_string(num_classes - 1);
+    return false;
+  }
+  label = v;
+  return true;
+}
+
+bool parse_usage(Field f, const std::vector<std::string>& usages, int8_t& code, std::string& err) {
+  const char *b = f.b, *e = f.e;
+  trim(b, e);
+  if (b == e) {
+    err = "Usage is empty";
+    return false;
+  }
+  size_t n = static_cast<size_t>(e - b);
+  for (size_t i = 0; i < usages.size(); ++i) {
+    if (usages[i].size() == n && std::memcmp(usages[i].data(), b, n) == 0) {
+      code = static_cast<int8_t>(i);
+      return true;
+    }
+  }
+  std::string names;
+  for (size_t i = 0; i < usages.size(); ++i) names += (i ? ", " : "") + usages[i];
+  err = "Usage " + display_quoted(b, e) + " is not one of " + names;
+  return false;
+}
+
+bool parse_row(const char* lo, const Line& ln, const CsvLayout& L, int64_t row, ParseOutput& out,
+               std::string& err) {
+  Field fields[kMaxCols];
+  int nf = 0;
+  if (!split_fields(ln.b, ln.e, fields, L.ncols, nf, err)) return false;
+  if (nf != L.ncols) {
+    err = "has " + std::to_string(nf) + " fields, expected " + std::to_string(L.ncols);
+    return false;
+  }
+  const int64_t npix = static_cast<int64_t>(L.side) * L.side;
+  for (int c = 0; c < L.ncols; ++c) {
+    if (c == L.pixels_col) {
+      uint8_t* dst = out.images.get() + row * npix;
+      if (!parse_pixels_fast(lo, fields[c].b, fields[c].e, dst, npix) &&
+          !parse_pixels_slow(fields[c].b, fields[c].e, dst, npix, err))
+        return false;
+    } else if (c == L.label_col) {
+      if (!parse_label(fields[c], L.num_classes, out.labels[row], err)) return false;
+    } else if (c == L.usage_col) {
+      if (!parse_usage(fields[c], L.usages, out.usage[row], err)) return false;
+    }
+  }
+  if (L.label_col < 0) out.labels[row] = -1;
+  if (L.usage_col < 0) out.usage[row] = -1;
+  return true;
+}
+
+struct Chunk {
+  std::vector<Line> lines;  // lineno relative to the chunk's first line
+  int64_t total_lines = 0;  // blank ones included
+};
+
+// Collects the lines that start in [cb, ce) (a line starts at data[0] or right after \n).
+void scan_lines(const char* data, const char* end, const char* cb, const char* ce, Chunk& ch) {
+  const char* p = cb;
+  if (cb != data) {
+    const char* nl = static_cast<const char*>(std::memchr(cb - 1, '\n', static_cast<size_t>(end - (cb - 1))));
+    if (!nl) return;
+    p = nl + 1;
+  }
+  while (p < ce) {
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+    const char* le = nl ? nl : end;
+    if (le > p && le[-1] == '\r') --le;
+    const char* q = p;
+    while (q < le && is_ws(static_cast<unsigned char>(*q))) ++q;
+    if (q < le) ch.lines.push_back(Line{p, le, ch.total_lines});
+    ++ch.total_lines;
+    if (!nl) break;
+    p = nl + 1;
+  }
+}
+
+}  // namespace
+
+bool parse_csv(const char* data, size_t size, int64_t first_line, const CsvLayout& L, int threads,
+               ParseOutput& out, ParseError& err) {
+  err = ParseError{};
+  if (L.ncols < 1 || L.ncols > kMaxCols || L.pixels_col < 0 || L.pixels_col >= L.ncols ||
+      L.label_col >= L.ncols || L.usage_col >= L.ncols || L.side < 1 || L.side > 4096 ||
+      L.num_classes < 1 || L.usages.size() > 127) {
+    err.line = -1;
+    err.message = "invalid CSV layout";
+    return false;
+  }
+  const char* end = data + size;
+
+  // Pass 1: line boundaries, in byte-range chunks.
+  const int t1 = pick_threads(threads, static_cast<int64_t>(size), int64_t{8} << 20);
+  std::vector<Chunk> chunks(t1);
+  parallel_for(t1, t1, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) {
+      const char* cb = data + size * static_cast<size_t>(i) / static_cast<size_t>(t1);
+      const char* ce = data + size * static_cast<size_t>(i + 1) / static_cast<size_t>(t1);
+      scan_lines(data, end, cb, ce, chunks[i]);
+    }
+  });
+  std::vector<Line> lines;
+  {
+    size_t n = 0;
+    for (auto& c : chunks) n += c.lines.size();
+    lines.reserve(n);
+    int64_t offset = first_line;
+    for (auto& c : chunks) {
+      for (auto& ln : c.lines) lines.push_back(Line{ln.b, ln.e, ln.lineno + offset});
+      offset += c.total_lines;
+      std::vector<Line>().swap(c.lines);
+    }
+  }
+
+  // Pass 2: rows, in contiguous row ranges.
+  const int64_t rows = static_cast<int64_t>(lines.size());
+  const int64_t npix = static_cast<int64_t>(L.side) * L.side;
+  out.rows = rows;
+  out.images.reset(new uint8_t[static_cast<size_t>(std::max<int64_t>(rows * npix, 1))]);
+  out.labels.reset(new int64_t[static_cast<size_t>(std::max<int64_t>(rows, 1))]);
+  out.usage.reset(new int8_t[static_cast<size_t>(std::max<int64_t>(rows, 1))]);
+
+  const int t2 = pick_threads(threads, rows, 256);
+  struct WorkerError {
+    int64_t row = -1;
+    std::string message;
+  };
+  std::vector<WorkerError> errors(t2);
+  std::atomic<int64_t> first_bad{rows};
+  parallel_for(rows, t2, [&](int64_t b, int64_t e, int w) {
+    std::string msg;
+    for (int64_t r = b; r < e; ++r) {
+      if (r > first_bad.load(std::memory_order_relaxed)) return;  // an earlier row already failed
+      if (!parse_row(data, lines[r], L, r, out, msg)) {
+        errors[w].row = r;
+        errors[w].message = std::move(msg);
+        int64_t cur = first_bad.load();
+        while (r < cur && !first_bad.compare_exchange_weak(cur, r)) {
+        }
+        return;
+      }
+    }
+  });
+  const WorkerError* worst = nullptr;
+  for (auto& we : errors)
+    if (we.row >= 0 && (!worst || we.row < worst->row)) worst = &we;
+  if (worst) {
+    err.line = lines[worst->row].lineno;
+    err.message = worst->message;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace fer

@@ -1,0 +1,44 @@
+// FER2013 CSV / pixel-string parser. Pure C++ (no Python): the binding in module.cpp
+// releases the GIL around these calls and turns a ParseError into a Python ValueError.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fer {
+
+// Column layout of the CSV, detected from the header in Python. Columns are 0-based;
+// -1 means "absent".
+struct CsvLayout {
+  int ncols = 1;
+  int pixels_col = 0;
+  int label_col = -1;
+  int usage_col = -1;
+  int num_classes = 7;
+  int side = 48;                     // images are side x side
+  std::vector<std::string> usages;  // allowed Usage values; the index is the usage code
+};
+
+struct ParseError {
+  int64_t line = 0;  // 0: no error
+  std::string message;
+};
+
+struct ParseOutput {
+  int64_t rows = 0;
+  std::unique_ptr<uint8_t[]> images;  // rows * side * side
+  std::unique_ptr<int64_t[]> labels;  // rows; -1 when there is no label column
+  std::unique_ptr<int8_t[]> usage;    // rows; index into CsvLayout::usages, -1 without Usage
+};
+
+// Parses data[0, size) where every non-blank line is one record (lines end in \n, an
+// optional \r before it is dropped; blank lines are skipped but counted). `first_line`
+// is the number a text editor shows for the line at data[0]. Never reads outside
+// [data, data + size). Returns false and fills `err` (the lowest failing line) on the
+// first malformed record.
+bool parse_csv(const char* data, size_t size, int64_t first_line, const CsvLayout& layout,
+               int threads, ParseOutput& out, ParseError& err);
+
+}  // namespace fer
