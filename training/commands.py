@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -136,6 +137,8 @@ def _explicit(args: argparse.Namespace) -> dict:
 
 
 def _print_summary(result, as_json: bool) -> None:
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        return
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
