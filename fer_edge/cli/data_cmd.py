@@ -1,0 +1,44 @@
+"""`fer-edge data`: inspect FER2013 data (CSV in any common layout, or an image folder)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+HELP = "inspect FER2013 data: rows per split and class, pixel statistics, parse time"
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("data", help=HELP, description=HELP + ".")
+    sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    stats = sub.add_parser(
+        "stats",
+        help="rows per split and per class, mean/std per split, read and parse time",
+        description="Load a FER2013 CSV (Kaggle fer2013.csv, icml_face_data.csv, with or without Usage) "
+        "or an image folder (ROOT/train/<class>/*.jpg, ROOT/test/<class>/*.jpg) and describe it.",
+    )
+    stats.add_argument("path", help="FER2013 CSV file or image folder")
+    stats.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    stats.set_defaults(func=run_stats)
+    p.set_defaults(func=_usage(p))
+
+
+def _usage(parser: argparse.ArgumentParser):
+    def run(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    return run
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from ..data.summary import summarize
+
+    summary = summarize(args.path, progress=not args.json and sys.stderr.isatty())
+    if args.json:
+        json.dump(summary.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(summary.format_table())
+    return 0

@@ -1,0 +1,125 @@
+"""FER2013 CSV files in the layouts people actually have.
+
+* Kaggle's ``fer2013.csv``: ``emotion,pixels,Usage``
+* the ICML 2013 variant ``icml_face_data.csv``: ``emotion, Usage, pixels`` (blanks in the header)
+* capitalised headers (``Emotion,Pixels,Usage``), a UTF-8 byte-order mark, CRLF line ends,
+  quoted or unquoted fields, and files without a Usage column (then every row is "train").
+
+The header is read here; the rows are parsed by the C++ kernel (``_native.parse_fer_csv``),
+which releases the GIL and reports the first malformed row with its line number.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from ..errors import InputError
+from ..labels import NUM_CLASSES
+from .dataset import SPLIT_DTYPE, USAGE_TO_SPLIT, FerDataset
+
+PathLike = Union[str, "os.PathLike[str]"]
+USAGES: tuple[str, ...] = tuple(USAGE_TO_SPLIT)
+_SPLIT_OF_CODE = np.array([USAGE_TO_SPLIT[u] for u in USAGES], dtype=SPLIT_DTYPE)
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class CsvHeader:
+    columns: tuple[str, ...]  # as written, trimmed of blanks and quotes
+    label_col: int
+    pixels_col: int
+    usage_col: int  # -1: no Usage column
+    data_start: int  # byte offset of line 2
+
+
+def parse_header(data: bytes, name: str) -> CsvHeader:
+    """Find the emotion / pixels / Usage columns in the first line (case and blanks ignored)."""
+    if not data.strip():
+        raise InputError(f"{name}: the file is empty")
+    nl = data.find(b"\n")
+    first = data[: nl if nl >= 0 else len(data)]
+    if first.startswith(_BOM):
+        first = first[len(_BOM) :]
+    text = first.rstrip(b"\r").decode("utf-8", errors="replace")
+    columns = tuple(c.strip().strip('"').strip() for c in text.split(","))
+    lowered = [c.lower() for c in columns]
+    where: dict[str, int] = {}
+    for wanted in ("emotion", "pixels", "usage"):
+        hits = [i for i, c in enumerate(lowered) if c == wanted]
+        if len(hits) > 1:
+            raise InputError(f"{name} line 1: the header has {len(hits)} {wanted!r} columns")
+        if hits:
+            where[wanted] = hits[0]
+    shown = ", ".join(repr(c) for c in columns[:8]) + (", ..." if len(columns) > 8 else "")
+    if "pixels" not in where or "emotion" not in where:
+        missing = " and ".join(repr(w) for w in ("emotion", "pixels") if w not in where)
+        raise InputError(
+            f"{name} line 1: expected a header with 'emotion' and 'pixels' columns (and optionally "
+            f"'Usage'), found {shown}; {missing} missing"
+        )
+    return CsvHeader(
+        columns=columns,
+        label_col=where["emotion"],
+        pixels_col=where["pixels"],
+        usage_col=where.get("usage", -1),
+        data_start=nl + 1 if nl >= 0 else len(data),
+    )
+
+
+def read_bytes(path: Path) -> bytes:
+    """The whole file, with a one-line InputError for the usual ways this fails."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a CSV file") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def parse_fer_bytes(data: bytes, name: str, threads: int = 0) -> FerDataset:
+    """Parse a FER2013 CSV held in memory; ``name`` is used in messages and as the source."""
+    from .. import _native
+
+    header = parse_header(data, name)
+    try:
+        images, labels, usage = _native.parse_fer_csv(
+            data,
+            ncols=len(header.columns),
+            pixels_col=header.pixels_col,
+            label_col=header.label_col,
+            usage_col=header.usage_col,
+            usages=USAGES,
+            num_classes=NUM_CLASSES,
+            start=header.data_start,
+            first_line=2,
+            name=name,
+            threads=threads,
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if len(images) == 0:
+        raise InputError(f"{name}: no data rows after the header")
+    if header.usage_col < 0:
+        splits = np.full(len(images), "train", dtype=_SPLIT_OF_CODE.dtype)
+    else:
+        splits = _SPLIT_OF_CODE[usage]
+    return FerDataset(images=images, labels=labels, splits=splits, source=name)
+
+
+def read_fer_csv(path: PathLike, threads: int = 0, name: Optional[str] = None) -> FerDataset:
+    """Read a FER2013 CSV file: images (N, 48, 48) uint8, labels int64, the split of each row.
+
+    Malformed files raise :class:`fer_edge.errors.InputError` naming file, line and problem,
+    e.g. ``fer2013.csv line 17: pixels has 2303 values, expected 2304``.
+    """
+    p = Path(path)
+    data = read_bytes(p)
+    return parse_fer_bytes(data, name if name is not None else str(path), threads=threads)

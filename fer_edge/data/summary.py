@@ -1,0 +1,137 @@
+"""What ``fer-edge data stats`` reports: rows per split and class, statistics, timings."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from ..labels import CLASSES
+from .csv_reader import parse_fer_bytes, read_bytes
+from .dataset import SPLIT_TO_USAGE, FerDataset, compute_stats
+from .image_folder import read_image_folder
+from .loading import dataset_kind
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass
+class SplitSummary:
+    split: str
+    usage: str  # Kaggle's name for it
+    rows: int
+    per_class: dict[str, int]
+    mean: float
+    std: float
+
+
+@dataclass
+class DataSummary:
+    path: str
+    format: str  # "csv" or "image_folder"
+    size_bytes: int
+    rows: int
+    read_seconds: float  # reading the file's bytes (CSV) or listing + decoding (folder)
+    parse_seconds: float  # parsing the CSV rows (C++); 0 for folders
+    stats_seconds: float
+    splits: list[SplitSummary] = field(default_factory=list)
+    per_class: dict[str, int] = field(default_factory=dict)
+    mean: float = 0.0
+    std: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["classes"] = list(CLASSES)
+        d["splits"] = {s.split: {k: v for k, v in asdict(s).items() if k != "split"} for s in self.splits}
+        return d
+
+    def format_table(self) -> str:
+        name_w = max([len("split")] + [len(s.split) for s in self.splits] + [len("all")])
+        cols = [c[:8] for c in CLASSES]
+        head = f"{'split':<{name_w}}  {'usage':<11} {'rows':>7}  " + " ".join(f"{c:>8}" for c in cols)
+        head += f"  {'mean':>8} {'std':>8}"
+        lines = [
+            f"{self.path}: {self.format}, {_human_size(self.size_bytes)}, {self.rows:,} rows",
+            f"read {self.read_seconds:.3f} s, parse {self.parse_seconds:.3f} s, statistics {self.stats_seconds:.3f} s",
+            "",
+            head,
+        ]
+        for s in self.splits:
+            lines.append(
+                f"{s.split:<{name_w}}  {s.usage:<11} {s.rows:>7,}  "
+                + " ".join(f"{s.per_class[c]:>8,}" for c in CLASSES)
+                + f"  {s.mean:>8.3f} {s.std:>8.3f}"
+            )
+        lines.append(
+            f"{'all':<{name_w}}  {'':<11} {self.rows:>7,}  "
+            + " ".join(f"{self.per_class[c]:>8,}" for c in CLASSES)
+            + f"  {self.mean:>8.3f} {self.std:>8.3f}"
+        )
+        return "\n".join(lines)
+
+
+def _human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+def _folder_size(root: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(dirpath, f))
+            except OSError:
+                pass
+    return total
+
+
+def summarize_dataset(ds: FerDataset) -> tuple[list[SplitSummary], dict[str, int], float, float]:
+    splits = []
+    for name in ds.split_names():
+        sub = ds.subset(name)
+        st = compute_stats(sub.images, scope=f"per_split:{name}")
+        splits.append(SplitSummary(name, SPLIT_TO_USAGE[name], len(sub), sub.class_counts(), st.mean, st.std))
+    overall = compute_stats(ds.images, scope="all")
+    return splits, ds.class_counts(), overall.mean, overall.std
+
+
+def summarize(path: PathLike, progress: bool = False, name: Optional[str] = None) -> DataSummary:
+    """Load the dataset at ``path`` and describe it; InputError for missing or malformed data."""
+    p = Path(path)
+    kind = dataset_kind(p)
+    label = name if name is not None else str(path)
+    t0 = time.perf_counter()
+    if kind == "csv":
+        data = read_bytes(p)
+        t1 = time.perf_counter()
+        ds = parse_fer_bytes(data, label)
+        t2 = time.perf_counter()
+        size = len(data)
+        del data
+        read_s, parse_s = t1 - t0, t2 - t1
+    else:
+        ds = read_image_folder(p, progress=progress)
+        read_s, parse_s = time.perf_counter() - t0, 0.0
+        size = _folder_size(p)
+    t3 = time.perf_counter()
+    splits, per_class, mean, std = summarize_dataset(ds)
+    stats_s = time.perf_counter() - t3
+    return DataSummary(
+        path=label,
+        format=kind,
+        size_bytes=size,
+        rows=len(ds),
+        read_seconds=read_s,
+        parse_seconds=parse_s,
+        stats_seconds=stats_s,
+        splits=splits,
+        per_class=per_class,
+        mean=mean,
+        std=std,
+    )
