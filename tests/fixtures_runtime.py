@@ -25,6 +25,19 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE_FACE_BOX = (108, 51, 79, 79)
 
 
+def subprocess_env() -> dict[str, str]:
+    """Environment for `python -m fer_edge` subprocesses: they import the same fer_edge as
+    this test process (the dev tree under PYTHONPATH, or the installed package in CI)."""
+    import os
+
+    import fer_edge
+
+    root = str(Path(fer_edge.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [root, env.get("PYTHONPATH", "")] if p)
+    return env
+
+
 def _onnx():
     return pytest.importorskip("onnx", reason="building test models needs the onnx package ([train] extra)")
 
@@ -162,12 +175,29 @@ def sample_bgr(sample_image) -> np.ndarray:
     return cv2.imread(str(sample_image), cv2.IMREAD_COLOR)
 
 
-def face_patch(sample_bgr: np.ndarray, pad: float = 0.6) -> np.ndarray:
+def face_patch(sample_bgr: np.ndarray, pad: float = 0.6, scale: float = 1.0) -> np.ndarray:
     """The sample face with some context around it, to paste into synthetic frames."""
+    import cv2
+
     x, y, w, h = SAMPLE_FACE_BOX
     px, py = int(w * pad), int(h * pad)
     H, W = sample_bgr.shape[:2]
-    return sample_bgr[max(0, y - py): min(H, y + h + py), max(0, x - px): min(W, x + w + px)].copy()
+    patch = sample_bgr[max(0, y - py): min(H, y + h + py), max(0, x - px): min(W, x + w + px)].copy()
+    if scale != 1.0:
+        patch = cv2.resize(patch, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    return patch
+
+
+def synthetic_background(size: tuple[int, int]) -> np.ndarray:
+    """A smooth room-like BGR background: gradients and a few soft shapes, no faces."""
+    import cv2
+
+    W, H = size
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    bg = np.stack([90 + 60 * xx / W, 110 + 40 * yy / H, 140 - 50 * xx / W], axis=2)
+    cv2.rectangle(bg, (int(0.05 * W), int(0.1 * H)), (int(0.25 * W), int(0.6 * H)), (70, 60, 50), -1)
+    cv2.circle(bg, (int(0.8 * W), int(0.25 * H)), int(0.08 * W), (200, 210, 220), -1)
+    return cv2.GaussianBlur(np.clip(bg, 0, 255).astype(np.uint8), (0, 0), 3)
 
 
 def make_face_video(
@@ -177,28 +207,35 @@ def make_face_video(
     size: tuple[int, int] = (640, 480),
     fps: float = 15.0,
     fourcc: str = "mp4v",
-) -> list[tuple[int, int]]:
-    """Write a video of a face moving across a textured background; returns paste offsets."""
+    face_scale: float = 1.5,
+) -> list[tuple[int, int, int, int]]:
+    """Write a video of the sample face moving across a background; returns the true face boxes.
+
+    ``face_scale`` 1.5 makes the face about 120 px wide in a 640x480 frame, as a person
+    sitting in front of a laptop camera appears.
+    """
     import cv2
 
-    patch = face_patch(sample_bgr)
+    patch = face_patch(sample_bgr, scale=face_scale)
     ph, pw = patch.shape[:2]
     W, H = size
+    pad = int(SAMPLE_FACE_BOX[2] * 0.6)
+    face_off = (int(min(SAMPLE_FACE_BOX[0], pad) * face_scale), int(min(SAMPLE_FACE_BOX[1], pad) * face_scale))
+    face_side = int(round(SAMPLE_FACE_BOX[2] * face_scale))
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (W, H))
     assert writer.isOpened(), f"cannot write {path}"
-    rng = np.random.default_rng(1)
-    background = cv2.GaussianBlur(rng.integers(60, 200, (H, W, 3), dtype=np.uint8), (0, 0), 8)
-    offsets = []
+    background = synthetic_background(size)
+    boxes = []
     for i in range(frames):
         t = i / max(1, frames - 1)
-        ox = int(20 + t * (W - pw - 40))
-        oy = int((H - ph) / 2 + 30 * np.sin(2 * np.pi * t))
+        ox = int(10 + t * (W - pw - 20))
+        oy = int(max(0, (H - ph) / 2 + 20 * np.sin(2 * np.pi * t)))
         frame = background.copy()
-        frame[oy: oy + ph, ox: ox + pw] = patch
+        frame[oy: oy + ph, ox: ox + pw] = patch[: H - oy, : W - ox]
         writer.write(frame)
-        offsets.append((ox, oy))
+        boxes.append((ox + face_off[0], oy + face_off[1], face_side, face_side))
     writer.release()
-    return offsets
+    return boxes
 
 
 def copy_sample(dst: Path, sample_image: Path) -> Path:

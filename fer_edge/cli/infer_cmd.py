@@ -44,8 +44,11 @@ def add_verbosity_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr")
 
 
-def build_predictor(args: argparse.Namespace):
-    """A Predictor from the shared options (the model is loaded and validated here)."""
+def build_predictor(args: argparse.Namespace, stream: bool = False):
+    """A Predictor from the shared options (the model is loaded and validated here).
+
+    ``stream`` picks the detector settings tuned for speed (see ``build_detector(fast=True)``).
+    """
     from ..errors import InputError
     from ..runtime.api import Predictor
     from ..runtime.logs import setup_cli_logging
@@ -60,7 +63,7 @@ def build_predictor(args: argparse.Namespace):
     from ..runtime.model import FerModel
 
     model = FerModel.load(args.model, device=args.device, threads=args.threads)
-    return Predictor(model, detector=build_detector(detector, args.detector_model),
+    return Predictor(model, detector=build_detector(detector, args.detector_model, fast=stream),
                      max_faces=args.max_faces, margin=args.margin)
 
 

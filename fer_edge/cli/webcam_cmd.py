@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if display and not gui_available():
         raise InputError("--display needs a graphical display (DISPLAY is not set); use --no-display with --output")
 
-    predictor = build_predictor(args)
+    predictor = build_predictor(args, stream=True)
     opts = StreamOptions(
         detect_every=args.detect_every,
         detect_scale=args.detect_scale,

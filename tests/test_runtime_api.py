@@ -1,0 +1,145 @@
+"""fer_edge.predict / Predictor on real images, end to end (detector + C++ preprocessing + ONNX)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import fer_edge
+from fer_edge.errors import InputError, ModelError
+from fer_edge.labels import CLASSES
+from fer_edge.reference import preprocess_faces_reference
+from fer_edge.runtime.api import Predictor
+from fer_edge.runtime.model import FerModel, softmax
+from fer_edge.runtime.results import FaceResult, ImageResult
+from fer_edge.runtime.tracking import iou_matrix
+
+from fixtures_runtime import (  # noqa: F401
+    REPO, SAMPLE_FACE_BOX, cnn_model, subprocess_env, face_patch, linear_model, model_dir, sample_bgr, sample_image, synthetic_background,
+)
+
+
+def _iou(a, b) -> float:
+    return float(iou_matrix(np.array([a]), np.array([b]))[0, 0])
+
+
+def test_predict_on_the_sample_photo(cnn_model, sample_image):
+    faces = fer_edge.predict(sample_image, model=cnn_model)
+    assert len(faces) == 1
+    f = faces[0]
+    assert isinstance(f, FaceResult)
+    assert _iou(f.box, SAMPLE_FACE_BOX) > 0.7
+    assert list(f.probabilities) == list(CLASSES)
+    assert sum(f.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert f.label == max(f.probabilities, key=f.probabilities.get)
+    assert f.score == pytest.approx(f.probabilities[f.label])
+    assert [c for c, _ in f.top_k(3)] == sorted(CLASSES, key=f.probabilities.get, reverse=True)[:3]
+
+
+def test_prediction_equals_reference_pipeline(linear_model, sample_bgr):
+    """Detector box -> reference preprocessing -> the model's own weights in numpy."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    p = Predictor(linear_model, device="cpu")
+    faces = p.predict(sample_bgr)
+    w = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(linear_model)).graph.initializer}
+    c = p.model.contract
+    x = preprocess_faces_reference(sample_bgr, np.array([faces[0].box]), 48, c.mean, c.std)
+    expected = softmax(x.reshape(1, -1) @ w["fc_w"].T + w["fc_b"])[0]
+    np.testing.assert_allclose([faces[0].probabilities[k] for k in CLASSES], expected, atol=1e-4)
+
+
+def test_batch_of_faces_equals_one_by_one(cnn_model, sample_bgr):
+    p = Predictor(cnn_model, device="cpu")
+    frame = synthetic_background((800, 400))
+    for i, scale in enumerate((1.0, 1.3, 0.9)):
+        patch = face_patch(sample_bgr, scale=scale)
+        frame[20: 20 + patch.shape[0], 20 + 260 * i: 20 + 260 * i + patch.shape[1]] = patch
+    boxes = p.detect(frame)
+    assert len(boxes) == 3
+    together = p.classify(frame, boxes)
+    apart = np.concatenate([p.classify(frame, boxes[i: i + 1]) for i in range(3)])
+    np.testing.assert_allclose(together, apart, rtol=1e-5, atol=1e-6)
+    assert len(Predictor(p.model, max_faces=1).predict(frame)) == 1
+    largest = Predictor(p.model, max_faces=1).predict(frame)[0]
+    assert largest.box == tuple(boxes[0])
+
+
+def test_inputs_array_gray_and_no_face(cnn_model, sample_bgr):
+    import cv2
+
+    p = Predictor(cnn_model, device="cpu")
+    from_path = p.predict(sample_bgr)
+    gray = p.predict(cv2.cvtColor(sample_bgr, cv2.COLOR_BGR2GRAY))
+    assert len(gray) == 1 and gray[0].box == from_path[0].box
+    assert p.predict(synthetic_background((320, 240))) == []
+    res = p.predict_image(synthetic_background((320, 240)), path="empty.png")
+    assert res.ok and res.faces == [] and (res.width, res.height) == (320, 240)
+
+
+def test_no_detect_treats_the_input_as_a_face(cnn_model, sample_bgr):
+    x, y, w, h = SAMPLE_FACE_BOX
+    crop = sample_bgr[y: y + h, x: x + w]
+    p = Predictor(cnn_model, detector="none", device="cpu")
+    (f,) = p.predict(crop)
+    assert f.box == (0, 0, w, h)
+    # the same face through the detector on the full photo gives (nearly) the same answer
+    full = Predictor(p.model).predict(sample_bgr)[0]
+    assert max(abs(f.probabilities[k] - full.probabilities[k]) for k in CLASSES) < 0.05
+
+
+def test_margin_grows_boxes(cnn_model, sample_bgr):
+    p0 = Predictor(cnn_model).predict(sample_bgr)[0]
+    p1 = Predictor(cnn_model, margin=0.4).predict(sample_bgr)[0]
+    assert p1.box[2] > p0.box[2] and p1.box[0] < p0.box[0]
+
+
+def test_errors(cnn_model, tmp_path):
+    p = Predictor(cnn_model)
+    with pytest.raises(InputError, match="image not found"):
+        p.predict(tmp_path / "missing.jpg")
+    txt = tmp_path / "notes.jpg"
+    txt.write_text("hello")
+    with pytest.raises(InputError, match="not an image"):
+        p.predict(txt)
+    res = p.process_path(txt)
+    assert isinstance(res, ImageResult) and not res.ok and "not an image" in res.error
+    with pytest.raises(ModelError):
+        fer_edge.predict(np.zeros((10, 10), np.uint8), model=tmp_path / "nope.onnx")
+
+
+def test_result_json_shape(cnn_model, sample_image):
+    res = Predictor(cnn_model).process_path(sample_image)
+    d = res.to_dict(top_k=2)
+    assert set(d) == {"path", "width", "height", "faces", "error"}
+    face = d["faces"][0]
+    assert set(face) == {"box", "label", "score", "probabilities", "top_k"}
+    assert len(face["top_k"]) == 2 and face["top_k"][0]["label"] == face["label"]
+
+
+def test_lazy_exports():
+    assert fer_edge.FerModel is FerModel
+    from fer_edge.runtime.api import predict
+
+    assert fer_edge.predict is predict
+
+
+def test_prediction_never_imports_torch(cnn_model, sample_image):
+    code = textwrap.dedent(f"""
+        import sys
+        import fer_edge
+        faces = fer_edge.predict({str(sample_image)!r}, model={str(cnn_model)!r})
+        assert len(faces) == 1, faces
+        import fer_edge.cli
+        fer_edge.cli.build_parser()
+        bad = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
+        print("TORCH" if bad else "CLEAN", bad[:3])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(REPO), env=subprocess_env())
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("CLEAN"), out.stdout
