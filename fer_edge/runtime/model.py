@@ -16,7 +16,7 @@ import numpy as np
 
 from ..contract import METADATA_KEY, ModelContract
 from ..errors import ModelError
-from .providers import CPU, CUDA, TENSORRT, DevicePlan, create_session, describe_providers
+from .providers import CPU, CUDA, TENSORRT, DevicePlan, create_session, describe_providers, log_provider
 
 log = logging.getLogger("fer_edge")
 
@@ -94,6 +94,7 @@ class FerModel:
         if contract is None:
             contract = contract_from_metadata(meta, model_path)
         model = cls(session, contract, model_path, plan)
+        log_provider(session, plan)
         log.debug("fer-edge: loaded %s (%s)", model_path, contract.model)
         return model
 

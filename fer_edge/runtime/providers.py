@@ -19,7 +19,8 @@ the same thing in ``infer``, ``webcam``, ``eval`` and ``info``:
 ONNX Runtime silently falls back to CPU when the CUDA provider is listed but its
 libraries (CUDA, cuDNN) cannot be loaded; :func:`create_session` compares what it asked
 for with what the session actually uses, so a forced ``cuda`` fails loudly and ``auto``
-logs what really happened. One INFO line on the ``fer_edge`` logger says which provider runs.
+logs what really happened. Once the model is validated, :func:`log_provider` writes one
+INFO line on the ``fer_edge`` logger saying which provider runs.
 """
 from __future__ import annotations
 
@@ -174,11 +175,11 @@ def create_session(
     try:
         session = ort.InferenceSession(model, sess_options=opts, providers=names, provider_options=options)
     except Exception as exc:  # onnxruntime raises its own pybind exception types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = _ort_message(exc)
         if plan.primary != CPU and _looks_like_provider_failure(first):
             raise DeviceError(f"could not start {plan.primary}: {first}") from exc
         label = model if isinstance(model, str) else "<bytes>"
-        raise ModelError(f"not a valid ONNX model: {label}: {first}") from exc
+        raise ModelError(f"not a valid ONNX model: {label} ({first})") from exc
 
     used = list(session.get_providers())
     if plan.primary != CPU and plan.primary not in used:
@@ -190,9 +191,22 @@ def create_session(
         if not quiet:
             log.warning("fer-edge: %s is available but failed to initialise; falling back to CPU", plan.primary)
         plan = DevicePlan(plan.requested, [CPU])
-    if not quiet:
-        log.info("fer-edge: onnxruntime provider: %s", describe_providers(used, plan.device_id))
     return session, plan
+
+
+def log_provider(session, plan: DevicePlan) -> None:
+    """The one INFO line saying what a (validated) session runs on."""
+    log.info("fer-edge: onnxruntime provider: %s", describe_providers(list(session.get_providers()), plan.device_id))
+
+
+def _ort_message(exc: Exception) -> str:
+    """The useful part of an onnxruntime error: no ``[ONNXRuntimeError] : 7 : CODE :`` prefix,
+    no repeated ``Load model from PATH failed:``, one line."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = re.sub(r"^Load model from .*? failed: ?", "", text)
+    return text.strip() or type(exc).__name__
 
 
 def _looks_like_provider_failure(message: str) -> bool:

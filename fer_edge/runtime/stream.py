@@ -35,7 +35,7 @@ from typing import Any, Optional, Protocol, Union
 
 import numpy as np
 
-from ..errors import EXIT_DEVICE, EXIT_INTERRUPTED, EXIT_OK, DeviceError, InputError
+from ..errors import EXIT_DEVICE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, DeviceError, InputError
 from .annotate import draw_faces
 from .api import Predictor
 from .tracking import FaceTracker
@@ -47,8 +47,16 @@ END_MAX_FRAMES = "max_frames"
 END_QUIT = "quit"  # q / Esc in the display window
 END_INTERRUPTED = "interrupted"  # Ctrl-C / SIGINT
 END_LOST = "lost"  # a camera or stream stopped delivering frames
+END_TRUNCATED = "truncated"  # a video file ended well before the frame count it declares
 
-_EXIT_CODES = {END_EOF: EXIT_OK, END_MAX_FRAMES: EXIT_OK, END_QUIT: EXIT_OK, END_INTERRUPTED: EXIT_INTERRUPTED, END_LOST: EXIT_DEVICE}
+_EXIT_CODES = {
+    END_EOF: EXIT_OK,
+    END_MAX_FRAMES: EXIT_OK,
+    END_QUIT: EXIT_OK,
+    END_INTERRUPTED: EXIT_INTERRUPTED,
+    END_LOST: EXIT_DEVICE,
+    END_TRUNCATED: EXIT_INPUT,
+}
 
 
 class CaptureLike(Protocol):
@@ -523,10 +531,11 @@ def run_stream(
             except cv2.error:
                 pass
     summary.stage_ms = _stage_ms(stage_total, summary.frames)
-    if declared_frames > 0 and summary.end == END_EOF and summary.captured < declared_frames - 1:
-        summary.message = (
-            f"the video ended after {summary.captured} of its {declared_frames} declared frames (truncated file?)"
-        )
+    # Containers state their frame count (MP4/AVI exactly, MKV/WebM as an estimate): a file
+    # that ends clearly short of it is damaged, which the exit code should say.
+    if summary.end == END_EOF and declared_frames > 0 and summary.captured < declared_frames - max(2, declared_frames // 20):
+        summary.end = END_TRUNCATED
+        summary.message = f"the video ended after {summary.captured} of its {declared_frames} frames: the file is truncated or damaged"
     return summary
 
 
