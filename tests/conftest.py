@@ -1,0 +1,98 @@
+"""Shared fixtures: small synthetic FER2013 data in every layout, and the real data when present.
+
+Fixtures (all function-scoped unless noted):
+  fer_data            SyntheticFer with 24 Training, 8 PublicTest, 8 PrivateTest random faces
+  make_fer_csv        make_fer_csv(name="x.csv", data=None, **fmt) -> (Path, SyntheticFer); fmt as in
+                      fer_edge.data.synthetic.write_fer_csv (layout, quote_pixels, newline, ...)
+  fer_csv             a Kaggle-layout fer2013.csv made from fer_data
+  make_image_folder   make_image_folder(name="faces", data=None, **kw) -> (Path, SyntheticFer)
+  fer_image_folder    the Kaggle image-copy layout (train/<class>/Training_<i>.png, test/...)
+  real_fer2013_dir    ../shared/data/fer2013 (session; skips when absent)
+  real_fer_csv_small  a Kaggle CSV of the real faces, 300 per split, via to_csv.py (session)
+Helpers: REPO_ROOT, SHARED_FER2013, run_cli(*args) -> CompletedProcess.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+
+from fer_edge.data.synthetic import SyntheticFer, make_synthetic, write_fer_csv, write_image_folder
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_FER2013 = REPO_ROOT.parent / "shared" / "data" / "fer2013"
+
+
+def cli_env() -> dict[str, str]:
+    """Environment for `python -m fer_edge` subprocesses: the same fer_edge as this process."""
+    import fer_edge
+
+    env = dict(os.environ)
+    pkg_parent = str(Path(fer_edge.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "fer_edge", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def fer_data() -> SyntheticFer:
+    return make_synthetic(seed=1234)
+
+
+@pytest.fixture
+def make_fer_csv(tmp_path: Path) -> Callable[..., tuple[Path, SyntheticFer]]:
+    def make(name: str = "fer2013.csv", data: Optional[SyntheticFer] = None, **fmt) -> tuple[Path, SyntheticFer]:
+        d = data if data is not None else make_synthetic(seed=1234)
+        return write_fer_csv(tmp_path / name, d, **fmt), d
+
+    return make
+
+
+@pytest.fixture
+def fer_csv(make_fer_csv) -> Path:
+    return make_fer_csv()[0]
+
+
+@pytest.fixture
+def make_image_folder(tmp_path: Path) -> Callable[..., tuple[Path, SyntheticFer]]:
+    def make(name: str = "faces", data: Optional[SyntheticFer] = None, **kw) -> tuple[Path, SyntheticFer]:
+        d = data if data is not None else make_synthetic(seed=1234)
+        return write_image_folder(tmp_path / name, d, **kw), d
+
+    return make
+
+
+@pytest.fixture
+def fer_image_folder(make_image_folder) -> Path:
+    return make_image_folder()[0]
+
+
+@pytest.fixture(scope="session")
+def real_fer2013_dir() -> Path:
+    if not (SHARED_FER2013 / "fer2013_train.npz").is_file():
+        pytest.skip(f"real FER2013 data not found at {SHARED_FER2013} (the shared data folder is absent)")
+    return SHARED_FER2013
+
+
+@pytest.fixture(scope="session")
+def real_fer_csv_small(real_fer2013_dir: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("real_fer") / "fer2013_small.csv"
+    subprocess.run(
+        [sys.executable, str(real_fer2013_dir / "to_csv.py"), str(out), "--limit-per-split", "300"],
+        check=True,
+        capture_output=True,
+    )
+    return out
