@@ -16,7 +16,7 @@ from fer_edge.runtime.default_model import default_model_path
 from fer_edge.runtime.tracking import iou_matrix
 
 from fixtures_runtime import (  # noqa: F401
-    REPO, SAMPLE_FACE_BOX, bad_models, cnn_model, model_dir, sample_bgr, sample_image, subprocess_env,
+    SAMPLE_FACE_BOX, bad_models, cnn_model, model_dir, sample_bgr, sample_image, subprocess_env,
     synthetic_background,
 )
 

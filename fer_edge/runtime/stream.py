@@ -160,14 +160,28 @@ def parse_source(source: Union[int, str]) -> SourceSpec:
 
 def open_capture(spec: SourceSpec, timeout_s: float = 10.0):
     """Open ``spec`` with OpenCV; raises DeviceError (camera, URL) or InputError (file)."""
-    import cv2
-
     if spec.kind == "file":
         p = Path(spec.value)  # type: ignore[arg-type]
         if not p.exists():
             raise InputError(f"video not found: {spec.name}")
         if p.is_dir():
             raise InputError(f"is a folder, not a video: {spec.name}")
+    with _QuietOpenCV():
+        cap, opened = _open(spec, timeout_s)
+    if not opened:
+        if cap is not None:
+            cap.release()
+        if spec.kind == "file":
+            raise InputError(f"cannot open video {spec.name}: not a video, or a codec OpenCV cannot read")
+        if spec.kind == "camera":
+            raise DeviceError(f"cannot open {spec.name}: no such camera, or it is in use or not permitted")
+        raise DeviceError(f"cannot open stream {spec.name}")
+    return cap
+
+
+def _open(spec: SourceSpec, timeout_s: float):
+    import cv2
+
     cap = None
     try:
         if spec.kind == "url":
@@ -183,15 +197,33 @@ def open_capture(spec: SourceSpec, timeout_s: float = 10.0):
         opened = cap.isOpened()
     except cv2.error:
         opened = False
-    if not opened:
-        if cap is not None:
-            cap.release()
-        if spec.kind == "file":
-            raise InputError(f"cannot open video {spec.name}: not a video, or a codec OpenCV cannot read")
-        if spec.kind == "camera":
-            raise DeviceError(f"cannot open {spec.name}: no such camera, or it is in use or not permitted")
-        raise DeviceError(f"cannot open stream {spec.name}")
-    return cap
+    return cap, opened
+
+
+class _QuietOpenCV:
+    """Silence OpenCV's own multi-line warnings while probing a source; we report one line.
+
+    Left alone when the ``fer_edge`` logger is at DEBUG (``-v``), where the details help.
+    """
+
+    def __enter__(self) -> "_QuietOpenCV":
+        self._old = None
+        if log.isEnabledFor(logging.DEBUG):
+            return self
+        try:
+            import cv2
+
+            self._old = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        except Exception:  # an OpenCV build without cv2.utils.logging
+            self._old = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            import cv2
+
+            cv2.utils.logging.setLogLevel(self._old)
 
 
 # ---------------------------------------------------------------------------- capture thread
