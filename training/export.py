@@ -7,8 +7,12 @@ on. ``dynamo=True`` (opset 18) also works for all five models and can be chosen 
 ``--dynamo``; it is ~10x slower to export and gives the same numbers.
 
 After export the ONNX Runtime logits are compared with PyTorch's on random inputs
-and on real faces; any difference above ``tolerance`` (1e-4 in fp32) deletes the file
-and raises ModelError: a silently wrong model is worse than none.
+and on real faces; any difference above the allowance deletes the file and raises
+ModelError: a silently wrong model is worse than none. The allowance is ``tolerance``
+(1e-4) in absolute terms for logits up to 10 in magnitude, which covers trained
+classifiers; beyond that it grows with the logits (1e-5 relative), because fp32
+rounding is relative and an untrained network whose BatchNorm statistics have not
+settled can produce logits of 1e5 that agree to 1e-6 relative yet differ by 0.1.
 """
 from __future__ import annotations
 
@@ -39,11 +43,21 @@ class ParityResult:
     n_random: int
     n_real: int
     argmax_agreement_real: Optional[float]
-    tolerance: float
+    tolerance: float  # the allowance actually applied (see allowance())
+    max_abs_logit: float
 
     @property
     def max_abs_diff(self) -> float:
         return max(self.max_abs_diff_random, self.max_abs_diff_real or 0.0)
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs_diff <= self.tolerance
+
+
+def allowance(tolerance: float, max_abs_logit: float) -> float:
+    """``tolerance`` absolute for |logits| <= 10, then ``tolerance / 10`` relative."""
+    return tolerance * max(1.0, max_abs_logit / 10.0)
 
 
 @dataclass
@@ -128,6 +142,7 @@ def check_parity(onnx_path: str | Path, torch_model, faces: Optional[np.ndarray]
 
     a, b = both(rand)
     d_rand = float(np.abs(a - b).max())
+    scale = float(np.abs(b).max())
     d_real = agree = None
     n_real = 0
     if faces is not None and len(faces):
@@ -135,7 +150,8 @@ def check_parity(onnx_path: str | Path, torch_model, faces: Optional[np.ndarray]
         d_real = float(np.abs(a - b).max())
         agree = float((a.argmax(1) == b.argmax(1)).mean())
         n_real = len(faces)
-    return ParityResult(d_rand, d_real, len(rand), n_real, agree, tolerance)
+        scale = max(scale, float(np.abs(b).max()))
+    return ParityResult(d_rand, d_real, len(rand), n_real, agree, allowance(tolerance, scale), scale)
 
 
 def export_checkpoint(
@@ -193,10 +209,10 @@ def export_checkpoint(
         onnx.checker.check_model(proto, full_check=True)
         onnx.save(proto, str(tmp))
         parity = check_parity(tmp, model, real_faces(data, ckpt), tolerance)
-        if not parity.max_abs_diff <= tolerance:
+        if not parity.ok:
             raise ModelError(
                 f"export parity check failed: ONNX Runtime and PyTorch logits differ by {parity.max_abs_diff:.3g} "
-                f"(> {tolerance:g}); {out} not written"
+                f"(> {parity.tolerance:.3g}, logits up to {parity.max_abs_logit:.3g}); {out} not written"
             )
         os.replace(tmp, out_path)
     except ModelError:
