@@ -51,7 +51,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import InputError
+    from ..errors import DeviceError, InputError
     from ..runtime.stream import StreamOptions, check_output_path, gui_available, run_stream
 
     if args.max_frames is not None and args.max_frames < 1:
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(jsonl, "JSONL")
     display = gui_available() if args.display is None else args.display
     if display and not gui_available():
-        raise InputError("--display needs a graphical display (DISPLAY is not set); use --no-display with --output")
+        raise DeviceError("--display needs a graphical display (DISPLAY is not set); use --no-display with --output")
 
     predictor = build_predictor(args, stream=True)
     opts = StreamOptions(
@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     print(f"fer-edge webcam: {summary.line()}", file=sys.stderr)
     if summary.message:
-        prefix = "error" if summary.exit_code not in (0,) and summary.end != "interrupted" else "note"
-        print(f"fer-edge: {prefix}: {summary.message}", file=sys.stderr)
+        kind = "error" if summary.end in ("lost", "truncated") else "note"
+        print(f"fer-edge: {kind}: {summary.message}", file=sys.stderr)
     for what, path in (("video", summary.output), ("events", summary.jsonl)):
         if path:
             print(f"fer-edge webcam: {what} written to {path}", file=sys.stderr)
