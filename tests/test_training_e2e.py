@@ -52,7 +52,7 @@ def write_csv(path: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> P
 
 
 @pytest.fixture(scope="module")
-def fer_csv(tmp_path_factory) -> Path:
+def stripes_csv(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("data")
     return write_csv(d / "synthetic.csv", {"Training": synthetic_faces(16, 0), "PublicTest": synthetic_faces(4, 1)})
 
@@ -72,10 +72,10 @@ def train_args(data, model, out, *extra):
 
 
 @pytest.fixture(scope="module")
-def edgenet_run(fer_csv, tmp_path_factory) -> Path:
+def edgenet_run(stripes_csv, tmp_path_factory) -> Path:
     """edgenet trained for 6 epochs on the stripes: the run the eval/export tests use."""
     out = tmp_path_factory.mktemp("runs") / "edgenet"
-    assert cli(*train_args(fer_csv, "edgenet", out, "--epochs", "6", "--augment", "light", "--lr", "0.05")) == 0
+    assert cli(*train_args(stripes_csv, "edgenet", out, "--epochs", "6", "--augment", "light", "--lr", "0.05")) == 0
     return out
 
 
@@ -101,11 +101,11 @@ def _weights(path: Path) -> dict:
     return torch.load(path, weights_only=True)["model"]
 
 
-def test_killed_run_resumes_to_the_same_weights(fer_csv, tmp_path):
-    args = ["-m", "fer_edge", *train_args(fer_csv, "edgenet", tmp_path / "straight", "--epochs", "2", "--limit", "64")]
+def test_killed_run_resumes_to_the_same_weights(stripes_csv, tmp_path):
+    args = ["-m", "fer_edge", *train_args(stripes_csv, "edgenet", tmp_path / "straight", "--epochs", "2", "--limit", "64")]
     subprocess.run([sys.executable, *args], env=env(), check=True, capture_output=True)
 
-    killed = ["-m", "fer_edge", *train_args(fer_csv, "edgenet", tmp_path / "killed", "--epochs", "2", "--limit", "64")]
+    killed = ["-m", "fer_edge", *train_args(stripes_csv, "edgenet", tmp_path / "killed", "--epochs", "2", "--limit", "64")]
     e = env()
     e["FER_EDGE_TEST_KILL_AT"] = "2:2"  # SIGKILL in the middle of epoch 2
     proc = subprocess.run([sys.executable, *killed], env=e, capture_output=True, text=True)
@@ -162,8 +162,8 @@ def test_holdout_validation_when_there_is_no_publictest(tmp_path):
     assert ckpt["norm"]["mean"] != pytest.approx(faces.mean(), abs=1e-6)
 
 
-def test_eval_of_a_checkpoint_writes_the_report(edgenet_run, fer_csv, tmp_path, capsys):
-    assert cli("eval", "--model", edgenet_run / "best.pt", "--data", fer_csv, "--split", "PublicTest",
+def test_eval_of_a_checkpoint_writes_the_report(edgenet_run, stripes_csv, tmp_path, capsys):
+    assert cli("eval", "--model", edgenet_run / "best.pt", "--data", stripes_csv, "--split", "PublicTest",
                "--json", "--out", tmp_path / "ev") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 28 and set(report["per_class"]) == set(CLASSES)
@@ -174,16 +174,16 @@ def test_eval_of_a_checkpoint_writes_the_report(edgenet_run, fer_csv, tmp_path, 
     assert np.array(report["confusion_matrix"]).sum() == 28
 
 
-def test_eval_of_a_missing_split_or_model_fails_clearly(edgenet_run, fer_csv, tmp_path, capsys):
-    assert cli("eval", "--model", edgenet_run / "best.pt", "--data", fer_csv, "--split", "PrivateTest") == 3
+def test_eval_of_a_missing_split_or_model_fails_clearly(edgenet_run, stripes_csv, tmp_path, capsys):
+    assert cli("eval", "--model", edgenet_run / "best.pt", "--data", stripes_csv, "--split", "PrivateTest") == 3
     assert "no faces in split PrivateTest" in capsys.readouterr().err
-    assert cli("eval", "--model", tmp_path / "x.onnx", "--data", fer_csv) == 4
+    assert cli("eval", "--model", tmp_path / "x.onnx", "--data", stripes_csv) == 4
 
 
 @pytest.fixture(scope="module")
-def exported(edgenet_run, fer_csv, tmp_path_factory) -> Path:
+def exported(edgenet_run, stripes_csv, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("export") / "edgenet.onnx"
-    assert cli("export", "--checkpoint", edgenet_run / "best.pt", "--out", out, "--data", fer_csv,
+    assert cli("export", "--checkpoint", edgenet_run / "best.pt", "--out", out, "--data", stripes_csv,
                "--int8", "--fp16", "--calibration-size", "64") == 0
     return out
 
@@ -193,7 +193,7 @@ def _contract(path: Path) -> ModelContract:
     return ModelContract.from_json({p.key: p.value for p in m.metadata_props}[METADATA_KEY])
 
 
-def test_export_embeds_the_contract_and_matches_torch(exported, edgenet_run, fer_csv):
+def test_export_embeds_the_contract_and_matches_torch(exported, edgenet_run, stripes_csv):
     onnx.checker.check_model(onnx.load(str(exported)), full_check=True)
     c = _contract(exported)
     ckpt = torch.load(edgenet_run / "best.pt", weights_only=True)
@@ -227,11 +227,11 @@ def test_int8_and_fp16_variants_record_their_accuracy_drop(exported):
     assert exported.with_name("edgenet.int8.onnx").stat().st_size < exported.stat().st_size / 2
 
 
-def test_eval_of_onnx_goes_through_the_runtime_without_torch(exported, fer_csv, edgenet_run):
+def test_eval_of_onnx_goes_through_the_runtime_without_torch(exported, stripes_csv, edgenet_run):
     code = (
         "import json, sys\n"
         "from fer_edge.training.evaluate import evaluate\n"
-        f"report, _ = evaluate({str(exported)!r}, {str(fer_csv)!r}, 'PublicTest')\n"
+        f"report, _ = evaluate({str(exported)!r}, {str(stripes_csv)!r}, 'PublicTest')\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
         "print(json.dumps({'accuracy': report.accuracy, 'backend': report.backend, 'n': report.n}))\n"
     )
@@ -269,16 +269,16 @@ def test_export_fails_loudly_and_writes_nothing_when_parity_breaks(edgenet_run, 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["base", "vgg13", "resnet18", "resnet50"])
-def test_reference_model_trains_evaluates_and_exports(model, fer_csv, tmp_path, capsys):
+def test_reference_model_trains_evaluates_and_exports(model, stripes_csv, tmp_path, capsys):
     out = tmp_path / model
-    assert cli(*train_args(fer_csv, model, out, "--epochs", "1", "--limit", "32")) == 0
+    assert cli(*train_args(stripes_csv, model, out, "--epochs", "1", "--limit", "32")) == 0
     ckpt = torch.load(out / "last.pt", weights_only=True)
     assert ckpt["model_name"] == model and ckpt["epoch"] == 1
     capsys.readouterr()
-    assert cli("eval", "--model", out / "best.pt", "--data", fer_csv, "--json") == 0
+    assert cli("eval", "--model", out / "best.pt", "--data", stripes_csv, "--json") == 0
     assert json.loads(capsys.readouterr().out)["n"] == 28
     onnx_path = tmp_path / f"{model}.onnx"
-    assert cli("export", "--checkpoint", out / "best.pt", "--out", onnx_path, "--data", fer_csv) == 0
+    assert cli("export", "--checkpoint", out / "best.pt", "--out", onnx_path, "--data", stripes_csv) == 0
     assert _contract(onnx_path).model == model
     from fer_edge.training.checkpoint import build_from_checkpoint
 
@@ -287,14 +287,18 @@ def test_reference_model_trains_evaluates_and_exports(model, fer_csv, tmp_path, 
     with torch.no_grad():
         ref = torch_model(torch.from_numpy(x)).numpy()
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    assert np.abs(sess.run(["logits"], {"input": x})[0] - ref).max() <= 1e-4
+    # 1e-4 absolute for trained-size logits; a 1-epoch resnet50 on 32 faces has unsettled BatchNorm
+    # statistics and logits near 1e6, where fp32 agreement is relative (see export.allowance).
+    from fer_edge.training.export import allowance
+
+    assert np.abs(sess.run(["logits"], {"input": x})[0] - ref).max() <= allowance(1e-4, float(np.abs(ref).max()))
 
 
 @pytest.mark.slow
-def test_ddp_with_gloo_on_two_processes(fer_csv, tmp_path):
+def test_ddp_with_gloo_on_two_processes(stripes_csv, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "fer_edge", *train_args(fer_csv, "edgenet", out, "--epochs", "1", "--limit", "64")]
+           "-m", "fer_edge", *train_args(stripes_csv, "edgenet", out, "--epochs", "1", "--limit", "64")]
     proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "device cpu x2" in proc.stderr
@@ -306,11 +310,49 @@ def test_ddp_with_gloo_on_two_processes(fer_csv, tmp_path):
 
 
 @pytest.mark.slow
-def test_train_all_writes_a_comparison_table(fer_csv, tmp_path, capsys):
-    assert cli("train-all", "--data", fer_csv, "--out", tmp_path, "--models", "edgenet,resnet18", "--epochs", "1",
+def test_train_all_writes_a_comparison_table(stripes_csv, tmp_path, capsys):
+    assert cli("train-all", "--data", stripes_csv, "--out", tmp_path, "--models", "edgenet,resnet18", "--epochs", "1",
                "--limit", "32", "--batch-size", "16", "--quiet", "--json") == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["model"] for r in rows] == ["edgenet", "resnet18"]
     table = (tmp_path / "comparison.md").read_text()
     assert "| edgenet |" in table and "| resnet18 |" in table
     assert (tmp_path / "edgenet" / "best.pt").is_file() and (tmp_path / "resnet18" / "best.pt").is_file()
+
+
+def test_image_folder_layout_trains(fer_image_folder, tmp_path):
+    out = tmp_path / "r"
+    assert cli(*train_args(fer_image_folder, "edgenet", out, "--epochs", "1")) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["val_source"] == "validation"  # the copy's test/ folder holds PublicTest_*.png
+    assert torch.load(out / "last.pt", weights_only=True)["config"]["data"] == str(fer_image_folder)
+
+
+@pytest.mark.parametrize("option", [("--balance", "sampler"), ("--balance", "weights"), ("--norm", "per_split"),
+                                    ("--optimizer", "adamw")])
+def test_training_options_are_applied_and_recorded(option, stripes_csv, tmp_path):
+    out = tmp_path / "r"
+    assert cli(*train_args(stripes_csv, "edgenet", out, "--epochs", "1", "--limit", "32", *option)) == 0
+    ckpt = torch.load(out / "last.pt", weights_only=True)
+    key = option[0][2:]
+    assert ckpt["config"][key] == option[1]
+    if option == ("--norm", "per_split"):
+        val, _ = synthetic_faces(4, 1)
+        assert ckpt["val_norm"]["mean"] == pytest.approx(val.mean(), abs=1e-3)
+        assert ckpt["normalization"] == "per_split"
+    if option[1] == "adamw":
+        assert isinstance(ckpt["optimizer"]["state"][0].get("exp_avg"), torch.Tensor)
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_real_faces_train_evaluate_and_export(real_fer_csv_small, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert cli(*train_args(real_fer_csv_small, "edgenet", out, "--epochs", "1", "--limit", "128")) == 0
+    capsys.readouterr()
+    assert cli("export", "--checkpoint", out / "best.pt", "--out", tmp_path / "m.onnx", "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["parity"]["n_real"] == 64 and result["parity"]["max_abs_diff_real"] <= 1e-4
+    assert cli("eval", "--model", tmp_path / "m.onnx", "--data", real_fer_csv_small, "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 300 and report["backend"] == "onnxruntime"

@@ -64,19 +64,15 @@ class PreparedData:
 
 def load(path: str):
     """Load a dataset through fer_edge.data (CSV in Kaggle layout or an image folder)."""
-    try:
-        from fer_edge.data import load_dataset
-    except ModuleNotFoundError:  # TEMPORARY until fer_edge.data lands
-        from ._fallback_data import load_dataset
+    from fer_edge.data import load_dataset
+
     return load_dataset(path)
 
 
 def compute(images: np.ndarray, scope: str) -> Stats:
-    try:
-        from fer_edge.data import compute_stats
-    except ModuleNotFoundError:  # TEMPORARY until fer_edge.data lands
-        from ._fallback_data import compute_stats
-    s = compute_stats(images)
+    from fer_edge.data import compute_stats
+
+    s = compute_stats(images, scope=scope)
     return Stats(float(s.mean), float(s.std), scope)
 
 

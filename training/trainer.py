@@ -377,10 +377,8 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=amp is not None):
                 logits = train_model(xb)
             loss = F.cross_entropy(logits.float(), yb, weight=loss_weights, label_smoothing=cfg.label_smoothing)
-            if not torch.isfinite(loss).all():
-                raise ModelError(
-                    f"loss became {loss.item()} at epoch {epoch} step {step}; lower --lr (now {optimizer.param_groups[0]['lr']:.3g})"
-                )
+            if step % 25 == 0 and not bool(torch.isfinite(loss)):  # checked now and then: each check syncs a GPU
+                _diverged(loss, epoch, step, optimizer)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -403,6 +401,8 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
             info,
         ).cpu()
         train_loss, train_acc = float(totals[0] / totals[2]), float(totals[1] / totals[2])
+        if not math.isfinite(train_loss):
+            _diverged(torch.tensor(train_loss), epoch, steps_per_epoch, optimizer)
         images_per_s = float(totals[2]) / train_time
 
         # Validation: each rank scores its share, sums are reduced.
@@ -470,6 +470,13 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
         except ImportError:
             pass
     return result
+
+
+def _diverged(loss: torch.Tensor, epoch: int, step: int, optimizer) -> None:
+    raise ModelError(
+        f"training diverged (loss {loss.item()}) at epoch {epoch} step {step}; "
+        f"lower --lr (peak now {optimizer.param_groups[0]['initial_lr']:.3g}) or use --optimizer adamw"
+    )
 
 
 def _checkpoint(cfg, model, optimizer, scheduler, scaler, epoch, best_acc, best_epoch, data, history, finished) -> dict:
