@@ -215,7 +215,8 @@ def test_ctrl_c_in_process_closes_outputs(cnn_model, sample_bgr, tmp_path):
     assert len(_jsonl(events)) == s.frames and _frames_in(out)[0] == s.frames
 
 
-def test_sigint_to_a_running_cli_process(cnn_model, sample_bgr, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_stop_signal_to_a_running_cli_process(cnn_model, sample_bgr, tmp_path, signum):
     video = tmp_path / "long.mp4"
     make_face_video(video, sample_bgr, frames=240, size=(640, 480), fps=30)
     out, events = tmp_path / "sig.mp4", tmp_path / "sig.jsonl"
@@ -230,7 +231,7 @@ def test_sigint_to_a_running_cli_process(cnn_model, sample_bgr, tmp_path):
                 break
             time.sleep(0.02)
         assert proc.poll() is None, "finished before it could be interrupted"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if "providers_available" in info:
         print(f"providers    {', '.join(info['providers_available'])}")
         d = info["device"]
-        print(f"--device {d['requested']:<4}-> {d['planned']}" if d["ok"] else f"--device {d['requested']}: {d['error']}")
+        print(f"device       {d['requested']} -> {d['planned']}" if d["ok"] else f"device       {d['requested']}: {d['error']}")
     n = info["native"]
     print(f"native ext   {'loaded from ' + str(n['path']) if n['loaded'] else 'NOT loaded (' + n['error'] + ')'}")
     m = info["default_model"]

@@ -16,8 +16,8 @@ Design:
   camera or stream that stops delivering frames) leaves the loop through the same
   ``finally``: the capture thread is stopped, the video writer and the JSONL file are
   closed (so both are complete and readable), and a :class:`StreamSummary` says what
-  happened. Ctrl-C is caught with a signal handler that finishes the current frame; a
-  second Ctrl-C interrupts at once.
+  happened. Ctrl-C and SIGTERM are caught with a signal handler that lets the current frame
+  finish; a second Ctrl-C interrupts at once.
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ log = logging.getLogger("fer_edge")
 END_EOF = "eof"  # a video file ended
 END_MAX_FRAMES = "max_frames"
 END_QUIT = "quit"  # q / Esc in the display window
-END_INTERRUPTED = "interrupted"  # Ctrl-C / SIGINT
+END_INTERRUPTED = "interrupted"  # Ctrl-C / SIGINT / SIGTERM
 END_LOST = "lost"  # a camera or stream stopped delivering frames
 END_TRUNCATED = "truncated"  # a video file ended well before the frame count it declares
 
@@ -399,29 +399,34 @@ def gui_available() -> bool:
     return True
 
 
-class _SigintFlag:
-    """First Ctrl-C asks the loop to stop after this frame; a second one interrupts at once."""
+class _StopSignals:
+    """Ctrl-C (SIGINT) or SIGTERM (``docker stop``, systemd) asks the loop to stop after the
+    current frame, so the outputs are closed properly; a second Ctrl-C interrupts at once."""
+
+    SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None)
 
     def __init__(self) -> None:
         self.hit = False
-        self._old: Any = None
-        self._installed = False
+        self._old: dict[int, Any] = {}
 
-    def __enter__(self) -> "_SigintFlag":
+    def __enter__(self) -> "_StopSignals":
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handle)
-            self._installed = True
+            for sig in self.SIGNALS:
+                try:
+                    self._old[sig] = signal.getsignal(sig)
+                    signal.signal(sig, self._handle)
+                except (OSError, ValueError):  # not settable on this platform
+                    self._old.pop(sig, None)
         return self
 
     def _handle(self, signum, frame) -> None:
-        if self.hit:
+        if self.hit and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.hit = True
 
     def __exit__(self, *exc) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, self._old if self._old is not None else signal.default_int_handler)
+        for sig, old in self._old.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -482,12 +487,12 @@ def run_stream(
     try:
         if opts.jsonl:
             jsonl = open(opts.jsonl, "w", encoding="utf-8")
-        with _SigintFlag() as sigint:
+        with _StopSignals() as stop_signal:
             reader.start()
             processed = 0
             quit_requested = False
             while True:
-                if sigint.hit:
+                if stop_signal.hit:
                     summary.end = END_INTERRUPTED
                     break
                 if opts.max_frames is not None and processed >= opts.max_frames:
@@ -505,7 +510,9 @@ def run_stream(
                 img = frame.image
                 gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
                 if processed % opts.detect_every == 0:
-                    boxes = predictor.detect(gray, scale=opts.detect_scale)
+                    # Haar works on gray anyway (converting once serves detection and following)
+                    det_in = gray if getattr(predictor.detector, "name", "") in ("haar", "none") else img
+                    boxes = predictor.detect(det_in, scale=opts.detect_scale)
                     ids, boxes = tracker.update(boxes, gray)
                     stage = "detect"
                 else:
