@@ -122,11 +122,17 @@ class Predictor:
 
     def process_path(self, path: Union[str, Path]) -> ImageResult:
         """Like :meth:`predict` for a file, but a bad file becomes ``ImageResult.error``."""
+        import cv2
+
         try:
             img = read_image(path)
         except FerEdgeError as exc:
             return ImageResult(path=str(path), error=str(exc))
-        return self.predict_image(img, path=str(path))
+        try:
+            return self.predict_image(img, path=str(path))
+        except (ValueError, cv2.error) as exc:  # an image OpenCV decoded but cannot process
+            return ImageResult(path=str(path), width=img.shape[1], height=img.shape[0],
+                               error=f"cannot process image {path}: {exc}")
 
     def iter_paths(self, paths: Iterable[Union[str, Path]]) -> Iterator[ImageResult]:
         for p in paths:

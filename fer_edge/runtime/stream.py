@@ -486,7 +486,10 @@ def run_stream(
     t_start = time.perf_counter()
     try:
         if opts.jsonl:
-            jsonl = open(opts.jsonl, "w", encoding="utf-8")
+            try:
+                jsonl = open(opts.jsonl, "w", encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"cannot write JSONL {opts.jsonl}: {exc.strerror or exc}") from exc
         with _StopSignals() as stop_signal:
             reader.start()
             processed = 0
