@@ -102,8 +102,7 @@ def _weights(path: Path) -> dict:
 
 
 def test_killed_run_resumes_to_the_same_weights(stripes_csv, tmp_path):
-    args = ["-m", "fer_edge", *train_args(stripes_csv, "edgenet", tmp_path / "straight", "--epochs", "2", "--limit", "64")]
-    subprocess.run([sys.executable, *args], env=env(), check=True, capture_output=True)
+    assert cli(*train_args(stripes_csv, "edgenet", tmp_path / "straight", "--epochs", "2", "--limit", "64")) == 0
 
     killed = ["-m", "fer_edge", *train_args(stripes_csv, "edgenet", tmp_path / "killed", "--epochs", "2", "--limit", "64")]
     e = env()
@@ -356,3 +355,13 @@ def test_real_faces_train_evaluate_and_export(real_fer_csv_small, tmp_path, caps
     assert cli("eval", "--model", tmp_path / "m.onnx", "--data", real_fer_csv_small, "--json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 300 and report["backend"] == "onnxruntime"
+
+
+def test_resume_of_a_finished_run_can_extend_it(stripes_csv, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert cli(*train_args(stripes_csv, "edgenet", out, "--epochs", "1", "--limit", "32")) == 0
+    assert cli("train", "--resume", "--out", out, "--quiet") == 0  # finished: nothing to do
+    assert len((out / "log.jsonl").read_text().splitlines()) == 1
+    assert cli("train", "--resume", "--out", out, "--epochs", "2", "--quiet", "--json") == 0
+    assert [json.loads(x)["epoch"] for x in (out / "log.jsonl").read_text().splitlines()] == [1, 2]
+    assert json.loads(capsys.readouterr().out)["epochs_run"] == 2

@@ -11,13 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-from fer_edge.errors import InputError, require
+from fer_edge.errors import InputError, ModelError, require
 
 # Options a --resume may change; every other option continues the run as configured.
 RESUME_OVERRIDES = ("epochs", "device", "data", "threads", "patience")
 
 
-def _train_options(p: argparse.ArgumentParser, model_default_help: str) -> None:
+def _train_options(p: argparse.ArgumentParser) -> None:
     from .config import TrainConfig
 
     d = TrainConfig(data="")
@@ -45,7 +45,8 @@ def _train_options(p: argparse.ArgumentParser, model_default_help: str) -> None:
     p.add_argument("--seed", type=int, help=f"(default {d.seed})")
     p.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"),
                    help="mixed precision; auto: bf16/fp16 on CUDA, fp32 on CPU (default auto)")
-    p.add_argument("--channels-last", choices=("auto", "on", "off"), help="memory format; auto: on for CUDA, and on the CPU for models measured faster with it (default)")
+    p.add_argument("--channels-last", choices=("auto", "on", "off"),
+                   help="memory format; auto: on for CUDA, and on the CPU for models measured faster with it (default)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores / processes)")
     p.add_argument("--limit", type=int, help="train on a seeded random subset of this many faces (quick runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch is still printed)")
@@ -69,7 +70,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", help="run directory (default runs/MODEL)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last.pt (same settings; --epochs may be raised)")
-    _train_options(p, "resnet18")
+    _train_options(p)
     p.set_defaults(func=run_train)
 
     p = subparsers.add_parser(
@@ -81,7 +82,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", default="runs", help="parent directory of the runs (default runs)")
     p.add_argument("--models", help=f"comma-separated subset/extension of the list (default base,vgg13,resnet18,resnet50; "
                    f"available: {', '.join(names)})")
-    _train_options(p, "all")
+    _train_options(p)
     p.set_defaults(func=run_train_all)
 
     p = subparsers.add_parser(
@@ -160,13 +161,12 @@ def run_train(args: argparse.Namespace) -> int:
     from .trainer import train
 
     given = _explicit(args)
+    ckpt = None
     if args.resume:
         out = Path(args.out or f"runs/{args.model or 'resnet18'}")
-        ckpt = load_checkpoint(out / "last.pt", expect_model=args.model) if (out / "last.pt").is_file() else None
-        if ckpt is None:
-            from fer_edge.errors import ModelError
-
+        if not (out / "last.pt").is_file():
             raise ModelError(f"--resume: no checkpoint at {out / 'last.pt'} (start without --resume)")
+        ckpt = load_checkpoint(out / "last.pt", expect_model=args.model)
         cfg = TrainConfig.from_dict(ckpt["config"])
         conflicts = [k for k, v in given.items() if k not in RESUME_OVERRIDES and k != "model" and v != getattr(cfg, k)]
         if conflicts:
@@ -184,7 +184,7 @@ def run_train(args: argparse.Namespace) -> int:
         model = args.model or "resnet18"
         cfg = TrainConfig(**{**given, "model": model, "out": args.out or f"runs/{model}"})
     _check_data(cfg.data)
-    result = train(cfg, resume=args.resume, quiet=args.quiet)
+    result = train(cfg, resume=args.resume, quiet=args.quiet, checkpoint=ckpt)
     _print_summary(result, args.json)
     return 0
 

@@ -28,15 +28,16 @@ def train_all(
         run_dir = out / name
         last = run_dir / "last.pt"
         resume = last.is_file()
-        if resume:
-            cfg = TrainConfig.from_dict(load_checkpoint(last, expect_model=name)["config"])
+        ckpt = load_checkpoint(last, expect_model=name) if resume else None
+        if ckpt is not None:
+            cfg = TrainConfig.from_dict(ckpt["config"])
             cfg.data = data
             for k in ("epochs", "device", "threads", "patience"):
                 if k in (options or {}):
                     setattr(cfg, k, options[k])
         else:
             cfg = TrainConfig(**{**(options or {}), "data": data, "model": name, "out": str(run_dir)})
-        result = train(cfg, resume=resume, quiet=quiet)
+        result = train(cfg, resume=resume, quiet=quiet, checkpoint=ckpt)
         rows.append(result.to_dict())
         write_comparison(rows, out)
     return rows

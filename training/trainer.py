@@ -219,15 +219,17 @@ def train(
     quiet: bool = False,
     progress: Optional[bool] = None,
     on_epoch: Optional[Callable[[dict], None]] = None,
+    checkpoint: Optional[dict] = None,
 ) -> TrainResult:
     """Train ``cfg.model`` on ``cfg.data``; write checkpoints, log and summary under ``cfg.out``.
 
     With ``resume`` the run continues from ``cfg.out/last.pt`` (same config, except
-    that ``epochs`` may be raised). Returns the run's summary.
+    that ``epochs`` may be raised); ``checkpoint`` is that file already loaded, if the
+    caller has it. Returns the run's summary.
     """
     out = Path(cfg.out)
-    ckpt: Optional[dict] = None
-    if resume:
+    ckpt: Optional[dict] = checkpoint
+    if resume and ckpt is None:
         last = out / "last.pt"
         if not last.is_file():
             raise ModelError(f"--resume: no checkpoint at {last} (start without --resume)")
@@ -339,10 +341,12 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
     autocast_dtype = amp or torch.float32
 
     stopped_early = False
-    finished = bool(ckpt and ckpt.get("finished"))
-    epoch = start_epoch
+    # A finished run resumed with a larger --epochs or --patience continues; otherwise nothing to do.
+    done_before = ckpt is not None and start_epoch - best_epoch >= cfg.patience
+    if done_before:
+        _say(f"run already stopped early at epoch {start_epoch} (patience {cfg.patience})", info)
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        if finished:
+        if done_before:
             break
         t0 = time.perf_counter()
         model.train()
