@@ -86,3 +86,13 @@ def test_template_following_moves_the_box_with_the_face(sample_bgr):
     assert abs(x - 152) <= 3 and abs(y - 133) <= 3 and (w, h) == (95, 95)
     # the face leaves: following fails and the track ends
     assert t.follow(bg)[0] == []
+
+
+def test_new_tracks_are_reported_after_min_hits():
+    t = FaceTracker(follow=False, min_hits=2)
+    assert t.update(np.array([[10, 10, 50, 50]]))[0] == []  # seen once: not yet
+    assert t.follow(None)[0] == []
+    assert t.update(np.array([[12, 10, 50, 50]]))[0] == [1]  # confirmed
+    # a one-off detection elsewhere is never reported; the confirmed face still is
+    assert t.update(np.array([[12, 10, 50, 50], [300, 300, 40, 40]]))[0] == [1]
+    assert t.update(np.array([[13, 10, 50, 50]]))[0] == [1]

@@ -38,6 +38,9 @@ def register(subparsers: Any) -> None:
                    help="run the face detector every N frames and follow the faces in between (default 2)")
     s.add_argument("--detect-scale", type=float, default=0.5, metavar="F",
                    help="run the face detector on the frame scaled by F (default 0.5)")
+    s.add_argument("--min-hits", type=int, default=2, metavar="N",
+                   help="report a new face once N detection rounds have found it (default 2: hides one-off "
+                   "false detections; 1 = at once)")
     s.add_argument("--no-smooth", dest="smooth", action="store_false",
                    help="no temporal smoothing of the probabilities (labels may flicker)")
     s.add_argument("--smooth-alpha", type=float, default=0.35, metavar="A",
@@ -72,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         detect_scale=args.detect_scale,
         smooth=args.smooth,
         alpha=args.smooth_alpha,
+        min_hits=args.min_hits,
         max_frames=args.max_frames,
         display=display,
         output=output,

@@ -75,6 +75,7 @@ class StreamOptions:
     detect_scale: float = 0.5  # detect on the frame resized by this factor
     smooth: bool = True  # EMA smoothing of per-face probabilities
     alpha: float = 0.35  # EMA weight of the newest frame
+    min_hits: int = 2  # detection rounds that must find a new face before it is reported
     max_frames: Optional[int] = None
     display: bool = False
     output: Optional[Path] = None  # annotated video (mp4v)
@@ -447,6 +448,8 @@ def run_stream(
     import cv2
 
     opts = options or StreamOptions()
+    if opts.min_hits < 1:
+        raise InputError(f"--min-hits must be at least 1, got {opts.min_hits}")
     if opts.detect_every < 1:
         raise InputError(f"--detect-every must be at least 1, got {opts.detect_every}")
     if not 0.05 <= opts.detect_scale <= 1.0:
@@ -475,7 +478,7 @@ def run_stream(
     declared_frames = _declared_frames(cap) if not is_live else 0
 
     summary = StreamSummary(source=src_name)
-    tracker = FaceTracker(alpha=opts.alpha, smooth=opts.smooth)
+    tracker = FaceTracker(alpha=opts.alpha, smooth=opts.smooth, min_hits=opts.min_hits)
     reader = FrameReader(cap, policy, live=is_live, queue_size=opts.queue_size, lost_after_s=opts.lost_after_s)
     video = VideoSink(opts.output, out_fps) if opts.output else None
     jsonl = None

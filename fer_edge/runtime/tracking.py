@@ -58,6 +58,7 @@ class Track:
     box: np.ndarray  # x, y, w, h (int)
     probs: Optional[np.ndarray] = None  # smoothed class probabilities
     missed: int = 0  # consecutive detection rounds without a matching detection
+    hits: int = 1  # detection rounds that matched this track (including the first)
     template: Optional[np.ndarray] = field(default=None, repr=False)
     scale: float = 1.0  # template scale: TEMPLATE_WIDTH / box width at capture
 
@@ -70,7 +71,10 @@ class FaceTracker:
     while a single-frame blip moves the probabilities by a third at most. ``max_missed``
     keeps a track (followed by template) through that many detection rounds without a
     detection, which hides one-off detector misses; ``min_follow_score`` drops it sooner
-    when the template no longer matches (the face has gone).
+    when the template no longer matches (the face has gone). ``min_hits``: a new track is
+    reported only once that many detection rounds have found it, which hides the Haar
+    cascade's one-off false positives on textured backgrounds at the cost of one detection
+    round of latency for a new face.
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class FaceTracker:
         max_missed: int = 2,
         follow: bool = True,
         min_follow_score: float = 0.5,
+        min_hits: int = 1,
     ):
         if not 0 < alpha <= 1:
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
@@ -89,6 +94,7 @@ class FaceTracker:
         self.max_missed = max_missed
         self.follow_enabled = follow
         self.min_follow_score = min_follow_score
+        self.min_hits = max(1, int(min_hits))
         self.tracks: list[Track] = []
         self._next_id = 1
 
@@ -109,6 +115,7 @@ class FaceTracker:
         for r, c in pairs:
             t = self.tracks[r]
             t.box, t.missed = det[c].copy(), 0
+            t.hits += 1
             self._capture(t, gray)
             kept.append(t)
         for c in range(len(det)):
@@ -124,19 +131,19 @@ class FaceTracker:
             if t.missed > self.max_missed or not self._follow(t, gray):
                 continue  # gone
             kept.append(t)
-        # report in detection order (largest first), then the followed ones
         self.tracks = kept
         for t in kept:
-            ids.append(t.id)
-            out.append(t.box)
+            if t.hits >= self.min_hits:
+                ids.append(t.id)
+                out.append(t.box)
         return ids, np.array(out, dtype=np.int32).reshape(-1, 4)
 
     # ------------------------------------------------------------------ in-between frames
     def follow(self, gray: Optional[np.ndarray]) -> tuple[list[int], np.ndarray]:
         """Move every track's box to where its template matches best in ``gray``."""
-        kept = [t for t in self.tracks if self._follow(t, gray)]
-        self.tracks = kept
-        return [t.id for t in kept], np.array([t.box for t in kept], dtype=np.int32).reshape(-1, 4)
+        self.tracks = [t for t in self.tracks if self._follow(t, gray)]
+        shown = [t for t in self.tracks if t.hits >= self.min_hits]
+        return [t.id for t in shown], np.array([t.box for t in shown], dtype=np.int32).reshape(-1, 4)
 
     def smooth(self, ids: list[int], probs: np.ndarray) -> np.ndarray:
         """EMA of each track's probabilities; returns the smoothed ``(K, C)`` array."""
