@@ -50,9 +50,9 @@ class ByteView {
 };
 
 template <class T>
-py::array_t<T> adopt(std::unique_ptr<T[]> data, std::vector<py::ssize_t> shape) {
+py::array_t<T> adopt(fer::Buffer<T> data, std::vector<py::ssize_t> shape) {
   T* raw = data.release();
-  py::capsule owner(raw, [](void* p) { delete[] static_cast<T*>(p); });
+  py::capsule owner(raw, [](void* p) { fer::FreeDeleter()(p); });
   return py::array_t<T>(shape, raw, owner);
 }
 

@@ -33,12 +33,24 @@
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <intrin.h>
 #endif
+#include <cstdlib>
+#include <new>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace fer {
 namespace {
 
 constexpr int kMaxCols = 64;
 constexpr size_t kDisplayLimit = 20;
+
+inline int popcount64(uint64_t x) {  // portable: baseline x86-64 has no POPCNT instruction
+  x = x - ((x >> 1) & 0x5555555555555555ull);
+  x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+  return static_cast<int>((x * 0x0101010101010101ull) >> 56);
+}
 
 inline int ctz64(uint64_t x) {
 #if defined(_MSC_VER) && !defined(__clang__)
@@ -187,21 +199,29 @@ inline void classify64(const char* p, uint64_t& spaces, uint64_t& digits) {
 // Fast path for a canonical pixels field: tokens of 1-3 digits, values <= 255, separated by
 // exactly one space, nothing before the first or after the last. Returns false (having
 // possibly written garbage to out) for anything else; the caller then runs the slow path.
-// `lo` is the start of the whole buffer: the token value is read from the 3 bytes before
-// each separator, which must lie inside it.
+// `lo` is the start of the whole buffer: each token is read with a 4-byte load ending at its
+// last digit, which must lie inside the buffer. Branch-free per token: problems are
+// collected in `bad` and checked once per 64-byte block.
 bool parse_pixels_fast(const char* lo, const char* b, const char* e, uint8_t* out, int64_t npix) {
-  if (b - lo < 3 || e <= b) return false;
+  if (b - lo < 4 || e <= b) return false;
+  // Digits of a token of length 1..3 ending just before s, read with one 4-byte load from
+  // s-4 (inside the buffer because b - lo >= 4): byte 3 is the units digit.
+  static const uint32_t kKeep[4] = {0u, 0xff000000u, 0xffff0000u, 0xffffff00u};
   int64_t count = 0;
+  uint32_t bad = 0;  // bit 8 or above set: a token was empty, too long or above 255
   const char* start = b;
-  auto token = [&](const char* s) -> bool {  // token [start, s)
-    size_t len = static_cast<size_t>(s - start);
-    if (len - 1 > 2) return false;  // 0 or more than 3 digits
-    int v = (s[-1] - '0') + static_cast<int>(len >= 2) * 10 * (s[-2] - '0') +
-            static_cast<int>(len >= 3) * 100 * (s[-3] - '0');
-    if (v > 255 || count >= npix) return false;
+  auto token = [&](const char* s) {  // token [start, s)
+    const size_t len = static_cast<size_t>(s - start);
+    uint32_t w;
+    std::memcpy(&w, s - 4, 4);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap32(w);
+#endif
+    const uint32_t x = (w ^ 0x30303030u) & kKeep[len & 3];
+    const uint32_t v = ((x >> 8) & 0xffu) * 100u + ((x >> 16) & 0xffu) * 10u + (x >> 24);
+    bad |= v | (static_cast<uint32_t>(len - 1 > 2) << 8);
     out[count++] = static_cast<uint8_t>(v);
     start = s + 1;
-    return true;
   };
   for (const char* blk = b; blk < e; blk += 64) {
     uint64_t sp, dg;
@@ -216,14 +236,16 @@ bool parse_pixels_fast(const char* lo, const char* b, const char* e, uint8_t* ou
       sp &= (uint64_t{1} << avail) - 1;
     }
     if (~(sp | dg)) return false;  // a byte that is neither a digit nor a space
+    // At most 32 separators per block: count exactly only near the end of the row.
+    if (count + 32 >= npix && count + popcount64(sp) >= npix) return false;  // too many tokens
     while (sp) {
-      const char* s = blk + ctz64(sp);
+      token(blk + ctz64(sp));
       sp &= sp - 1;
-      if (!token(s)) return false;
     }
+    if (bad >> 8) return false;
   }
-  if (!token(e)) return false;
-  return count == npix;
+  token(e);
+  return (bad >> 8) == 0 && count == npix;
 }
 
 // Byte-at-a-time pixels parser: accepts any whitespace between tokens and words the error.
@@ -361,6 +383,26 @@ void scan_lines(const char* data, const char* end, const char* cb, const char* c
 
 }  // namespace
 
+void FreeDeleter::operator()(void* p) const noexcept { std::free(p); }
+
+void* alloc_buffer(size_t bytes) {
+  if (bytes == 0) bytes = 1;
+#if defined(__linux__)
+  constexpr size_t kHuge = size_t{2} << 20;
+  if (bytes >= 4 * kHuge) {
+    void* p = nullptr;
+    if (posix_memalign(&p, kHuge, (bytes + kHuge - 1) / kHuge * kHuge) != 0) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+    madvise(p, (bytes + kHuge - 1) / kHuge * kHuge, MADV_HUGEPAGE);  // a hint; failure is harmless
+#endif
+    return p;
+  }
+#endif
+  void* p = std::malloc(bytes);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
 bool parse_csv(const char* data, size_t size, int64_t first_line, const CsvLayout& L, int threads,
                ParseOutput& out, ParseError& err) {
   err = ParseError{};
@@ -400,9 +442,9 @@ bool parse_csv(const char* data, size_t size, int64_t first_line, const CsvLayou
   const int64_t rows = static_cast<int64_t>(lines.size());
   const int64_t npix = static_cast<int64_t>(L.side) * L.side;
   out.rows = rows;
-  out.images.reset(new uint8_t[static_cast<size_t>(std::max<int64_t>(rows * npix, 1))]);
-  out.labels.reset(new int64_t[static_cast<size_t>(std::max<int64_t>(rows, 1))]);
-  out.usage.reset(new int8_t[static_cast<size_t>(std::max<int64_t>(rows, 1))]);
+  out.images.reset(static_cast<uint8_t*>(alloc_buffer(static_cast<size_t>(rows * npix))));
+  out.labels.reset(static_cast<int64_t*>(alloc_buffer(static_cast<size_t>(rows) * sizeof(int64_t))));
+  out.usage.reset(static_cast<int8_t*>(alloc_buffer(static_cast<size_t>(rows))));
 
   const int t2 = pick_threads(threads, rows, 256);
   struct WorkerError {

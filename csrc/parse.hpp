@@ -26,11 +26,22 @@ struct ParseError {
   std::string message;
 };
 
+// Buffers from alloc_buffer() are released with std::free.
+struct FreeDeleter {
+  void operator()(void* p) const noexcept;
+};
+template <class T>
+using Buffer = std::unique_ptr<T[], FreeDeleter>;
+
+// Uninitialised memory for n items; large blocks are 2 MiB aligned and, on Linux, marked for
+// transparent huge pages (as numpy does), which saves most of the page faults of first touch.
+void* alloc_buffer(size_t bytes);
+
 struct ParseOutput {
   int64_t rows = 0;
-  std::unique_ptr<uint8_t[]> images;  // rows * side * side
-  std::unique_ptr<int64_t[]> labels;  // rows; -1 when there is no label column
-  std::unique_ptr<int8_t[]> usage;    // rows; index into CsvLayout::usages, -1 without Usage
+  Buffer<uint8_t> images;  // rows * side * side
+  Buffer<int64_t> labels;  // rows; -1 when there is no label column
+  Buffer<int8_t> usage;    // rows; index into CsvLayout::usages, -1 without Usage
 };
 
 // Parses data[0, size) where every non-blank line is one record (lines end in \n, an

@@ -10,10 +10,13 @@ which releases the GIL and reports the first malformed row with its line number.
 """
 from __future__ import annotations
 
+import contextlib
+import mmap
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterator, Optional, Union
 
 import numpy as np
 
@@ -36,14 +39,19 @@ class CsvHeader:
     data_start: int  # byte offset of line 2
 
 
-def parse_header(data: bytes, name: str) -> CsvHeader:
-    """Find the emotion / pixels / Usage columns in the first line (case and blanks ignored)."""
-    if not data.strip():
-        raise InputError(f"{name}: the file is empty")
+def parse_header(data, name: str) -> CsvHeader:
+    """Find the emotion / pixels / Usage columns in the first line (case and blanks ignored).
+
+    ``data`` is the file's content: bytes or an mmap (only the first line is copied).
+    """
     nl = data.find(b"\n")
-    first = data[: nl if nl >= 0 else len(data)]
+    first = bytes(data[: nl if nl >= 0 else len(data)])
     if first.startswith(_BOM):
         first = first[len(_BOM) :]
+    if not first.strip():
+        if len(data) < (1 << 20) and not bytes(data).strip():
+            raise InputError(f"{name}: the file is empty")
+        raise InputError(f"{name} line 1: blank, expected a header with 'emotion' and 'pixels' columns")
     text = first.rstrip(b"\r").decode("utf-8", errors="replace")
     columns = tuple(c.strip().strip('"').strip() for c in text.split(","))
     lowered = [c.lower() for c in columns]
@@ -70,10 +78,21 @@ def parse_header(data: bytes, name: str) -> CsvHeader:
     )
 
 
-def read_bytes(path: Path) -> bytes:
-    """The whole file, with a one-line InputError for the usual ways this fails."""
+@contextlib.contextmanager
+def file_content(path: Path) -> Iterator[Union[bytes, mmap.mmap]]:
+    """The file's bytes, memory-mapped when possible (no copy: the parser reads the page
+    cache directly), else read. InputError for the usual ways this fails."""
     try:
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            mapped = None
+            if size > 0 and stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                try:
+                    mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                except (OSError, ValueError):
+                    mapped = None
+            if mapped is None:
+                content: Union[bytes, mmap.mmap] = f.read()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -82,10 +101,18 @@ def read_bytes(path: Path) -> bytes:
         raise InputError(f"{path}: permission denied") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if mapped is None:
+        yield content
+        return
+    try:
+        yield mapped
+    finally:
+        mapped.close()
 
 
-def parse_fer_bytes(data: bytes, name: str, threads: int = 0) -> FerDataset:
-    """Parse a FER2013 CSV held in memory; ``name`` is used in messages and as the source."""
+def parse_fer_bytes(data, name: str, threads: int = 0) -> FerDataset:
+    """Parse a FER2013 CSV held in memory (bytes, bytearray, memoryview or mmap); ``name`` is
+    used in messages and as the source."""
     from .. import _native
 
     header = parse_header(data, name)
@@ -120,6 +147,5 @@ def read_fer_csv(path: PathLike, threads: int = 0, name: Optional[str] = None) -
     Malformed files raise :class:`fer_edge.errors.InputError` naming file, line and problem,
     e.g. ``fer2013.csv line 17: pixels has 2303 values, expected 2304``.
     """
-    p = Path(path)
-    data = read_bytes(p)
-    return parse_fer_bytes(data, name if name is not None else str(path), threads=threads)
+    with file_content(Path(path)) as data:
+        return parse_fer_bytes(data, name if name is not None else str(path), threads=threads)
