@@ -33,5 +33,4 @@ def setup_cli_logging(verbose: int = 0, quiet: bool = False) -> logging.Logger:
         handler.name = _HANDLER_NAME
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
-        logger.propagate = False
     return logger
