@@ -1,170 +1,248 @@
-"""FER2013 CSV: parse + mean/std, C++ versus the seed's pandas pipeline, numpy and a raw read.
+"""Group 1: a FER2013 CSV -> uint8 faces and labels, mean/std, normalised float32 faces.
 
-    pytest benchmarks/test_bench_parse.py --benchmark-group-by=group -s
+Every path below does the same work on the same file and must give the same arrays (each
+result is checked against the C++ one, outside the timing):
 
-Targets (from the issue): the C++ path at least 100x faster than the seed-style pipeline
-(pandas, ``np.array(s.split(), dtype=np.uint8)`` per row, mean/std over a Python list), and
-within 2x of the time it takes just to read the file's bytes. The last benchmark prints both
-ratios (it asserts nothing: timings belong here, not in tests).
+``seed-style`` (baseline)
+    the reference design's loader as it was written: ``pandas.read_csv``,
+    ``df.pixels.apply(lambda s: np.array(s.split(), dtype=np.uint8))``, mean and std over a
+    Python list of every pixel, one normalised array per face. It needs minutes for the full
+    file, so it runs once on the first ``FER_BENCH_SEED_ROWS`` rows (default 3,000); the
+    comparison is per row (its cost is linear in rows: one Python call per row and per pixel).
+``pandas + numpy``
+    ``pandas.read_csv(usecols=["pixels"])``, every pixels string joined and parsed by a
+    single ``np.fromstring(sep=" ")``.
+``plain numpy``
+    the same without pandas: one ``bytes.split`` per line, one ``np.fromstring``. Both numpy
+    paths take mean/std from a 256-bin histogram and normalise through a 256-entry lookup
+    table, and both validate far less than the C++ parser (only the total count is checked).
+``C++ extension``
+    the package's path: ``fer_edge.data.read_fer_csv`` (strict C++ parser, GIL released, all
+    cores), ``_native.mean_std`` (exact) and ``_native.normalize``.
+``C++ from bytes``
+    the same on bytes already in memory (no file read): the parser's own cost.
+``raw read`` (floor)
+    ``Path.read_bytes()`` of the file: no parser can beat reading its input.
 
-Data: a synthetic Kaggle-layout CSV with FER_BENCH_ROWS rows (default 35,887, the size of
-the full FER2013; about 300 MB), cached under $TMPDIR/fer-edge-bench; or FER_BENCH_CSV=path
-for a real file. FER_BENCH_SMOKE=1 (CI) uses 300 rows. The seed pipeline is measured on the
-first FER_BENCH_SEED_ROWS rows (default 3,000: it needs minutes for the full file) and scaled
-linearly to the full row count; it is linear in rows (one Python call per row and per pixel).
+Targets set for the C++ core: at least 100x faster than seed-style, within 2x of the raw read.
+
+The file: the real FER2013 CSV when one is found (``FER_BENCH_CSV``, or ``../data/fer2013.csv``
+next to the repository), else a synthetic one of the same layout and size (35,887 rows,
+random pixels) generated once and cached in ``$TMPDIR/fer-edge-bench``.
+``FER_BENCH_ROWS`` sets the rows (smoke mode: 2,000).
 """
 from __future__ import annotations
 
-import math
 import os
-import tempfile
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
 
-from fer_edge import _native
-from fer_edge.data.csv_reader import parse_fer_bytes
-from fer_edge.data.synthetic import write_large_csv
+from bench_settings import FULL_FER2013_ROWS, BenchSettings
 
-FULL_ROWS = 35_887
-SMOKE = os.environ.get("FER_BENCH_SMOKE", "") not in ("", "0")
-ROWS = int(os.environ.get("FER_BENCH_ROWS", "300" if SMOKE else str(FULL_ROWS)))
-SEED_ROWS = min(ROWS, int(os.environ.get("FER_BENCH_SEED_ROWS", "3000")))
-_TIMES: dict[str, float] = {}
+GROUP = "1 parse"
+SIDE = 48
 
 
-def _cache_dir() -> Path:
-    d = Path(tempfile.gettempdir()) / "fer-edge-bench"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+@dataclass
+class Parsed:
+    images: np.ndarray  # (N, 48, 48) uint8
+    labels: np.ndarray  # (N,) int
+    mean: float
+    std: float
+    normalized: np.ndarray  # (N, 1, 48, 48) float32
 
 
-@pytest.fixture(scope="session")
-def bench_csv() -> Path:
-    given = os.environ.get("FER_BENCH_CSV")
-    if given:
-        return Path(given)
-    path = _cache_dir() / f"fer2013_synthetic_{ROWS}.csv"
-    if not path.is_file():
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        write_large_csv(tmp, ROWS, seed=2013)
-        tmp.replace(path)
-    return path
+@dataclass
+class CsvInput:
+    path: Path
+    rows: int
+    description: str  # for the group title, e.g. "32,298 rows, real FER2013 file"
 
 
-@pytest.fixture(scope="session")
-def seed_csv(bench_csv: Path) -> Path:
-    """The first SEED_ROWS rows of the benchmark file."""
-    path = _cache_dir() / f"{bench_csv.stem}_first{SEED_ROWS}.csv"
-    if not path.is_file() or path.stat().st_mtime < bench_csv.stat().st_mtime:
-        with open(bench_csv, "rb") as src, open(path, "wb") as dst:
-            for i, line in enumerate(src):
-                if i > SEED_ROWS:
-                    break
-                dst.write(line)
-    return path
-
-
-def _rows(path: Path) -> int:
+def _count_rows(path: Path) -> int:
     with open(path, "rb") as f:
         return sum(1 for line in f if line.strip()) - 1
 
 
-def _record(benchmark, name: str, scale: float = 1.0) -> None:
-    stats = getattr(benchmark, "stats", None)
-    if stats is None:  # --benchmark-disable
-        return
-    _TIMES[name] = stats.stats.min * scale
-    benchmark.extra_info["seconds_for_full_file"] = _TIMES[name]
+def _head(src: Path, dst: Path, rows: int) -> Path:
+    """The header and the first ``rows`` rows of ``src``."""
+    if not dst.is_file() or dst.stat().st_mtime < src.stat().st_mtime:
+        tmp = dst.with_name(f"{dst.name}.{os.getpid()}.tmp")
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            for i, line in enumerate(fin):
+                if i > rows:
+                    break
+                fout.write(line)
+        tmp.replace(dst)
+    return dst
 
 
-def seed_pipeline(path: Path) -> tuple[float, float]:
-    """The seed's way: pandas, one np.array(s.split()) per row, mean/std over a Python list."""
+@pytest.fixture(scope="session")
+def fer_csv(bench_settings: BenchSettings, bench_cache: Path) -> CsvInput:
+    s = bench_settings
+    if s.csv is not None:
+        total = _count_rows(s.csv)
+        if s.rows is None or s.rows >= total:
+            return CsvInput(s.csv, total, f"{total:,} rows, real FER2013 file")
+        head = _head(s.csv, bench_cache / f"{s.csv.stem}-first-{s.rows}.csv", s.rows)
+        return CsvInput(head, s.rows, f"first {s.rows:,} rows of the real FER2013 file")
+    from fer_edge.data.synthetic import write_large_csv
+
+    rows = s.rows or FULL_FER2013_ROWS
+    path = bench_cache / f"synthetic-fer2013-{rows}.csv"
+    if not path.is_file():  # about a minute at full size, then reused by every run
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        write_large_csv(tmp, rows, seed=2013)
+        tmp.replace(path)
+    return CsvInput(path, rows, f"{rows:,} rows, synthetic: random pixels, no real FER2013 CSV found")
+
+
+@pytest.fixture(scope="session")
+def seed_csv(fer_csv: CsvInput, bench_settings: BenchSettings, bench_cache: Path) -> CsvInput:
+    """The rows the seed-style loader is timed on (the first FER_BENCH_SEED_ROWS)."""
+    n = min(fer_csv.rows, bench_settings.seed_rows)
+    if n >= fer_csv.rows:
+        return fer_csv
+    head = _head(fer_csv.path, bench_cache / f"{fer_csv.path.stem}-first-{n}.csv", n)
+    return CsvInput(head, n, f"first {n:,} rows")
+
+
+# ---------------------------------------------------------------------------- the paths
+def seed_style(path: Path) -> Parsed:
+    """The reference design's loader (pandas, a lambda per row, statistics over Python lists)."""
     import pandas as pd
 
     df = pd.read_csv(path)
-    images = df["pixels"].apply(lambda s: np.array(s.split(), dtype=np.uint8))
-    pixels = [int(v) for img in images for v in img]
+    faces = df["pixels"].apply(lambda s: np.array(s.split(), dtype=np.uint8))
+    pixels = [int(v) for face in faces for v in face]
     mean = sum(pixels) / len(pixels)
-    std = math.sqrt(sum((v - mean) ** 2 for v in pixels) / len(pixels))
-    return mean, std
+    std = (sum((v - mean) ** 2 for v in pixels) / len(pixels)) ** 0.5
+    normalized = np.array([((f - mean) / std).reshape(1, SIDE, SIDE) for f in faces], dtype=np.float32)
+    return Parsed(np.stack(faces.tolist()).reshape(-1, SIDE, SIDE), df["emotion"].to_numpy(), mean, std, normalized)
 
 
-def numpy_pipeline(path: Path) -> tuple[float, float]:
-    """The fastest plain pandas/numpy route we know: one C-level text-to-int pass over all rows."""
+def _stats_and_lut(images: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Exact mean/std from a 256-bin histogram, and the float32 lookup table that normalises."""
+    hist = np.bincount(images.ravel(), minlength=256).astype(np.float64)
+    values = np.arange(256, dtype=np.float64)
+    n = hist.sum()
+    mean = float((hist * values).sum() / n)
+    std = float(np.sqrt((hist * (values - mean) ** 2).sum() / n))
+    return mean, std, ((values - mean) / std).astype(np.float32)
+
+
+def _fromstring(text, n: int, path: Path) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        flat = np.fromstring(text, dtype=np.int16, sep=" ")
+    if flat.size != n * SIDE * SIDE:
+        raise ValueError(f"{path}: {flat.size} pixel values for {n} rows")
+    return flat.astype(np.uint8).reshape(n, SIDE, SIDE)
+
+
+def pandas_numpy(path: Path) -> Parsed:
+    """pandas reads the columns, numpy parses all pixels strings in one call."""
     import pandas as pd
 
-    df = pd.read_csv(path, usecols=["pixels"], dtype={"pixels": str}, engine="c")
-    flat = np.fromstring(" ".join(df["pixels"].tolist()), dtype=np.int16, sep=" ")
-    images = flat.astype(np.uint8).reshape(-1, 48, 48)
-    return float(images.mean()), float(images.std())
+    df = pd.read_csv(path, usecols=["emotion", "pixels"], dtype={"pixels": str}, engine="c")
+    images = _fromstring(" ".join(df["pixels"].tolist()), len(df), path)
+    mean, std, lut = _stats_and_lut(images)
+    return Parsed(images, df["emotion"].to_numpy(), mean, std, lut[images][:, None])
 
 
-def cpp_pipeline(path: Path) -> tuple[float, float]:
-    """fer_edge: read the bytes, parse in C++ (GIL released, all cores), exact mean/std."""
-    ds = parse_fer_bytes(Path(path).read_bytes(), str(path))
-    return _native.mean_std(ds.images)
+def plain_numpy(path: Path) -> Parsed:
+    """The same without pandas: split lines and fields in Python, parse pixels in one numpy call."""
+    data = path.read_bytes()
+    header, _, body = data.partition(b"\n")
+    cols = [c.strip().lower() for c in header.decode("utf-8").strip().split(",")]
+    ie, ip = cols.index("emotion"), cols.index("pixels")
+    fields = [line.split(b",") for line in body.splitlines() if line.strip()]
+    images = _fromstring(b" ".join(f[ip] for f in fields), len(fields), path)
+    mean, std, lut = _stats_and_lut(images)
+    return Parsed(images, np.array([int(f[ie]) for f in fields], dtype=np.int64), mean, std, lut[images][:, None])
 
 
-@pytest.mark.benchmark(group="parse")
-def test_raw_read(benchmark, bench_csv):
-    benchmark.extra_info.update(rows=_rows(bench_csv), bytes=bench_csv.stat().st_size)
-    data = benchmark.pedantic(lambda: bench_csv.read_bytes(), rounds=5, warmup_rounds=1)
-    assert len(data) == bench_csv.stat().st_size
-    _record(benchmark, "raw_read")
+def cpp_extension(path: Path) -> Parsed:
+    """The package's path: C++ parser, exact C++ statistics, C++ normalisation."""
+    from fer_edge import _native
+    from fer_edge.data import read_fer_csv
+
+    ds = read_fer_csv(path)
+    mean, std = _native.mean_std(ds.images)
+    return Parsed(ds.images, ds.labels, mean, std, _native.normalize(ds.images, mean, std))
 
 
-@pytest.mark.benchmark(group="parse")
-def test_cpp_read_parse_mean_std(benchmark, bench_csv):
-    mean, std = benchmark.pedantic(cpp_pipeline, args=(bench_csv,), rounds=5, warmup_rounds=1)
-    assert 0 < mean < 255 and std > 0
-    _record(benchmark, "cpp")
+def cpp_from_bytes(data: bytes) -> Parsed:
+    from fer_edge import _native
+    from fer_edge.data import parse_fer_bytes
+
+    ds = parse_fer_bytes(data, "<bench>")
+    mean, std = _native.mean_std(ds.images)
+    return Parsed(ds.images, ds.labels, mean, std, _native.normalize(ds.images, mean, std))
 
 
-@pytest.mark.benchmark(group="parse")
-def test_cpp_parse_mean_std_from_bytes(benchmark, bench_csv):
-    data = bench_csv.read_bytes()
-    benchmark.pedantic(lambda: _native.mean_std(parse_fer_bytes(data, "bench").images), rounds=5, warmup_rounds=1)
-    _record(benchmark, "cpp_from_bytes")
+def raw_read(path: Path) -> bytes:
+    return path.read_bytes()
 
 
-@pytest.mark.benchmark(group="parse")
-def test_numpy_pipeline(benchmark, bench_csv):
-    mean, std = benchmark.pedantic(numpy_pipeline, args=(bench_csv,), rounds=1, iterations=1)
-    ref = cpp_pipeline(bench_csv)
-    assert mean == pytest.approx(ref[0], rel=1e-9) and std == pytest.approx(ref[1], rel=1e-6)
-    _record(benchmark, "numpy")
+CASES: dict[str, tuple[str, str]] = {
+    "seed-style": ("seed-style (pandas apply + Python lists)", "baseline"),
+    "pandas-numpy": ("pandas + numpy (read_csv + fromstring)", ""),
+    "plain-numpy": ("plain numpy (bytes.split + fromstring)", ""),
+    "cpp": ("C++ (read_fer_csv + mean_std + normalize)", ""),
+    "cpp-from-bytes": ("C++ from bytes in memory (no file read)", ""),
+    "raw-read": ("raw read (Path.read_bytes)", "floor"),
+}
 
 
-@pytest.mark.benchmark(group="parse")
-def test_seed_pipeline(benchmark, bench_csv, seed_csv):
-    n = _rows(seed_csv)
-    benchmark.extra_info.update(rows_measured=n, scaled_to_rows=ROWS)
-    mean, std = benchmark.pedantic(seed_pipeline, args=(seed_csv,), rounds=1, iterations=1)
-    ds = parse_fer_bytes(seed_csv.read_bytes(), str(seed_csv))
-    ref = _native.mean_std(ds.images)
-    assert mean == pytest.approx(ref[0], rel=1e-12) and std == pytest.approx(ref[1], rel=1e-9)
-    _record(benchmark, "seed", scale=ROWS / n)
+@pytest.fixture(scope="session")
+def expected(fer_csv: CsvInput) -> Parsed:
+    """The C++ result, computed once untimed, that every path must reproduce."""
+    return cpp_extension(fer_csv.path)
 
 
-def test_report_ratios(bench_csv, capsys):
-    """Prints the two ratios the issue sets targets for (no assertion: machines differ)."""
-    if not {"raw_read", "cpp", "seed"} <= set(_TIMES):
-        pytest.skip("run the whole file with benchmarks enabled to get the ratios")
-    t = _TIMES
-    lines = [
-        f"FER2013 CSV parse + mean/std, {ROWS:,} rows, {bench_csv.stat().st_size / 1e6:.0f} MB, "
-        f"{os.cpu_count()} CPUs, SIMD={_native.SIMD}",
-        f"  raw read            {t['raw_read']:.3f} s",
-        f"  C++ (read+parse+ms) {t['cpp']:.3f} s   = {t['cpp'] / t['raw_read']:.2f}x the raw read (target <= 2x)",
-    ]
-    if "cpp_from_bytes" in t:
-        lines.append(f"  C++ from bytes      {t['cpp_from_bytes']:.3f} s")
-    if "numpy" in t:
-        lines.append(f"  pandas + numpy      {t['numpy']:.3f} s   C++ is {t['numpy'] / t['cpp']:.1f}x faster")
-    lines.append(
-        f"  seed (scaled from {SEED_ROWS:,} rows) {t['seed']:.1f} s   C++ is {t['seed'] / t['cpp']:.0f}x faster (target >= 100x)"
+def _check(got: Parsed, want: Parsed, label: str) -> None:
+    """Same faces, labels and statistics as the C++ path (on the rows ``got`` covers)."""
+    from fer_edge import _native
+
+    n = len(got.images)
+    assert got.images.shape == (n, SIDE, SIDE) and n <= len(want.images), f"{label}: shape {got.images.shape}"
+    assert np.array_equal(got.images, want.images[:n]), f"{label}: faces differ from the C++ parser's"
+    assert np.array_equal(got.labels, want.labels[:n]), f"{label}: labels differ from the C++ parser's"
+    mean, std = (want.mean, want.std) if n == len(want.images) else _native.mean_std(np.ascontiguousarray(want.images[:n]))
+    assert got.mean == pytest.approx(mean, rel=1e-9) and got.std == pytest.approx(std, rel=1e-9), (
+        f"{label}: mean/std {got.mean}/{got.std} != {mean}/{std}"
     )
-    with capsys.disabled():
-        print("\n" + "\n".join(lines))
+    assert got.normalized.dtype == np.float32 and got.normalized.shape == (n, 1, SIDE, SIDE)
+    for i in range(0, n, 4096):  # in chunks: the full file is 330 MB of float32 per copy
+        ref = (want.images[i : min(n, i + 4096), None].astype(np.float64) - mean) / std
+        diff = float(np.abs(got.normalized[i : i + 4096] - ref).max())
+        assert diff <= 1e-5, f"{label}: normalised faces differ by {diff} (rows {i}..)"
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_parse(benchmark, describe: Callable, bench_settings: BenchSettings, fer_csv: CsvInput, seed_csv: CsvInput,
+               expected: Parsed, case: str) -> None:
+    label, role = CASES[case]
+    title = f"{GROUP}: FER2013 CSV -> normalised float32 faces ({fer_csv.description})"
+    size = fer_csv.path.stat().st_size
+    common = dict(role=role, item="row", family="parse", csv_bytes=size, rows_in_file=fer_csv.rows)
+    if case == "seed-style":
+        describe(title, label, items=seed_csv.rows, note=f"1 round on {seed_csv.description}" if seed_csv is not fer_csv else "1 round",
+                 **common)
+        _check(benchmark.pedantic(seed_style, args=(seed_csv.path,), rounds=1, iterations=1), expected, label)
+        return
+    targets = {"speedup": 100.0, "vs_floor": 2.0} if case == "cpp" else None
+    describe(title, label, items=fer_csv.rows, **({"targets": targets} if targets else {}), **common)
+    if case == "raw-read":
+        assert len(benchmark(raw_read, fer_csv.path)) == size
+    elif case == "cpp-from-bytes":
+        _check(benchmark(cpp_from_bytes, fer_csv.path.read_bytes()), expected, label)
+    else:
+        fn = {"pandas-numpy": pandas_numpy, "plain-numpy": plain_numpy, "cpp": cpp_extension}[case]
+        _check(benchmark(fn, fer_csv.path), expected, label)
