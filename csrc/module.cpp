@@ -215,11 +215,7 @@ PYBIND11_MODULE(_native, m) {
       "fer-edge's C++ core: FER2013 CSV parsing, exact mean/std, normalisation and fused face "
       "preprocessing. Pure-numpy references of every function are in fer_edge.reference.";
   m.attr("USAGES") = py::make_tuple("Training", "PublicTest", "PrivateTest");
-#if defined(__SSE2__) || defined(_M_X64)
-  m.attr("SIMD") = "sse2";
-#else
-  m.attr("SIMD") = "none";
-#endif
+  m.attr("SIMD") = fer::simd_available() ? "sse2" : "none";
 
   m.def(
       "parse_fer_csv",
@@ -248,6 +244,22 @@ not have. Returns (images uint8 (N, side, side), labels int64 (N,) (-1 without a
 column), usage int8 (N,) (index into `usages`, -1 without a Usage column)).
 Raises ValueError "<name> line <L>: <problem>" for the first malformed record. Runs without
 the GIL, on `threads` threads (0: all cores).)doc");
+
+  m.def(
+      "_set_pixels_path",
+      [](const std::string& name) {
+        if (name == "simd")
+          fer::set_pixels_path(fer::PixelsPath::kSimd);
+        else if (name == "scalar")
+          fer::set_pixels_path(fer::PixelsPath::kScalar);
+        else if (name == "slow")
+          fer::set_pixels_path(fer::PixelsPath::kSlow);
+        else
+          throw py::value_error("pixels path must be 'simd', 'scalar' or 'slow'");
+      },
+      py::arg("name"),
+      "Testing hook: force the pixels fast path ('simd', the default; 'scalar'; 'slow': none). "
+      "Results and errors are the same on every path; only speed differs.");
 
   m.def(
       "parse_pixels",

@@ -44,6 +44,13 @@ struct ParseOutput {
   Buffer<int8_t> usage;    // rows; index into CsvLayout::usages, -1 without Usage
 };
 
+// Which pixels parser runs first (tests force each one; the byte-at-a-time path always runs
+// when the faster one declines a row, and words the errors). kSimd falls back to kScalar
+// where SSE2 is not available.
+enum class PixelsPath { kSimd, kScalar, kSlow };
+void set_pixels_path(PixelsPath path);
+bool simd_available();
+
 // Parses data[0, size) where every non-blank line is one record (lines end in \n, an
 // optional \r before it is dropped; blank lines are skipped but counted). `first_line`
 // is the number a text editor shows for the line at data[0]. Never reads outside

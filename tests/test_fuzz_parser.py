@@ -10,13 +10,23 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fer_edge import _native
 from fer_edge.reference import parse_fer_csv_reference, parse_pixels_reference
 
-EXAMPLES = int(os.environ.get("FER_FUZZ_EXAMPLES", "200"))
+
+@pytest.fixture(scope="module", params=["simd", "scalar", "slow"])
+def pixels_path(request):
+    """Each pixels parser in turn (SIMD, scalar fast path, byte-at-a-time): same results."""
+    _native._set_pixels_path(request.param)
+    yield request.param
+    _native._set_pixels_path("simd")
+
+
+EXAMPLES = int(os.environ.get("FER_FUZZ_EXAMPLES", "120"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 
 LAYOUTS = [
@@ -107,20 +117,20 @@ def mutated(draw):
 
 @SETTINGS
 @given(mutated())
-def test_mutated_csv(case):
+def test_mutated_csv(pixels_path, case):
     data, kw = case
     agree(data, **kw)
 
 
 @SETTINGS
 @given(st.binary(max_size=400), st.sampled_from(LAYOUTS), st.sampled_from([1, 2, 3, 48]))
-def test_random_bytes(data, layout, side):
+def test_random_bytes(pixels_path, data, layout, side):
     agree(data, side=side, **layout)
 
 
 @SETTINGS
 @given(st.lists(st.one_of(st.sampled_from(NASTY), st.binary(max_size=4), st.integers(0, 300).map(lambda v: str(v).encode())), max_size=60))
-def test_token_soup_pixels(parts):
+def test_token_soup_pixels(pixels_path, parts):
     data = b" ".join(parts)
     for side in (1, 2, 3):
         try:
@@ -138,7 +148,7 @@ def test_token_soup_pixels(parts):
 
 @SETTINGS
 @given(st.integers(0, 2**32 - 1), st.integers(0, 2304 * 4))
-def test_full_size_row_cut_anywhere(seed, cut):
+def test_full_size_row_cut_anywhere(pixels_path, seed, cut):
     # The fast path reads 64-byte blocks and looks 3 bytes back: cut a 48x48 row at every
     # possible place, including inside the last block, and never read outside it.
     rng = np.random.default_rng(seed)

@@ -12,6 +12,15 @@ from hypothesis.extra import numpy as hnp
 from fer_edge import _native
 from fer_edge.reference import parse_fer_csv_reference, parse_pixels_reference
 
+
+@pytest.fixture(scope="module", params=["simd", "scalar", "slow"])
+def pixels_path(request):
+    """Each pixels parser in turn (SIMD, scalar fast path, byte-at-a-time): same results."""
+    _native._set_pixels_path(request.param)
+    yield request.param
+    _native._set_pixels_path("simd")
+
+
 KAGGLE = dict(ncols=3, pixels_col=1, label_col=0, usage_col=2)
 USAGES = ("Training", "PublicTest", "PrivateTest")
 
@@ -109,7 +118,7 @@ def test_single_seed_style_row_equals_numpy_split():
     np.testing.assert_array_equal(_native.parse_pixels(s)[0], seed)
 
 
-def test_whitespace_variants_and_leading_zeros_are_values():
+def test_whitespace_variants_and_leading_zeros_are_values(pixels_path):
     vals = np.arange(2304) % 256
     toks = [f"00{v}" if i % 7 == 0 else str(v) for i, v in enumerate(vals)]
     seps = ["\t", "  ", " \x0b ", "\x0c"]
@@ -167,14 +176,14 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize("row,message", MALFORMED)
-def test_malformed_rows_name_line_and_problem(row, message):
+def test_malformed_rows_name_line_and_problem(pixels_path, row, message):
     good = f"2,{GOOD},PublicTest"
     data = f"emotion,pixels,Usage\r\n{good}\r\n{good}\r\n{row}\r\n{good}\r\n".encode()
     _, err = both(data, start=22, name="fer2013.csv", **KAGGLE)
     assert err == f"fer2013.csv line 4: {message}"
 
 
-def test_first_error_wins_across_threads():
+def test_first_error_wins_across_threads(pixels_path):
     rng = np.random.default_rng(4)
     n = 3000
     images = rng.integers(0, 256, (n, 4, 4), dtype=np.uint8)
@@ -230,9 +239,9 @@ def formatted_csv(draw):
     return text.encode(), expected, np.array(labels, dtype=np.int64), [USAGES.index(u) for u in usages]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(formatted_csv(), st.integers(1, 4))
-def test_property_valid_csv_parses_to_known_content(case, threads):
+def test_property_valid_csv_parses_to_known_content(pixels_path, case, threads):
     data, images, labels, codes = case
     start = data.index(b"\n") + 1 if b"\n" in data else len(data)
     kw = dict(start=start, side=SIDE, threads=threads, **KAGGLE)
@@ -243,9 +252,9 @@ def test_property_valid_csv_parses_to_known_content(case, threads):
     assert cds.tolist() == codes
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hnp.arrays(np.uint8, st.tuples(st.integers(1, 3), st.just(2304))), st.integers(0, 2**32 - 1), st.integers(0, 255))
-def test_property_full_size_rows_fast_path(arr, seed, hi):
+def test_property_full_size_rows_fast_path(pixels_path, arr, seed, hi):
     # hypothesis' arrays are mostly one fill value; mix in random ones up to `hi`
     # (so rows of only 1- or 2-digit values occur too).
     rng = np.random.default_rng(seed)
