@@ -38,3 +38,5 @@ def preprocess_faces(
     std: float,
     out: Optional[np.ndarray] = None,
 ) -> np.ndarray: ...
+def _set_pixels_path(name: str) -> None:
+    """Testing hook: 'simd' (default), 'scalar' or 'slow'; results are identical on each."""
