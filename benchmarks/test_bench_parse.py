@@ -229,6 +229,8 @@ def _check(got: Parsed, want: Parsed, label: str) -> None:
 def test_parse(benchmark, describe: Callable, bench_settings: BenchSettings, fer_csv: CsvInput, seed_csv: CsvInput,
                expected: Parsed, case: str) -> None:
     label, role = CASES[case]
+    if case in ("seed-style", "pandas-numpy"):
+        pytest.importorskip("pandas", reason="the seed-style and pandas paths need pandas (the [bench] extra)")
     title = f"{GROUP}: FER2013 CSV -> normalised float32 faces ({fer_csv.description})"
     size = fer_csv.path.stat().st_size
     common = dict(role=role, item="row", family="parse", csv_bytes=size, rows_in_file=fer_csv.rows)
