@@ -365,3 +365,16 @@ def test_resume_of_a_finished_run_can_extend_it(stripes_csv, tmp_path, capsys):
     assert cli("train", "--resume", "--out", out, "--epochs", "2", "--quiet", "--json") == 0
     assert [json.loads(x)["epoch"] for x in (out / "log.jsonl").read_text().splitlines()] == [1, 2]
     assert json.loads(capsys.readouterr().out)["epochs_run"] == 2
+
+
+def test_training_without_torch_explains_the_extra(stripes_csv, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    assert cli(*train_args(stripes_csv, "edgenet", tmp_path / "r")) == 6
+    assert "fer-edge[train]" in capsys.readouterr().err
+
+
+def test_unknown_model_name_fails_before_reading_data(tmp_path, capsys):
+    assert cli(*train_args(tmp_path / "absent.csv", "resnet19", tmp_path / "r")) in (3, 4)
+    data = write_csv(tmp_path / "d.csv", {"Training": synthetic_faces(1, 0)})
+    assert cli(*train_args(data, "resnet19", tmp_path / "r")) == 4
+    assert "unknown model 'resnet19'" in capsys.readouterr().err
