@@ -378,3 +378,14 @@ def test_unknown_model_name_fails_before_reading_data(tmp_path, capsys):
     data = write_csv(tmp_path / "d.csv", {"Training": synthetic_faces(1, 0)})
     assert cli(*train_args(data, "resnet19", tmp_path / "r")) == 4
     assert "unknown model 'resnet19'" in capsys.readouterr().err
+
+
+def test_progress_bar_shows_loss_accuracy_and_throughput(stripes_csv, tmp_path, capsys):
+    from fer_edge.training.config import TrainConfig
+    from fer_edge.training.trainer import train
+
+    cfg = TrainConfig(data=str(stripes_csv), model="edgenet", out=str(tmp_path / "r"), epochs=1, batch_size=8, limit=32)
+    result = train(cfg, progress=True)
+    err = capsys.readouterr().err
+    assert "loss=" in err and "acc=" in err and "img_s=" in err
+    assert "epoch 1/1" in err and result.epochs_run == 1

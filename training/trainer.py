@@ -40,6 +40,7 @@ from .config import TrainConfig
 from .models import count_macs, count_parameters, create_model, get_spec
 from .splits import PreparedData, prepare
 
+PROGRESS_EVERY_S = 60.0  # without a terminal (logs), one progress line per minute within an epoch
 KILL_ENV = "FER_EDGE_TEST_KILL_AT"  # "EPOCH:STEP": SIGKILL ourselves there (tests of --resume)
 
 
@@ -260,6 +261,7 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
     amp = resolve_amp(cfg.amp, device)
     channels_last = resolve_channels_last(cfg.channels_last, device, cfg.model)
     show_bar = info.is_main and not quiet and (progress if progress is not None else sys.stderr.isatty())
+    text_progress = info.is_main and not quiet and not show_bar  # a log file: a line now and then instead
 
     data: PreparedData = prepare(cfg.data, val_fraction=cfg.val_fraction, seed=cfg.seed, norm=cfg.norm, limit=cfg.limit)
     if info.is_main:
@@ -363,6 +365,7 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
         bar = None
+        last_line = t0
         if show_bar:
             from tqdm import tqdm
 
@@ -397,6 +400,10 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
                     dt = time.perf_counter() - t0
                     bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}",
                                     img_s=f"{seen * world / max(dt, 1e-9):.0f}")
+            elif text_progress and time.perf_counter() - last_line >= PROGRESS_EVERY_S:
+                last_line = time.perf_counter()
+                _say(f"  epoch {epoch}: step {step + 1}/{steps_per_epoch}  loss {loss_sum.item() / seen:.4f} "
+                     f"acc {correct.item() / seen:.4f}  {seen * world / (last_line - t0):.0f} img/s", info)
         if bar is not None:
             bar.close()
         train_time = time.perf_counter() - t0
