@@ -389,3 +389,10 @@ def test_progress_bar_shows_loss_accuracy_and_throughput(stripes_csv, tmp_path, 
     err = capsys.readouterr().err
     assert "loss=" in err and "acc=" in err and "img_s=" in err
     assert "epoch 1/1" in err and result.epochs_run == 1
+
+
+def test_training_refuses_to_overwrite_a_run(edgenet_run, stripes_csv, capsys):
+    before = (edgenet_run / "last.pt").stat().st_mtime_ns
+    assert cli(*train_args(stripes_csv, "edgenet", edgenet_run, "--epochs", "1")) == 3
+    assert "--resume" in capsys.readouterr().err
+    assert (edgenet_run / "last.pt").stat().st_mtime_ns == before

@@ -191,3 +191,12 @@ def test_report_handles_a_class_missing_from_the_split():
     assert report.per_class["1"].fpr == pytest.approx(1 / 5)
     assert report.accuracy == pytest.approx(3 / 5)
     assert "1" not in curves
+
+
+def test_weights_of_another_architecture_are_a_model_error():
+    from fer_edge.training.checkpoint import build_from_checkpoint
+    from fer_edge.training.models import create_model
+
+    ckpt = {"model_name": "resnet18", "model": create_model("edgenet").state_dict()}
+    with pytest.raises(ModelError, match="weights do not fit a 'resnet18' model"):
+        build_from_checkpoint(ckpt, "x.pt")

@@ -183,6 +183,10 @@ def run_train(args: argparse.Namespace) -> int:
             raise InputError("--data is required (a FER2013 CSV or image folder)")
         model = args.model or "resnet18"
         cfg = TrainConfig(**{**given, "model": model, "out": args.out or f"runs/{model}"})
+        if (Path(cfg.out) / "last.pt").exists():
+            raise InputError(
+                f"{cfg.out} already holds a training run; continue it with --resume or choose another --out"
+            )
     _check_data(cfg.data)
     result = train(cfg, resume=args.resume, quiet=args.quiet, checkpoint=ckpt)
     _print_summary(result, args.json)
