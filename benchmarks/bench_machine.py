@@ -113,8 +113,16 @@ def machine_summary() -> dict[str, Any]:
             "pytest-benchmark": _version("pytest-benchmark"),
         },
         "native_simd": native_simd(),
+        "load_average": _load_average(),  # when the results were written; per test: the JSON's fer_edge.load
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"),
     }
+
+
+def _load_average() -> Optional[list[float]]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def _fer_edge_version() -> Optional[str]:
@@ -136,3 +144,12 @@ def describe_machine(m: dict[str, Any]) -> str:
     gpu = f"GPU: {m['gpu']} (CUDA {m.get('cuda') or '?'})" if m.get("gpu") else "GPU: none"
     simd = f"; fer_edge._native built for {m['native_simd']}" if m.get("native_simd") else ""
     return f"{hw}; {gpu}; {m.get('system', '')}; Python {m.get('python', '?')}; {soft}{simd}"
+
+
+def describe_load(load: Optional[dict[str, Any]], cores: Optional[int]) -> str:
+    """A sentence when other work kept the machine busy during the run (else '')."""
+    if not load or not cores or load.get("mean", 0) <= 0.5 * cores:
+        return ""
+    return (f"The machine was shared with other work: the 1-minute load average was {load['mean']:.1f} on "
+            f"average during the run (at most {load['max']:.1f}) on {cores} cores, so absolute times are "
+            "pessimistic; the fastest-round statistic limits the damage.")

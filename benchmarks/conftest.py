@@ -24,18 +24,20 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from bench_machine import machine_summary
+from bench_machine import describe_load, machine_summary, usable_cores
 from bench_ratios import STAT, compare, model_pivot_lines, skipped_from_records, terminal_lines
 from bench_settings import BenchSettings, load_settings
 
 SETTINGS = pytest.StashKey[BenchSettings]()
 SKIPPED = pytest.StashKey[list]()
+LOAD = pytest.StashKey[list]()
 COMMAND = pytest.StashKey[str]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = load_settings()
     config.stash[SKIPPED] = []
+    config.stash[LOAD] = []
     config.stash[COMMAND] = _command_line(config)
 
 
@@ -66,8 +68,6 @@ def bench_settings(pytestconfig: pytest.Config) -> BenchSettings:
 @pytest.fixture(scope="session", autouse=True)
 def _threads() -> int:
     """Every engine gets all usable cores: PyTorch, ONNX Runtime and the C++ kernels alike."""
-    from bench_machine import usable_cores
-
     n = usable_cores()
     try:
         import torch
@@ -76,6 +76,15 @@ def _threads() -> int:
     except ImportError:
         pass
     return n
+
+
+@pytest.fixture(autouse=True)
+def _sample_load(pytestconfig: pytest.Config) -> None:
+    """The 1-minute load average before each test: the README says when the machine was busy."""
+    try:
+        pytestconfig.stash[LOAD].append(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        pass
 
 
 @pytest.fixture
@@ -132,7 +141,14 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_
                      "frames": s.frames, "rounds": s.rounds, "env": s.env},
         "skipped": list(config.stash[SKIPPED]),
         "statistic": STAT,
+        "load": _load_summary(config.stash[LOAD]),
     }
+
+
+def _load_summary(samples: list) -> Optional[dict[str, float]]:
+    if not samples:
+        return None
+    return {"mean": round(sum(samples) / len(samples), 2), "max": round(max(samples), 2), "samples": len(samples)}
 
 
 @pytest.hookimpl(trylast=True)
@@ -152,6 +168,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if bs.disabled:
         tr.write_line("benchmarks were disabled (--benchmark-disable): no timings to compare")
     comparisons = compare(records, skipped)
+    busy = describe_load(_load_summary(config.stash[LOAD]), usable_cores())
+    if busy:
+        tr.write_line(busy)
     for line in terminal_lines(comparisons) + model_pivot_lines(comparisons):
         tr.write_line(line)
     if skipped:

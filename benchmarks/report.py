@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_machine import describe_machine  # noqa: E402
+from bench_machine import describe_load, describe_machine  # noqa: E402
 from bench_ratios import (  # noqa: E402
     Comparison,
     compare,
@@ -132,6 +132,7 @@ def render(data: dict[str, Any], source: str) -> list[str]:
         "",
         f"Machine: {describe_machine(machine)}.",
         "",
+        *([describe_load(fe.get("load"), machine.get("cores")), ""] if describe_load(fe.get("load"), machine.get("cores")) else []),
         "Times are each case's fastest round (the least disturbed by other load); ratios compare the time",
         "per row, face or frame with the group's baseline (\"12x faster\") or floor (\"1.3x the floor\": 30%",
         "above a lower bound that no implementation can beat).",
