@@ -163,9 +163,13 @@ def test_info_json(capsys):
     assert "CPUExecutionProvider" in info["providers_available"]
     assert info["device"]["planned"] in info["providers_available"]
     assert info["default_model"]["present"] == default_model_path(must_exist=False).is_file()
-    assert info["torch_imported"] is False
     assert main(["info"]) == 0
     assert "providers" in capsys.readouterr().out
+    # in a fresh process (this one may have torch loaded by other tests) info itself stays torch-free
+    out = subprocess.run([sys.executable, "-m", "fer_edge", "info", "--json"], capture_output=True, text=True,
+                         timeout=120, env=subprocess_env())
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["torch_imported"] is False
 
 
 def test_python_m_fer_edge_subprocess(cnn_model, sample_image, tmp_path):
