@@ -257,9 +257,14 @@ bool parse_pixels_fast(const char* lo, const char* b, const char* e, uint8_t* ou
 // tens_units[i] + 100*hundreds[i]; the scalar pass then only walks the separator bitmask.
 // Structure checks (only digits and single spaces, no run of 4 digits, no blank at either
 // end) are done on the 64-bit masks.
-bool parse_pixels_fast_sse2(const char* lo, const char* b, const char* e, uint8_t* out, int64_t npix) {
-  if (b - lo < 4 || e <= b) return false;
-  const size_t n = static_cast<size_t>(e - b);
+//
+// The field may end before `limit`: parsing stops at the first byte that is neither a digit
+// nor a space, and *field_end says where (limit if none). The caller decides whether that
+// byte may end the field (',' for an unquoted field); this saves a separate comma search.
+bool parse_pixels_fast_sse2(const char* lo, const char* b, const char* limit, uint8_t* out, int64_t npix,
+                            const char** field_end) {
+  if (b - lo < 4 || limit <= b) return false;
+  size_t n = static_cast<size_t>(limit - b);
   const size_t blocks = (n + 63) / 64;
   thread_local std::vector<uint8_t> scratch;
   if (scratch.size() < blocks * 128) scratch.resize(blocks * 128);
@@ -304,15 +309,22 @@ bool parse_pixels_fast_sse2(const char* lo, const char* b, const char* e, uint8_
       sp |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(c0, space))) & 0xffffu) << (16 * q);
       dg |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(g0)) & 0xffffu) << (16 * q);
     }
-    const uint64_t valid = avail == 64 ? ~uint64_t{0} : (uint64_t{1} << avail) - 1;
+    uint64_t valid = avail == 64 ? ~uint64_t{0} : (uint64_t{1} << avail) - 1;
+    const uint64_t other = ~(sp | dg) & valid;  // neither digit nor space: the field ends there
+    bool last = k + 1 == blocks;
+    if (other) {
+      const int j = ctz64(other);
+      valid = (uint64_t{1} << j) - 1;  // j < 64
+      n = 64 * k + static_cast<size_t>(j);
+      last = true;
+    }
     sp &= valid;
     dg &= valid;
-    bad |= ~(sp | dg) & valid;                          // neither digit nor space
     bad |= sp & ((sp << 1) | (prev_sp >> 63));         // a space after a space: empty token
     bad |= dg & ((dg << 1) | (prev_dg >> 63)) & ((dg << 2) | (prev_dg >> 62)) &
            ((dg << 3) | (prev_dg >> 61));               // 4 digits in a row
-    if (bad) return false;
-    prev_sp = sp << (63 - (avail - 1));  // keep the last valid bit at bit 63
+    if (bad || n == 0) return false;
+    prev_sp = sp << (63 - (avail - 1));  // keep the last valid bit at bit 63 (unused after the last block)
     prev_dg = dg << (63 - (avail - 1));
     if (count + 32 >= npix && count + popcount64(sp) >= npix) return false;  // too many tokens
     const uint8_t* tu = tens_units + 64 * k - 1;  // token ending just before the space at bit i
@@ -324,11 +336,13 @@ bool parse_pixels_fast_sse2(const char* lo, const char* b, const char* e, uint8_
       acc |= v;
       out[count++] = static_cast<uint8_t>(v);
     }
+    if (last) break;
   }
-  if (!is_digit(static_cast<unsigned char>(e[-1]))) return false;  // trailing blank
+  if (!is_digit(static_cast<unsigned char>(b[n - 1]))) return false;  // trailing blank
   const uint32_t v = tens_units[n - 1] + 100u * hundreds[n - 1];
   acc |= v;
   out[count++] = static_cast<uint8_t>(v);
+  *field_end = b + n;
   return (acc >> 8) == 0 && count == npix;
 }
 #endif
@@ -413,8 +427,53 @@ bool parse_usage(Field f, const std::vector<std::string>& usages, int8_t& code, 
   return false;
 }
 
+#ifdef FER_HAVE_SSE2
+// One pass over a row in the common shape (no quotes, no blanks around the short fields, the
+// pixels canonical): the pixels field's end is found by the SIMD parser itself instead of a
+// comma search. Returns false for anything else, and the caller runs the general path, which
+// gives the same values and words the errors.
+bool parse_row_fast(const char* lo, const Line& ln, const CsvLayout& L, int64_t row, ParseOutput& out) {
+  const char* p = ln.b;
+  const char* const e = ln.e;
+  const int64_t npix = static_cast<int64_t>(L.side) * L.side;
+  std::string ignored;
+  for (int c = 0; c < L.ncols; ++c) {
+    const bool last_col = c + 1 == L.ncols;
+    if (p >= e && !(last_col && p == e && c != L.pixels_col)) return false;
+    if (p < e && (*p == '"' || *p == ' ' || *p == '\t')) return false;
+    const char* end;
+    if (c == L.pixels_col) {
+      if (!parse_pixels_fast_sse2(lo, p, e, out.images.get() + row * npix, npix, &end)) return false;
+      if (end < e && *end != ',') return false;
+    } else {
+      end = static_cast<const char*>(std::memchr(p, ',', static_cast<size_t>(e - p)));
+      if (!end) end = e;
+      const Field f{p, end};
+      if (c == L.label_col) {
+        if (!parse_label(f, L.num_classes, out.labels[row], ignored)) return false;
+      } else if (c == L.usage_col) {
+        if (!parse_usage(f, L.usages, out.usage[row], ignored)) return false;
+      }
+    }
+    if (last_col) {
+      if (end != e) return false;  // more fields than the header
+    } else {
+      if (end == e) return false;  // fewer fields than the header
+      p = end + 1;
+    }
+  }
+  if (L.label_col < 0) out.labels[row] = -1;
+  if (L.usage_col < 0) out.usage[row] = -1;
+  return true;
+}
+#endif
+
 bool parse_row(const char* lo, const Line& ln, const CsvLayout& L, int64_t row, ParseOutput& out,
                std::string& err) {
+#ifdef FER_HAVE_SSE2
+  if (g_pixels_path.load(std::memory_order_relaxed) == PixelsPath::kSimd && parse_row_fast(lo, ln, L, row, out))
+    return true;
+#endif
   Field fields[kMaxCols];
   int nf = 0;
   if (!split_fields(ln.b, ln.e, fields, L.ncols, nf, err)) return false;
@@ -430,8 +489,11 @@ bool parse_row(const char* lo, const Line& ln, const CsvLayout& L, int64_t row, 
       switch (g_pixels_path.load(std::memory_order_relaxed)) {
         case PixelsPath::kSimd:
 #ifdef FER_HAVE_SSE2
-          fast = parse_pixels_fast_sse2(lo, fields[c].b, fields[c].e, dst, npix);
+        {
+          const char* end = nullptr;
+          fast = parse_pixels_fast_sse2(lo, fields[c].b, fields[c].e, dst, npix, &end) && end == fields[c].e;
           break;
+        }
 #else
           [[fallthrough]];
 #endif
