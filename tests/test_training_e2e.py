@@ -68,7 +68,10 @@ def env() -> dict[str, str]:
 
 
 def train_args(data, model, out, *extra):
-    return ["train", "--data", data, "--model", model, "--out", out, "--quiet", "--batch-size", "16", *extra]
+    # One thread: the tests' batches are tiny, and on a shared CPU two OpenMP threads spinning at
+    # barriers (torch is imported before the CLI could set OMP_WAIT_POLICY) run 5x slower.
+    return ["train", "--data", data, "--model", model, "--out", out, "--quiet", "--batch-size", "16",
+            "--threads", "1", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -311,7 +314,7 @@ def test_ddp_with_gloo_on_two_processes(stripes_csv, tmp_path):
 @pytest.mark.slow
 def test_train_all_writes_a_comparison_table(stripes_csv, tmp_path, capsys):
     assert cli("train-all", "--data", stripes_csv, "--out", tmp_path, "--models", "edgenet,resnet18", "--epochs", "1",
-               "--limit", "32", "--batch-size", "16", "--quiet", "--json") == 0
+               "--threads", "1", "--limit", "32", "--batch-size", "16", "--quiet", "--json") == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["model"] for r in rows] == ["edgenet", "resnet18"]
     table = (tmp_path / "comparison.md").read_text()
@@ -384,7 +387,8 @@ def test_progress_bar_shows_loss_accuracy_and_throughput(stripes_csv, tmp_path, 
     from fer_edge.training.config import TrainConfig
     from fer_edge.training.trainer import train
 
-    cfg = TrainConfig(data=str(stripes_csv), model="edgenet", out=str(tmp_path / "r"), epochs=1, batch_size=8, limit=32)
+    cfg = TrainConfig(data=str(stripes_csv), model="edgenet", out=str(tmp_path / "r"), epochs=1, batch_size=8, limit=32,
+                      threads=1)
     result = train(cfg, progress=True)
     err = capsys.readouterr().err
     assert "loss=" in err and "acc=" in err and "img_s=" in err

@@ -13,6 +13,17 @@ from pathlib import Path
 
 from fer_edge.errors import InputError, ModelError, require
 
+def _torch_env() -> None:
+    """Settings that must be in the environment before torch (and its OpenMP runtime) loads.
+
+    OMP_WAIT_POLICY=PASSIVE: OpenMP threads sleep at barriers instead of spinning. On a
+    shared CPU (a background run beside tests, several ranks on one host) spinning threads
+    steal the cores their peers need: edgenet training on 2 busy cores measured 30 img/s
+    spinning vs 150-170 img/s passive (docs/TRAINING.md). A user's own setting wins.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 # Options a --resume may change; every other option continues the run as configured.
 RESUME_OVERRIDES = ("epochs", "device", "data", "threads", "patience")
 
@@ -155,6 +166,7 @@ def run_train(args: argparse.Namespace) -> int:
         args.models = None
         args.out = args.out or "runs"
         return run_train_all(args)
+    _torch_env()
     require("torch")
     from .checkpoint import load_checkpoint
     from .config import TrainConfig
@@ -199,6 +211,7 @@ def _check_data(path: str) -> None:
 
 
 def run_train_all(args: argparse.Namespace) -> int:
+    _torch_env()
     require("torch")
     from .compare import train_all
 
@@ -215,6 +228,7 @@ def run_train_all(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    _torch_env()
     require("sklearn", extra="train")
     from .evaluate import evaluate, write_report
 
@@ -233,6 +247,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    _torch_env()
     require("torch")
     require("onnx")
     from .export import export_checkpoint
