@@ -400,3 +400,15 @@ def test_training_refuses_to_overwrite_a_run(edgenet_run, stripes_csv, capsys):
     assert cli(*train_args(stripes_csv, "edgenet", edgenet_run, "--epochs", "1")) == 3
     assert "--resume" in capsys.readouterr().err
     assert (edgenet_run / "last.pt").stat().st_mtime_ns == before
+
+
+def test_model_all_is_train_all_of_the_reference_models(stripes_csv, tmp_path, monkeypatch):
+    import fer_edge.training.compare as compare
+
+    calls = []
+    monkeypatch.setattr(compare, "train_all", lambda data, out, models=None, options=None, quiet=False:
+                        calls.append((data, out, models, options)) or [])
+    assert cli("train", "--model", "all", "--data", stripes_csv, "--out", tmp_path, "--epochs", "3") == 0
+    (data, out, models, options), = calls
+    assert (data, out, models) == (str(stripes_csv), tmp_path, None)
+    assert options["epochs"] == 3 and "model" not in options

@@ -48,7 +48,10 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def roc_curves(labels: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+RocCurves = dict[str, tuple[np.ndarray, np.ndarray, float]]  # class -> (fpr, tpr, auc)
+
+
+def roc_curves(labels: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> RocCurves:
     """One-vs-rest ROC per class that has both positives and negatives in ``labels``."""
     from sklearn.metrics import auc, roc_curve
 
@@ -72,7 +75,7 @@ def compute_report(
     data: str = "",
     split: str = "",
     backend: str = "",
-) -> tuple[EvalReport, dict[str, tuple[np.ndarray, np.ndarray, float]]]:
+) -> tuple[EvalReport, RocCurves]:
     """Accuracy, loss, per-class P/R/F1/TPR/FPR/AUC, averages and the confusion matrix."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 

@@ -312,7 +312,8 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
             scaler.load_state_dict(ckpt["scaler"])
         restore_rng(ckpt["rng"])
         history = list(ckpt["history"])
-        best_acc, best_epoch, start_epoch = float(ckpt["best_val_accuracy"]), int(ckpt["best_epoch"]), int(ckpt["epoch"])
+        best_acc, best_epoch = float(ckpt["best_val_accuracy"]), int(ckpt["best_epoch"])
+        start_epoch = int(ckpt["epoch"])
         _say(f"resuming {out / 'last.pt'} after epoch {start_epoch} (best {best_acc:.4f} at epoch {best_epoch})", info)
         if info.is_main:
             _write_log(out, history)
@@ -407,10 +408,8 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
         if bar is not None:
             bar.close()
         train_time = time.perf_counter() - t0
-        totals = dist_util.all_reduce_sum(
-            torch.stack([loss_sum.double(), correct.double(), torch.tensor(float(seen), device=device, dtype=torch.float64)]),
-            info,
-        ).cpu()
+        n_seen = torch.tensor(float(seen), device=device, dtype=torch.float64)
+        totals = dist_util.all_reduce_sum(torch.stack([loss_sum.double(), correct.double(), n_seen]), info).cpu()
         train_loss, train_acc = float(totals[0] / totals[2]), float(totals[1] / totals[2])
         if not math.isfinite(train_loss):
             _diverged(torch.tensor(train_loss), epoch, steps_per_epoch, optimizer)
