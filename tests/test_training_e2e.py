@@ -331,7 +331,7 @@ def test_image_folder_layout_trains(fer_image_folder, tmp_path):
 
 
 @pytest.mark.parametrize("option", [("--balance", "sampler"), ("--balance", "weights"), ("--norm", "per_split"),
-                                    ("--optimizer", "adamw")])
+                                    ("--optimizer", "adamw"), ("--amp", "bf16")])
 def test_training_options_are_applied_and_recorded(option, stripes_csv, tmp_path):
     out = tmp_path / "r"
     assert cli(*train_args(stripes_csv, "edgenet", out, "--epochs", "1", "--limit", "32", *option)) == 0
@@ -342,6 +342,9 @@ def test_training_options_are_applied_and_recorded(option, stripes_csv, tmp_path
         val, _ = synthetic_faces(4, 1)
         assert ckpt["val_norm"]["mean"] == pytest.approx(val.mean(), abs=1e-3)
         assert ckpt["normalization"] == "per_split"
+    if option == ("--amp", "bf16"):
+        assert json.loads((out / "summary.json").read_text())["amp"] == "bfloat16"
+        assert all(v.dtype == torch.float32 for v in ckpt["model"].values() if v.is_floating_point())
     if option[1] == "adamw":
         assert isinstance(ckpt["optimizer"]["state"][0].get("exp_avg"), torch.Tensor)
 
