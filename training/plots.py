@@ -22,12 +22,13 @@ def plot_curves(history: Sequence[dict], path: str | Path, title: str = "") -> N
         return
     plt = _pyplot()
     epochs = [r["epoch"] for r in history]
+    style = {"marker": "o", "markersize": 3} if len(epochs) <= 40 else {}
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, [r["train_loss"] for r in history], label="train")
-    ax_loss.plot(epochs, [r["val_loss"] for r in history], label="validation")
+    ax_loss.plot(epochs, [r["train_loss"] for r in history], label="train", **style)
+    ax_loss.plot(epochs, [r["val_loss"] for r in history], label="validation", **style)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.plot(epochs, [r["train_acc"] for r in history], label="train")
-    ax_acc.plot(epochs, [r["val_acc"] for r in history], label="validation")
+    ax_acc.plot(epochs, [r["train_acc"] for r in history], label="train", **style)
+    ax_acc.plot(epochs, [r["val_acc"] for r in history], label="validation", **style)
     best = max(history, key=lambda r: r["val_acc"])
     ax_acc.axvline(best["epoch"], color="gray", linestyle=":", label=f"best {best['val_acc']:.3f}")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
