@@ -415,3 +415,9 @@ def test_model_all_is_train_all_of_the_reference_models(stripes_csv, tmp_path, m
     (data, out, models, options), = calls
     assert (data, out, models) == (str(stripes_csv), tmp_path, None)
     assert options["epochs"] == 3 and "model" not in options
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_requested_without_cuda_is_a_device_error(stripes_csv, tmp_path, capsys):
+    assert cli(*train_args(stripes_csv, "edgenet", tmp_path / "r", "--device", "cuda")) == 5
+    assert "no CUDA device" in capsys.readouterr().err
