@@ -174,6 +174,8 @@ def test_eval_of_a_checkpoint_writes_the_report(edgenet_run, stripes_csv, tmp_pa
     for name in ("report.json", "report.md", "per_class.csv", "confusion.csv", "confusion.png", "roc.png"):
         assert (tmp_path / "ev" / name).stat().st_size > 0
     assert np.array(report["confusion_matrix"]).sum() == 28
+    assert cli("eval", "--model", edgenet_run, "--data", stripes_csv, "--json") == 0  # a run directory: its best.pt
+    assert json.loads(capsys.readouterr().out)["accuracy"] == report["accuracy"]
 
 
 def test_eval_of_a_missing_split_or_model_fails_clearly(edgenet_run, stripes_csv, tmp_path, capsys):

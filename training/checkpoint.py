@@ -82,8 +82,13 @@ def restore_rng(rng: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike, expect_model: Optional[str] = None) -> dict[str, Any]:
-    """Load a fer-edge checkpoint on the CPU, checking format and (optionally) architecture."""
+    """Load a fer-edge checkpoint on the CPU, checking format and (optionally) architecture.
+
+    A run directory stands for its ``best.pt``.
+    """
     path = Path(path)
+    if path.is_dir() and (path / "best.pt").is_file():
+        path = path / "best.pt"
     if not path.is_file():
         raise ModelError(f"{path}: checkpoint not found")
     try:

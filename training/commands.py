@@ -104,7 +104,7 @@ def register(subparsers) -> None:
         "needs the [train] extra. Writes report.json, report.md, per_class.csv, confusion.csv, confusion.png and "
         "roc.png to --out.",
     )
-    p.add_argument("--model", required=True, metavar="PATH", help="training checkpoint (best.pt/last.pt) or .onnx file")
+    p.add_argument("--model", required=True, metavar="PATH", help="training checkpoint (best.pt/last.pt; a run directory means its best.pt) or .onnx file")
     p.add_argument("--data", required=True, help="FER2013 CSV or image folder")
     p.add_argument("--split", default="PublicTest",
                    help="PublicTest (default), PrivateTest or Training (or validation, test, train)")
@@ -126,7 +126,7 @@ def register(subparsers) -> None:
         "fails and writes nothing. --int8/--fp16 also write OUT.int8.onnx / OUT.fp16.onnx with their accuracy drop "
         "on PublicTest.",
     )
-    p.add_argument("--checkpoint", required=True, help="training checkpoint, e.g. runs/resnet18/best.pt")
+    p.add_argument("--checkpoint", required=True, help="training checkpoint, e.g. runs/resnet18/best.pt (or the run directory)")
     p.add_argument("--out", required=True, help="output .onnx path")
     p.add_argument("--data", help="FER2013 CSV / folder for the real-face parity check, calibration and accuracy "
                    "(default: the dataset the checkpoint was trained on, if it still exists)")
