@@ -76,7 +76,10 @@ class Comparison:
 
     @property
     def baseline(self) -> Optional[Case]:
-        return next((c for c in self.cases if c.role == "baseline"), None)
+        """The baseline case; when several are marked (one engine in several configurations),
+        the fastest of them, so that a speed-up is never claimed over a badly configured rival."""
+        candidates = [c for c in self.cases if c.role == "baseline"]
+        return min(candidates, key=lambda c: c.per_item) if candidates else None
 
     @property
     def floor(self) -> Optional[Case]:
@@ -230,8 +233,10 @@ def _table(header: list[str], rows: list[list[str]], indent: str = "  ") -> list
     return [line(header), indent + "  ".join("-" * w for w in widths), *map(line, rows)]
 
 
-def _role_suffix(c: Case) -> str:
-    return " [baseline]" if c.role == "baseline" else " [floor]" if c.role == "floor" else ""
+def _role_suffix(c: Case, comp: "Comparison") -> str:
+    if c is comp.baseline:
+        return " [baseline]"
+    return " [floor]" if c.role == "floor" else ""
 
 
 def terminal_lines(comparisons: list[Comparison]) -> list[str]:
@@ -255,7 +260,7 @@ def terminal_lines(comparisons: list[Comparison]) -> list[str]:
             header.append("rounds")
             rows = []
             for c in comp.cases:
-                row = [c.label + _role_suffix(c), fmt_time(c.seconds), fmt_time(c.per_item), fmt_rate(c.rate)]
+                row = [c.label + _role_suffix(c, comp), fmt_time(c.seconds), fmt_time(c.per_item), fmt_rate(c.rate)]
                 if b is not None:
                     row.append("baseline" if c is b else speed_text(comp.speedup(c)))
                 if f is not None:
@@ -282,7 +287,7 @@ def model_pivot(comparisons: list[Comparison]) -> tuple[list[str], list[list[str
     order: dict[str, float] = {}  # column -> position: extra_info["order"], then skipped ones last
     for c in comps:
         for case in c.cases:
-            pos = -1.0 if case.role == "baseline" else float(case.extra.get("order", 50))
+            pos = float(case.extra.get("order", -1 if case.role == "baseline" else 50))
             order[case.label] = min(order.get(case.label, pos), pos)
         for s in c.skipped:
             order.setdefault(s.label, 100.0 + len(order))
@@ -301,8 +306,8 @@ def model_pivot(comparisons: list[Comparison]) -> tuple[list[str], list[list[str
                 continue
             s = c.speedup(case)
             cell = fmt_time(case.per_item)
-            if s is not None and case.role != "baseline":
-                cell += f" ({fmt_ratio(s)})"
+            if s is not None and case is not c.baseline:
+                cell += f" ({fmt_ratio(s)})" if s >= 1 else f" ({fmt_ratio(1 / s)} slower)"
             row.append(cell)
         rows.append(row)
         skipped.extend(skipped_here.values())
@@ -313,5 +318,19 @@ def model_pivot_lines(comparisons: list[Comparison]) -> list[str]:
     header, rows, _ = model_pivot(comparisons)
     if not rows:
         return []
-    base = next((c.baseline.label for c in comparisons if c.family == "model" and c.baseline), "the baseline")
-    return ["", f"model latency per face (speed-up vs {base})", *_table(header, rows)]
+    return ["", f"model latency per face (speed-up vs {baseline_phrase(comparisons, 'model')})", *_table(header, rows)]
+
+
+def baseline_phrase(comparisons: list[Comparison], family: str) -> str:
+    """'PyTorch eager CPU', or 'the faster of PyTorch eager CPU and ..., 1 thread' for several."""
+    labels: list[str] = []
+    for c in comparisons:
+        if c.family == family:
+            for case in c.cases:
+                if case.role == "baseline" and case.label not in labels:
+                    labels.append(case.label)
+    if not labels:
+        return "the baseline"
+    if len(labels) == 1:
+        return labels[0]
+    return "the faster of " + ", ".join(labels[:-1]) + " and " + labels[-1]

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_machine import describe_load, describe_machine  # noqa: E402
 from bench_ratios import (  # noqa: E402
     Comparison,
+    baseline_phrase,
     compare,
     fmt_rate,
     fmt_ratio,
@@ -146,8 +147,8 @@ def render(data: dict[str, Any], source: str) -> list[str]:
         out += ["", f"#### {FAMILY_TITLES.get(family, family)}", ""]
         if family == "model":
             header, rows, missing = model_pivot(comps)
-            base = next((c.baseline.label for c in comps if c.baseline), "the baseline")
-            out += [f"Time per face, and in brackets the speed-up over {base} at the same batch size.", ""]
+            out += [f"Time per face, and in brackets the speed-up over {baseline_phrase(comps, 'model')} "
+                    "at the same batch size.", ""]
             out += _md_table(header, rows, ["l", "r"] + ["r"] * (len(header) - 2))
             notes = {}
             for c in comps:

@@ -2,8 +2,9 @@
 
 One pytest-benchmark table per model; batch 1 (a webcam with one face) and batch 32 (a
 folder of photos) are compared separately, per face. The baseline is PyTorch eager on the
-CPU (``torch.inference_mode()``, all cores, channels_last where the registry says it is
-faster): what running the training code directly would cost. ONNX Runtime runs through
+CPU (``torch.inference_mode()``, channels_last where the registry says it is faster): what
+running the training code directly would cost. It is timed with all usable cores and with one
+thread, and ratios use the faster of the two (see BACKENDS). ONNX Runtime runs through
 ``FerModel`` (the runtime's own class) with the same number of threads.
 
 On a machine with CUDA, PyTorch CUDA and ONNX Runtime CUDA join the table (input copied
@@ -12,7 +13,8 @@ listed as not measured, with the reason.
 """
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import pytest
@@ -21,8 +23,13 @@ from bench_models import DEFAULT_NAME, ModelZoo, default_model_path, registered_
 from bench_settings import MODEL_BATCHES, load_settings
 
 _SETTINGS = load_settings()
+# Both PyTorch CPU cases are baselines: the comparison uses the faster of the two, i.e. PyTorch
+# at its best. With several threads PyTorch's OpenMP workers meet at a barrier in every layer; on
+# a machine busy with other work one of them is often descheduled and a 12 ms model can take
+# 700 ms, while one thread is immune to that. The two columns show which case a machine is in.
 BACKENDS = {
     "torch-cpu": ("PyTorch eager CPU", "baseline"),
+    "torch-cpu-1t": ("PyTorch eager CPU, 1 thread", "baseline"),
     "ort-fp32": ("ORT CPU fp32", ""),
     "ort-int8": ("ORT CPU int8", ""),
     "torch-cuda": ("PyTorch CUDA", ""),
@@ -88,6 +95,7 @@ def test_model_latency(benchmark, describe: Callable, not_measured: Callable, zo
     m = zoo.get(model)
     x = synthetic_faces(batch, seed=batch)
     note = m.note
+    threads = 1 if backend == "torch-cpu-1t" else _threads
     if backend.startswith("torch"):
         run = _torch_runner(zoo, model, x, cuda=backend == "torch-cuda")
         if m.random_weights is False:
@@ -96,13 +104,30 @@ def test_model_latency(benchmark, describe: Callable, not_measured: Callable, zo
         path = m.int8 if backend == "ort-int8" else m.fp32
         if path is None:
             not_measured(group, label, "no int8 variant of this model (needs the [train] extra to quantize)", **where)
-        run = _ort_runner(path, x, device="cuda" if backend == "ort-cuda" else "cpu", threads=_threads)
+        run = _ort_runner(path, x, device="cuda" if backend == "ort-cuda" else "cpu", threads=threads)
 
-    out = run()  # warm-up: first-call allocations and kernel selection are not what a stream pays per frame
-    assert out.shape == (batch, 7) and np.isfinite(out).all(), f"{label} gave {out.shape} / non-finite logits"
-    describe(group, label, role=role, items=batch, item="face", note=note, threads=_threads, order=list(BACKENDS).index(backend),
-             params=m.params, arch=m.arch, **where)
-    benchmark(run)
+    describe(group, label, role=role, items=batch, item="face", note=note, threads=threads,
+             order=list(BACKENDS).index(backend), params=m.params, arch=m.arch, **where)
+    with _torch_threads(threads if backend.startswith("torch") else None):
+        out = run()  # warm-up: first-call allocations and kernel selection are not what a stream pays per frame
+        assert out.shape == (batch, 7) and np.isfinite(out).all(), f"{label} gave {out.shape} / non-finite logits"
+        benchmark(run)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: Optional[int]) -> Iterator[None]:
+    """PyTorch's intra-op threads set to ``n`` for the block (None: leave them alone)."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _torch_runner(zoo: ModelZoo, name: str, x: np.ndarray, cuda: bool) -> Callable[[], np.ndarray]:
