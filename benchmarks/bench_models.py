@@ -11,7 +11,7 @@ installed, is timed as it is. Exports are cached per session by name.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -26,11 +26,12 @@ NORM = {"mean": 129.4, "std": 65.0}
 class BenchModel:
     name: str  # row label in the tables
     arch: str  # registry name (what PyTorch eager builds)
-    fp32: Path
+    fp32: Optional[Path]
     int8: Optional[Path]
     random_weights: bool
     params: Optional[int] = None
     note: str = ""
+    missing: dict[str, str] = field(default_factory=dict)  # "fp32"/"int8" -> why there is no such file
 
 
 def training_available() -> Optional[str]:
@@ -75,11 +76,19 @@ class ModelZoo:
     def __init__(self, workdir: Path):
         self.workdir = Path(workdir)
         self._models: dict[str, BenchModel] = {}
+        self._errors: dict[str, Exception] = {}
         self._torch: dict[str, Any] = {}
 
     def get(self, name: str) -> BenchModel:
+        """The model, exported on first use; a failed export fails every later call at once."""
+        if name in self._errors:
+            raise self._errors[name]
         if name not in self._models:
-            self._models[name] = self._default() if name == DEFAULT_NAME else self._export(name)
+            try:
+                self._models[name] = self._default() if name == DEFAULT_NAME else self._export(name)
+            except Exception as exc:
+                self._errors[name] = exc
+                raise
         return self._models[name]
 
     def torch_module(self, name: str) -> Any:
@@ -148,21 +157,35 @@ class ModelZoo:
         return out
 
     def _default(self) -> BenchModel:
+        """The shipped default model as it is: its precision decides which column it fills."""
         path = default_model_path()
         if path is None:
             raise FileNotFoundError("the default model is not installed")
         from fer_edge.runtime.model import FerModel
 
-        arch = FerModel.load(path, device="cpu", threads=1).contract.model
-        shipped_int8 = path.with_name(f"{path.stem}.int8{path.suffix}")
-        int8: Optional[Path] = shipped_int8 if shipped_int8.is_file() else None
-        note = f"shipped default model ({arch})"
-        if int8 is None and training_available() is None:
-            copy = self.workdir / "default.onnx"
-            copy.write_bytes(path.read_bytes())
-            int8 = self._int8(copy)
-            note += "; int8 quantized here on synthetic faces"
-        return BenchModel(DEFAULT_NAME, arch, path, int8, random_weights=False, note=note)
+        contract = FerModel.load(path, device="cpu", threads=1).contract
+        arch, precision = contract.model, str(contract.extra.get("precision", "fp32"))
+        note = f"shipped default model: {arch}, {precision}"
+        m = BenchModel(DEFAULT_NAME, arch, None, None, random_weights=False, note=note)
+        if precision == "int8":
+            m.int8 = path
+            m.missing["fp32"] = f"the shipped default model is int8 (the {arch} row has its architecture in fp32)"
+        elif precision == "fp32":
+            m.fp32 = path
+            shipped_int8 = path.with_name(f"{path.stem}.int8{path.suffix}")
+            if shipped_int8.is_file():
+                m.int8 = shipped_int8
+            elif training_available() is None:
+                copy = self.workdir / "default.onnx"
+                copy.write_bytes(path.read_bytes())
+                m.int8 = self._int8(copy)
+                m.note += "; its int8 variant quantized here on synthetic faces"
+            else:
+                m.missing["int8"] = "no int8 variant shipped, and quantizing one needs the [train] extra"
+        else:
+            for p in ("fp32", "int8"):
+                m.missing[p] = f"the shipped default model is {precision}"
+        return m
 
 
 def usable_threads() -> int:

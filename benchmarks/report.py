@@ -157,11 +157,15 @@ def render(data: dict[str, Any], source: str) -> list[str]:
                         notes.setdefault(case.row or c.group, set()).add(case.note)
             if notes:
                 out += ["", "Models: " + "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in notes.items()) + "."]
-            reasons = {}
+            reasons: dict[tuple[str, str], list[str]] = {}
+            all_rows = {r[0] for r in rows}
             for s in missing:
-                reasons.setdefault(s.label, s.reason)
-            for label, reason in reasons.items():
-                out += ["", f"*{label}: not measured on this machine*: {reason}."]
+                models = reasons.setdefault((s.label, s.reason), [])
+                if (s.row or s.group) not in models:
+                    models.append(s.row or s.group)
+            for (label, reason), models in reasons.items():
+                which = "any model" if set(models) >= all_rows else ", ".join(models)
+                out += ["", f"*{label}* not measured for {which}: {reason}."]
             continue
         groups: dict[str, list[Comparison]] = {}
         for c in comps:

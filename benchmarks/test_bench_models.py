@@ -99,11 +99,12 @@ def test_model_latency(benchmark, describe: Callable, not_measured: Callable, zo
     if backend.startswith("torch"):
         run = _torch_runner(zoo, model, x, cuda=backend == "torch-cuda")
         if m.random_weights is False:
-            note = f"{m.arch} architecture, random weights (same latency as the shipped weights)"
+            note = f"{m.arch} with random weights: same latency as the shipped weights"
     else:
-        path = m.int8 if backend == "ort-int8" else m.fp32
+        precision = "int8" if backend == "ort-int8" else "fp32"
+        path = m.int8 if precision == "int8" else m.fp32
         if path is None:
-            not_measured(group, label, "no int8 variant of this model (needs the [train] extra to quantize)", **where)
+            not_measured(group, label, m.missing.get(precision, f"no {precision} file for this model"), **where)
         run = _ort_runner(path, x, device="cuda" if backend == "ort-cuda" else "cpu", threads=threads)
 
     describe(group, label, role=role, items=batch, item="face", note=note, threads=threads,

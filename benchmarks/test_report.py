@@ -81,6 +81,7 @@ def test_readme_section_is_replaced_between_markers_only(tmp_path: Path) -> None
     assert "Test CPU 3000" in section and "pytest benchmarks --benchmark-json b.json" in section
     assert "154x faster" in section and "1.3x the floor" in section
     assert "| edgenet | 1 | 4 ms | 1 ms (4.0x) | not measured |" in section
+    assert "*PyTorch CUDA* not measured for any model: torch.cuda.is_available() is False." in section
     assert report.main([str(res), "--readme", str(readme)]) == 0
     assert readme.read_text() == text  # regenerating from the same results changes nothing
 
