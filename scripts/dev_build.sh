@@ -10,6 +10,9 @@ cmake -S . -B build/dev -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release \
   -Dpybind11_DIR="$("$PY" -m pybind11 --cmakedir)" -DPython_EXECUTABLE="$(command -v "$PY")" \
   ${EXTRA_CMAKE_ARGS:-} >/dev/null
 cmake --build build/dev -j2
-cp build/dev/_native*.so fer_edge/
+# Copy then rename: overwriting the library in place crashes any process that has it loaded.
+for so in build/dev/_native*.so; do
+  cp "$so" "fer_edge/.$(basename "$so").tmp" && mv -f "fer_edge/.$(basename "$so").tmp" "fer_edge/$(basename "$so")"
+done
 ln -sfn ../training fer_edge/training
 echo "dev build ready: PYTHONPATH=$PWD"
