@@ -111,7 +111,8 @@ class Comparison:
             s = self.speedup(c)
             if s is not None and b is not None:
                 t = targets.get("speedup")
-                bits.append(f"{speed_text(s)} than {short(b.label)}" + (f" (target >= {t:g}x faster)" if t else ""))
+                rel = "as" if speed_text(s).startswith("same") else "than"
+                bits.append(f"{speed_text(s)} {rel} {short(b.label)}" + (f" (target >= {t:g}x faster)" if t else ""))
             v = self.vs_floor(c)
             if v is not None and f is not None:
                 t = targets.get("vs_floor")

@@ -99,7 +99,7 @@ def test_model_latency(benchmark, describe: Callable, not_measured: Callable, zo
     if backend.startswith("torch"):
         run = _torch_runner(zoo, model, x, cuda=backend == "torch-cuda")
         if m.random_weights is False:
-            note = f"{m.arch} with random weights: same latency as the shipped weights"
+            note = f"PyTorch columns: {m.arch} with random weights (same latency as the shipped weights)"
     else:
         precision = "int8" if backend == "ort-int8" else "fp32"
         path = m.int8 if precision == "int8" else m.fp32

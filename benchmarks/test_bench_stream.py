@@ -64,7 +64,10 @@ def stream_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """(model path, how to describe it)."""
     shipped = default_model_path()
     if shipped is not None:
-        return shipped, "shipped default model"
+        from fer_edge.runtime.model import FerModel
+
+        c = FerModel.load(shipped, device="cpu", threads=1).contract
+        return shipped, f"shipped default model: {c.model}, {c.extra.get('precision', 'fp32')}"
     why = training_available()
     if why:
         pytest.skip(f"no default model installed and cannot export one: {why}")
