@@ -5,6 +5,8 @@ from torch import nn
 
 from fer_edge.labels import NUM_CLASSES
 
+from .vgg import init_vgg_weights, vgg_classifier
+
 
 def _conv(cin: int, cout: int) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True)]
@@ -25,19 +27,8 @@ class BaseCNN(nn.Module):
             *_conv(128, 256), *_conv(256, 256), pool(),
             *_conv(256, 512), *_conv(512, 512), pool(),
         )
-        self.classifier = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(512 * 3 * 3, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(4096, num_classes),
-        )
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        self.classifier = vgg_classifier(512 * 3 * 3, num_classes, dropout)
+        init_vgg_weights(self)
 
     def forward(self, x):
         return self.classifier(self.features(x))
