@@ -23,6 +23,12 @@ import pytest
 
 from fer_edge.data.synthetic import SyntheticFer, make_synthetic, write_fer_csv, write_image_folder
 
+# `python -m fer_edge` in a subprocess puts its working directory first on sys.path; run from the
+# repository root, the source tree's fer_edge (no compiled extension, no training/ mapping) would
+# shadow the installed package under test. Python 3.11's PYTHONSAFEPATH turns that off for every
+# subprocess the tests start.
+os.environ.setdefault("PYTHONSAFEPATH", "1")
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_FER2013 = REPO_ROOT.parent / "shared" / "data" / "fer2013"
 

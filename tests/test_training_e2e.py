@@ -24,7 +24,7 @@ from fer_edge.cli import main  # noqa: E402
 from fer_edge.contract import METADATA_KEY, ModelContract  # noqa: E402
 from fer_edge.labels import CLASSES  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import cli_env  # noqa: E402
 PERIODS = (3, 4, 6, 8, 11, 16, 24)  # stripe period in pixels, per class
 
 
@@ -62,9 +62,8 @@ def cli(*argv: str) -> int:
 
 
 def env() -> dict[str, str]:
-    e = dict(os.environ)
-    e["PYTHONPATH"] = str(REPO) + os.pathsep + e.get("PYTHONPATH", "")
-    return e
+    """Subprocesses import the same fer_edge as this process (the installed one under CI)."""
+    return cli_env()
 
 
 def train_args(data, model, out, *extra):
