@@ -80,7 +80,7 @@ def register(subparsers) -> None:
                    "(default resnet18)")
     p.add_argument("--out", help="run directory (default runs/MODEL)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last.pt (same settings; --epochs may be raised)")
+                   help="continue the run in --out from its last.pt (same settings; --epochs, --patience, --device, --threads and --data may change: a new --epochs re-fits the LR schedule)")
     _train_options(p)
     p.set_defaults(func=run_train)
 

@@ -225,7 +225,7 @@ def train(
     """Train ``cfg.model`` on ``cfg.data``; write checkpoints, log and summary under ``cfg.out``.
 
     With ``resume`` the run continues from ``cfg.out/last.pt`` (same config, except
-    that ``epochs`` may be raised); ``checkpoint`` is that file already loaded, if the
+    that ``epochs`` may change and the LR schedule follows it); ``checkpoint`` is that file already loaded, if the
     caller has it. Returns the run's summary.
     """
     out = Path(cfg.out)
