@@ -113,19 +113,6 @@ def seed_csv(fer_csv: CsvInput, bench_settings: BenchSettings, bench_cache: Path
 
 
 # ---------------------------------------------------------------------------- the paths
-def seed_style(path: Path) -> Parsed:
-    """The reference design's loader (pandas, a lambda per row, statistics over Python lists)."""
-    import pandas as pd
-
-    df = pd.read_csv(path)
-    faces = df["pixels"].apply(lambda s: np.array(s.split(), dtype=np.uint8))
-    pixels = [int(v) for face in faces for v in face]
-    mean = sum(pixels) / len(pixels)
-    std = (sum((v - mean) ** 2 for v in pixels) / len(pixels)) ** 0.5
-    normalized = np.array([((f - mean) / std).reshape(1, SIDE, SIDE) for f in faces], dtype=np.float32)
-    return Parsed(np.stack(faces.tolist()).reshape(-1, SIDE, SIDE), df["emotion"].to_numpy(), mean, std, normalized)
-
-
 def seed_style_stats(path: Path) -> tuple[np.ndarray, np.ndarray, float, float]:
     """The seed pipeline up to what the issue-2 target names: pandas + str.split + Python-list mean/std."""
     import pandas as pd
@@ -136,6 +123,13 @@ def seed_style_stats(path: Path) -> tuple[np.ndarray, np.ndarray, float, float]:
     mean = sum(pixels) / len(pixels)
     std = (sum((v - mean) ** 2 for v in pixels) / len(pixels)) ** 0.5
     return np.stack(faces.tolist()).reshape(-1, SIDE, SIDE), df["emotion"].to_numpy(), mean, std
+
+
+def seed_style(path: Path) -> Parsed:
+    """The reference design's loader (pandas, a lambda per row, statistics over Python lists)."""
+    images, labels, mean, std = seed_style_stats(path)
+    normalized = np.array([((f - mean) / std).reshape(1, SIDE, SIDE) for f in images], dtype=np.float32)
+    return Parsed(images, labels, mean, std, normalized)
 
 
 def cpp_stats(path: Path) -> tuple[np.ndarray, np.ndarray, float, float]:
@@ -192,11 +186,9 @@ def plain_numpy(path: Path) -> Parsed:
 def cpp_extension(path: Path) -> Parsed:
     """The package's path: C++ parser, exact C++ statistics, C++ normalisation."""
     from fer_edge import _native
-    from fer_edge.data import read_fer_csv
 
-    ds = read_fer_csv(path)
-    mean, std = _native.mean_std(ds.images)
-    return Parsed(ds.images, ds.labels, mean, std, _native.normalize(ds.images, mean, std))
+    images, labels, mean, std = cpp_stats(path)
+    return Parsed(images, labels, mean, std, _native.normalize(images, mean, std))
 
 
 def cpp_from_bytes(data: bytes) -> Parsed:
@@ -228,15 +220,20 @@ def expected(fer_csv: CsvInput) -> Parsed:
     return cpp_extension(fer_csv.path)
 
 
-def _check(got: Parsed, want: Parsed, label: str) -> None:
-    """Same faces, labels and statistics as the C++ path (on the rows ``got`` covers)."""
+def _expected_stats(want: Parsed, n: int) -> tuple[float, float]:
+    """Mean/std of the first ``n`` reference rows (a seed-style path is timed on fewer rows)."""
     from fer_edge import _native
 
+    return (want.mean, want.std) if n == len(want.images) else _native.mean_std(np.ascontiguousarray(want.images[:n]))
+
+
+def _check(got: Parsed, want: Parsed, label: str) -> None:
+    """Same faces, labels and statistics as the C++ path (on the rows ``got`` covers)."""
     n = len(got.images)
     assert got.images.shape == (n, SIDE, SIDE) and n <= len(want.images), f"{label}: shape {got.images.shape}"
     assert np.array_equal(got.images, want.images[:n]), f"{label}: faces differ from the C++ parser's"
     assert np.array_equal(got.labels, want.labels[:n]), f"{label}: labels differ from the C++ parser's"
-    mean, std = (want.mean, want.std) if n == len(want.images) else _native.mean_std(np.ascontiguousarray(want.images[:n]))
+    mean, std = _expected_stats(want, n)
     assert got.mean == pytest.approx(mean, rel=1e-9) and got.std == pytest.approx(std, rel=1e-9), (
         f"{label}: mean/std {got.mean}/{got.std} != {mean}/{std}"
     )
@@ -300,12 +297,5 @@ def test_parse_stats(benchmark, describe: Callable, fer_csv: CsvInput, seed_csv:
         images, labels, mean, std = benchmark(cpp_stats, fer_csv.path)
     n = len(images)
     assert np.array_equal(images, expected.images[:n]) and np.array_equal(labels, expected.labels[:n]), label
-    want = (expected.mean, expected.std) if n == len(expected.images) else \
-        expected_stats(expected.images[:n])
-    assert mean == pytest.approx(want[0], rel=1e-9) and std == pytest.approx(want[1], rel=1e-9), label
-
-
-def expected_stats(images: np.ndarray) -> tuple[float, float]:
-    from fer_edge import _native
-
-    return _native.mean_std(np.ascontiguousarray(images))
+    want_mean, want_std = _expected_stats(expected, n)
+    assert mean == pytest.approx(want_mean, rel=1e-9) and std == pytest.approx(want_std, rel=1e-9), label
