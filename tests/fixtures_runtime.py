@@ -26,16 +26,11 @@ SAMPLE_FACE_BOX = (108, 51, 79, 79)
 
 
 def subprocess_env() -> dict[str, str]:
-    """Environment for `python -m fer_edge` subprocesses: they import the same fer_edge as
-    this test process (the dev tree under PYTHONPATH, or the installed package in CI)."""
-    import os
+    """Environment for `python -m fer_edge` subprocesses (conftest's cli_env: the same fer_edge
+    as this test process). Imported lazily: this module is also used outside pytest."""
+    from conftest import cli_env
 
-    import fer_edge
-
-    root = str(Path(fer_edge.__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [root, env.get("PYTHONPATH", "")] if p)
-    return env
+    return cli_env()
 
 
 def _onnx():
