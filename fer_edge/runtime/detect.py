@@ -207,6 +207,21 @@ class NoDetector:
         return np.array([[0, 0, w, h]], dtype=np.int32)
 
 
+# Detector names the CLI accepts (``--detector``); ``haar`` also takes ``haar:VARIANT``
+# (a key of HAAR_CASCADES). The CLI validates against these, so they are defined once, here.
+DETECTORS: tuple[str, ...] = ("haar", "yunet", "none")
+
+
+def check_detector_name(name: str) -> str:
+    """``name`` if it names a detector (``haar``, ``haar:alt2``, ``yunet``, ``none``), else ValueError."""
+    kind, sep, variant = (name or "").strip().lower().partition(":")
+    kind = "none" if kind == "no" else kind
+    if kind not in DETECTORS or (sep and (kind != "haar" or variant not in HAAR_CASCADES)):
+        variants = ", ".join(f"haar:{v}" for v in HAAR_CASCADES if v != "default")
+        raise ValueError(f"unknown detector {name!r}; use {', '.join(DETECTORS)} (or {variants})")
+    return name
+
+
 def build_detector(name: str = "haar", model: Optional[Union[str, Path]] = None, fast: bool = False) -> Detector:
     """Detector by CLI name: ``haar`` (or ``haar:alt2``), ``yunet`` (needs ``model``), ``none``.
 
