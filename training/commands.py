@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from fer_edge.cli.argtypes import float_range, int_at_least, non_negative_int, onnx_device, positive_float, positive_int
 from fer_edge.errors import InputError, ModelError, require
 
 def _torch_env() -> None:
@@ -34,34 +35,50 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     d = TrainConfig(data="")
     p.add_argument("--data", help="FER2013 CSV (Kaggle layout: emotion,pixels,Usage) or image folder "
                    "(train/<class>/*.png, optional validation/ or PublicTest/)")
-    p.add_argument("--epochs", type=int, help=f"maximum epochs (default {d.epochs})")
-    p.add_argument("--batch-size", type=int, help=f"images per optimizer step, per process (default {d.batch_size})")
+    p.add_argument("--epochs", type=positive_int, help=f"maximum epochs (default {d.epochs})")
+    p.add_argument("--batch-size", type=positive_int, help=f"images per optimizer step, per process (default {d.batch_size})")
     p.add_argument("--device", choices=("auto", "cuda", "cpu"), help="auto: CUDA when available (default)")
     p.add_argument("--optimizer", choices=("sgd", "adamw"), help="sgd: Nesterov momentum 0.9 (default)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: 0.05 SGD with BatchNorm nets, "
+    p.add_argument("--lr", type=positive_float, help="peak learning rate (default: 0.05 SGD with BatchNorm nets, "
                    "0.01 SGD for base/vgg13, 1e-3 AdamW)")
-    p.add_argument("--weight-decay", type=float, help=f"(default {d.weight_decay}; not on biases/norms)")
-    p.add_argument("--warmup-epochs", type=float, help=f"linear LR warm-up (default {d.warmup_epochs})")
+    p.add_argument("--weight-decay", type=float_range(0.0), help=f"(default {d.weight_decay}; not on biases/norms)")
+    p.add_argument("--warmup-epochs", type=float_range(0.0), help=f"linear LR warm-up (default {d.warmup_epochs})")
     p.add_argument("--schedule", choices=("cosine", "constant"), help="LR after warm-up (default cosine)")
-    p.add_argument("--label-smoothing", type=float, help=f"(default {d.label_smoothing})")
+    p.add_argument("--label-smoothing", type=float_range(0.0, 1.0, high_open=True), help=f"(default {d.label_smoothing})")
     p.add_argument("--balance", choices=("none", "weights", "sampler"),
                    help="class imbalance: inverse-frequency loss weights or a class-balanced sampler (default none)")
-    p.add_argument("--augment", choices=("none", "light", "standard"),
-                   help="standard: crop/pad 4px, flip, rotate 10deg, scale 0.9-1.1, random erasing (default)")
-    p.add_argument("--patience", type=int, help=f"early stopping: epochs without a better validation accuracy (default {d.patience})")
-    p.add_argument("--val-fraction", type=float,
+    p.add_argument("--augment", choices=("none", "light", "standard", "strong"),
+                   help="standard: crop/pad 4px, flip, rotate 10deg, scale 0.9-1.1, random erasing (default); "
+                   "strong: also rotate 15deg, scale 0.85-1.15, gamma/contrast/brightness, blur and noise")
+    p.add_argument("--mixup", type=float_range(0.0), help="mixup on every batch with Beta(A, A) blending; 0 = off (default)")
+    p.add_argument("--patience", type=positive_int, help=f"early stopping: epochs without a better validation accuracy (default {d.patience})")
+    p.add_argument("--val-fraction", type=float_range(0.0, 1.0, low_open=True, high_open=True),
                    help=f"held-out share of training faces when the data has no PublicTest split (default {d.val_fraction})")
     p.add_argument("--norm", choices=("train", "per_split"),
                    help="normalisation statistics: the training split's (default) or each split its own")
-    p.add_argument("--seed", type=int, help=f"(default {d.seed})")
+    p.add_argument("--seed", type=non_negative_int, help=f"(default {d.seed})")
     p.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"),
                    help="mixed precision; auto: bf16/fp16 on CUDA, fp32 on CPU (default auto)")
     p.add_argument("--channels-last", choices=("auto", "on", "off"),
                    help="memory format; auto: on for CUDA, and on the CPU for models measured faster with it (default)")
-    p.add_argument("--threads", type=int, help="CPU threads (default: all cores / processes)")
-    p.add_argument("--limit", type=int, help="train on a seeded random subset of this many faces (quick runs)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default: all cores / processes)")
+    p.add_argument("--limit", type=positive_int, help="train on a seeded random subset of this many faces (quick runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch is still printed)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+
+
+def _model_names(names, allow_all: bool = False, many: bool = False):
+    """``type=`` for --model / --models: architectures of the registry (``all`` where it means something)."""
+
+    def parse(text: str) -> str:
+        wanted = [t.strip() for t in text.split(",")] if many else [text.strip()]
+        for w in wanted:
+            if w not in names and not (allow_all and w == "all"):
+                extra = ", or 'all'" if allow_all else ""
+                raise argparse.ArgumentTypeError(f"unknown model {w!r}; use {', '.join(names)}{extra}")
+        return ",".join(wanted)
+
+    return parse
 
 
 def register(subparsers) -> None:
@@ -76,7 +93,8 @@ def register(subparsers) -> None:
         "OUT/best.pt, OUT/log.jsonl, OUT/curves.png and OUT/summary.json. Under torchrun it trains with "
         "DistributedDataParallel (same command).",
     )
-    p.add_argument("--model", help=f"architecture: {', '.join(names)}, or 'all' for the four reference models "
+    p.add_argument("--model", type=_model_names(names, allow_all=True),
+                   help=f"architecture: {', '.join(names)}, or 'all' for the four reference models "
                    "(default resnet18)")
     p.add_argument("--out", help="run directory (default runs/MODEL)")
     p.add_argument("--resume", action="store_true",
@@ -91,7 +109,7 @@ def register(subparsers) -> None:
         "OUT/comparison.md and OUT/comparison.json. Runs already complete are skipped, unfinished ones resumed.",
     )
     p.add_argument("--out", default="runs", help="parent directory of the runs (default runs)")
-    p.add_argument("--models", help=f"comma-separated subset/extension of the list (default base,vgg13,resnet18,resnet50; "
+    p.add_argument("--models", type=_model_names(names, many=True), help=f"comma-separated subset/extension of the list (default base,vgg13,resnet18,resnet50; "
                    f"available: {', '.join(names)})")
     _train_options(p)
     p.set_defaults(func=run_train_all)
@@ -109,8 +127,9 @@ def register(subparsers) -> None:
     p.add_argument("--split", default="PublicTest",
                    help="PublicTest (default), PrivateTest or Training (or validation, test, train)")
     p.add_argument("--out", help="directory for the report files (default: none written unless given)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (checkpoints); cpu/cuda/tensorrt for .onnx")
-    p.add_argument("--threads", type=int, help="onnxruntime threads for .onnx models")
+    p.add_argument("--device", default="auto", type=onnx_device,
+                   help="auto, cpu or cuda (checkpoints); cpu/cuda/tensorrt for .onnx")
+    p.add_argument("--threads", type=positive_int, help="onnxruntime threads for .onnx models")
     p.add_argument("--split-stats", action="store_true",
                    help="normalise with the evaluated split's own mean/std (the reference design's per-split mode)")
     p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
@@ -130,11 +149,11 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output .onnx path")
     p.add_argument("--data", help="FER2013 CSV / folder for the real-face parity check, calibration and accuracy "
                    "(default: the dataset the checkpoint was trained on, if it still exists)")
-    p.add_argument("--opset", type=int, help="ONNX opset (default 17; 18 with --dynamo)")
+    p.add_argument("--opset", type=int_at_least(13), help="ONNX opset (default 17; 18 with --dynamo)")
     p.add_argument("--dynamo", action="store_true", help="use torch.export-based exporter instead of TorchScript")
     p.add_argument("--int8", action="store_true", help="also write a static-quantized int8 model (QDQ, per-channel)")
     p.add_argument("--fp16", action="store_true", help="also write an fp16 model (float32 input/output)")
-    p.add_argument("--calibration-size", type=int, default=300, help="training faces for int8 calibration (default 300)")
+    p.add_argument("--calibration-size", type=positive_int, default=300, help="training faces for int8 calibration (default 300)")
     p.add_argument("--json", action="store_true", help="print the export summary as JSON on stdout")
     p.set_defaults(func=run_export)
 

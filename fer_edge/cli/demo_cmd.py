@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .argtypes import positive_int
 from .infer_cmd import add_model_args, add_verbosity_args
 
 HELP = "run the default model on the bundled sample photo (a quick check that everything works)"
@@ -14,20 +15,18 @@ def register(subparsers: Any) -> None:
                               "see fer_edge/assets/LICENSES.md.")
     add_model_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
-    p.add_argument("--top-k", type=int, default=3, metavar="K", help="show the K most likely expressions (default 3)")
+    p.add_argument("--top-k", type=positive_int, default=3, metavar="K", help="show the K most likely expressions (default 3)")
     p.add_argument("--save-annotated", metavar="DIR", default=None, help="also write the annotated photo into DIR")
     add_verbosity_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import EXIT_FAILURE, EXIT_OK, InputError
+    from ..errors import EXIT_FAILURE, EXIT_OK
     from ..runtime.default_model import sample_image_path
     from ..runtime.sources import Source
     from .infer_cmd import _prepare_dir, build_predictor, process
 
-    if args.top_k < 1:
-        raise InputError(f"--top-k must be at least 1, got {args.top_k}")
     # the demo uses infer's defaults: Haar detector, all faces, no margin
     args.detector, args.detector_model, args.no_detect, args.max_faces, args.margin = "haar", None, False, None, 0.0
     predictor = build_predictor(args)

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from .argtypes import detector_name, float_range, onnx_device, positive_int
+
 HELP = "classify facial expressions in images, folders or globs"
 
 
@@ -19,23 +21,23 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", "-m", metavar="PATH", default=None,
                    help="exported .onnx model (default: the model shipped with fer-edge)")
-    g.add_argument("--device", default="auto", metavar="DEVICE",
+    g.add_argument("--device", default="auto", metavar="DEVICE", type=onnx_device,
                    help="auto (CUDA if onnxruntime-gpu works, else CPU), cpu, cuda, cuda:N, tensorrt (default: auto)")
-    g.add_argument("--threads", type=int, default=None, metavar="N",
+    g.add_argument("--threads", type=positive_int, default=None, metavar="N",
                    help="onnxruntime intra-op threads (default: onnxruntime's choice, all cores)")
 
 
 def add_detector_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("face detection")
-    g.add_argument("--detector", default="haar", metavar="NAME",
+    g.add_argument("--detector", default="haar", metavar="NAME", type=detector_name,
                    help="haar (OpenCV Haar cascade, default), haar:alt2, yunet (needs --detector-model), none")
     g.add_argument("--detector-model", metavar="PATH", default=None,
                    help="detector model file, e.g. face_detection_yunet_2023mar.onnx for --detector yunet")
     g.add_argument("--no-detect", action="store_true",
                    help="treat every input as an already cropped face (like FER2013 images)")
-    g.add_argument("--max-faces", type=int, default=None, metavar="N",
+    g.add_argument("--max-faces", type=positive_int, default=None, metavar="N",
                    help="keep only the N largest faces per image (1 = the main face)")
-    g.add_argument("--margin", type=float, default=0.0, metavar="F",
+    g.add_argument("--margin", type=float_range(0.0, 2.0), default=0.0, metavar="F",
                    help="grow detected boxes by this fraction of their size (default 0: Haar boxes already match FER2013 crops)")
 
 
@@ -49,15 +51,10 @@ def build_predictor(args: argparse.Namespace, stream: bool = False):
 
     ``stream`` picks the detector settings tuned for speed (see ``build_detector(fast=True)``).
     """
-    from ..errors import InputError
     from ..runtime.api import Predictor
     from ..runtime.logs import setup_cli_logging
 
     setup_cli_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
-    if args.max_faces is not None and args.max_faces < 1:
-        raise InputError(f"--max-faces must be at least 1, got {args.max_faces}")
-    if not 0 <= args.margin <= 2:
-        raise InputError(f"--margin must be between 0 and 2, got {args.margin}")
     detector = "none" if args.no_detect else args.detector
     from ..runtime.detect import build_detector
     from ..runtime.model import FerModel
@@ -77,7 +74,7 @@ def register(subparsers: Any) -> None:
     add_detector_args(p)
     o = p.add_argument_group("output")
     o.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
-    o.add_argument("--top-k", type=int, default=3, metavar="K", help="show the K most likely expressions per face (default 3)")
+    o.add_argument("--top-k", type=positive_int, default=3, metavar="K", help="show the K most likely expressions per face (default 3)")
     o.add_argument("--save-annotated", metavar="DIR", default=None,
                    help="write a copy of each image with boxes and labels drawn into DIR")
     add_verbosity_args(p)
@@ -85,11 +82,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, InputError
+    from ..errors import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL
     from ..runtime.sources import expand_sources
 
-    if args.top_k < 1:
-        raise InputError(f"--top-k must be at least 1, got {args.top_k}")
     predictor = build_predictor(args)
     sources = expand_sources(args.sources)
     annotated_dir = _prepare_dir(args.save_annotated)

@@ -7,6 +7,8 @@ import platform
 import sys
 from typing import Any, Optional
 
+from .argtypes import onnx_device
+
 HELP = "show versions, onnxruntime providers, the native extension and the default model"
 
 # Distributions that install the same import name and break each other when both are present.
@@ -20,7 +22,8 @@ CONFLICTS = {
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("info", aliases=["doctor"], help=HELP, description=HELP + ".")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument("--device", default="auto", help="device to check (default: auto)")
+    p.add_argument("--device", default="auto", type=onnx_device,
+                   help="device to check: auto, cpu, cuda, cuda:N, tensorrt (default: auto); exit 5 when it is unavailable")
     p.set_defaults(func=run)
 
 
@@ -48,6 +51,8 @@ def collect(device: str = "auto") -> dict[str, Any]:
     import numpy
 
     info["versions"]["numpy"] = numpy.__version__
+    # torch is reported, never imported: the runtime must not pay for (or depend on) it.
+    info["versions"]["torch"] = _dist_version("torch")
     try:
         import onnxruntime as ort
 
@@ -99,7 +104,9 @@ def collect(device: str = "auto") -> dict[str, Any]:
         try:
             from ..runtime.model import FerModel
 
-            m = FerModel.load(path, device=device)
+            # An unavailable device is reported under "device"; the model is still checked, on the CPU.
+            device_ok = info.get("device", {}).get("ok", False)
+            m = FerModel.load(path, device=device if device_ok else "cpu")
             model.update(m.summary())
             model["providers"] = m.providers
             model["valid"] = True
@@ -130,11 +137,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         json.dump(info, sys.stdout, indent=2)
         sys.stdout.write("\n")
-        return 0
+        return _exit_code(info)
     v = info["versions"]
     print(f"fer-edge     {info['fer_edge']}  (Python {info['python']}, {info['platform']})")
     for k in ("numpy", "onnxruntime", "opencv"):
         print(f"{k:<12} {v.get(k, 'not importable')}")
+    print(f"{'torch':<12} {v.get('torch') or 'not installed (needed only for training: the [train] extra)'}")
     if info["distributions"]:
         print("installed    " + ", ".join(f"{d}=={ver}" for d, ver in info["distributions"].items()))
     if "providers_available" in info:
@@ -156,4 +164,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"sample image {info['sample_image']}")
     for w in info["warnings"]:
         print(f"warning: {w}")
-    return 0
+    return _exit_code(info)
+
+
+def _exit_code(info: dict[str, Any]) -> int:
+    """5 when the device asked for cannot be used (as for infer/webcam), else 0."""
+    from ..errors import EXIT_DEVICE, EXIT_OK
+
+    return EXIT_DEVICE if not info.get("device", {}).get("ok", True) else EXIT_OK

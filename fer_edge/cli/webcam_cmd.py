@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .argtypes import float_range, positive_int
 from .infer_cmd import add_detector_args, add_model_args, add_verbosity_args, build_predictor
 
 HELP = "live expression recognition on a camera, video file or stream (rtsp/http)"
@@ -33,17 +34,17 @@ def register(subparsers: Any) -> None:
     s.add_argument("--output", "-o", metavar="VIDEO", default=None, help="write the annotated video here (.mp4 or .avi)")
     s.add_argument("--jsonl", metavar="FILE", default=None,
                    help="write one JSON line per processed frame (frame, time, faces with track id, box, label, probabilities)")
-    s.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N processed frames")
-    s.add_argument("--detect-every", type=int, default=2, metavar="N",
+    s.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N processed frames")
+    s.add_argument("--detect-every", type=positive_int, default=2, metavar="N",
                    help="run the face detector every N frames and follow the faces in between (default 2)")
-    s.add_argument("--detect-scale", type=float, default=0.5, metavar="F",
+    s.add_argument("--detect-scale", type=float_range(0.05, 1.0), default=0.5, metavar="F",
                    help="run the face detector on the frame scaled by F (default 0.5)")
-    s.add_argument("--min-hits", type=int, default=2, metavar="N",
+    s.add_argument("--min-hits", type=positive_int, default=2, metavar="N",
                    help="report a new face once N detection rounds have found it (default 2: hides one-off "
                    "false detections; 1 = at once)")
     s.add_argument("--no-smooth", dest="smooth", action="store_false",
                    help="no temporal smoothing of the probabilities (labels may flicker)")
-    s.add_argument("--smooth-alpha", type=float, default=0.35, metavar="A",
+    s.add_argument("--smooth-alpha", type=float_range(0.0, 1.0, low_open=True), default=0.35, metavar="A",
                    help="weight of the newest frame in the moving average (default 0.35; 1 = no smoothing)")
     s.add_argument("--frame-policy", choices=("auto", "latest", "all"), default="auto",
                    help="latest: always process the newest frame and drop the others (live); all: every frame in "
@@ -54,13 +55,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import DeviceError, InputError
+    from ..errors import DeviceError
     from ..runtime.stream import StreamOptions, check_output_path, gui_available, run_stream
 
-    if args.max_frames is not None and args.max_frames < 1:
-        raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
-    if not 0 < args.smooth_alpha <= 1:
-        raise InputError(f"--smooth-alpha must be in (0, 1], got {args.smooth_alpha}")
     output = Path(args.output).expanduser() if args.output else None
     jsonl = Path(args.jsonl).expanduser() if args.jsonl else None
     check_output_path(output, "video")

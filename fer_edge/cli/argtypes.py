@@ -1,0 +1,88 @@
+"""argparse ``type=`` functions: every option value is checked where it is parsed.
+
+A bad value then ends the way every command-line mistake ends: argparse's usage line,
+``fer-edge <verb>: error: argument --x: ...`` and exit code 2, before any model, camera
+or dataset is opened (and without a traceback). Library code keeps its own checks for
+Python callers; these only make the CLI say it first and say it as a usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Callable, Optional
+
+
+def _number(text: str, kind: type) -> float:
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{'an integer' if kind is int else 'a number'} expected, got {text!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"a finite number expected, got {text!r}")
+    return value
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """``type=`` for an integer >= ``low`` (``int_at_least(1)``: a count that must not be 0)."""
+
+    def parse(text: str) -> int:
+        value = int(_number(text, int))
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"  # argparse shows the name in some messages
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+
+
+def float_range(low: float, high: Optional[float] = None, *, low_open: bool = False,
+                high_open: bool = False) -> Callable[[str], float]:
+    """``type=`` for a float in ``[low, high]`` (either end open on request; ``high`` None: no limit)."""
+    lo_s = "(" if low_open else "["
+    hi_s = ")" if high_open else "]"
+    where = f"in {lo_s}{low:g}, {high:g}{hi_s}" if high is not None else (
+        f"greater than {low:g}" if low_open else f"at least {low:g}")
+
+    def parse(text: str) -> float:
+        value = float(_number(text, float))
+        bad_low = value <= low if low_open else value < low
+        bad_high = high is not None and (value >= high if high_open else value > high)
+        if bad_low or bad_high:
+            raise argparse.ArgumentTypeError(f"must be {where}, got {text}")
+        return value
+
+    parse.__name__ = f"number {where}"
+    return parse
+
+
+positive_float = float_range(0.0, low_open=True)
+
+
+def onnx_device(text: str) -> str:
+    """``--device`` of the runtime verbs: syntax checked by :func:`fer_edge.runtime.providers.parse_device`.
+
+    Whether the device is *present* is a device question (exit 5) answered when the model
+    loads; a name that is no device at all is a usage error.
+    """
+    from ..errors import DeviceError
+    from ..runtime.providers import parse_device
+
+    try:
+        parse_device(text)
+    except DeviceError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def detector_name(text: str) -> str:
+    """``--detector``: one of the names :mod:`fer_edge.runtime.detect` builds (checked there, not copied here)."""
+    from ..runtime.detect import check_detector_name
+
+    try:
+        return check_detector_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -1,0 +1,95 @@
+"""Every option value is checked where argparse parses it: exit 2, argparse's one-line
+message naming the option, no traceback, and nothing opened or trained first."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fer_edge.cli import main
+
+# (argv, option named in the message). Each of these used to crash, exit 0 having done
+# nothing, or exit 3/4/5 as if the input, model or device were at fault.
+BAD = [
+    (["infer", "x.jpg", "--max-faces", "0"], "--max-faces"),
+    (["infer", "x.jpg", "--top-k", "0"], "--top-k"),
+    (["infer", "x.jpg", "--margin", "-0.5"], "--margin"),
+    (["infer", "x.jpg", "--margin", "nan"], "--margin"),
+    (["infer", "x.jpg", "--detector", "foo"], "--detector"),
+    (["infer", "x.jpg", "--detector", "haar:nope"], "--detector"),
+    (["infer", "x.jpg", "--threads", "0"], "--threads"),
+    (["infer", "x.jpg", "--device", "foo"], "--device"),
+    (["infer", "x.jpg", "--device", "cpu:1"], "--device"),
+    (["demo", "--top-k", "0"], "--top-k"),
+    (["webcam", "--max-frames", "0"], "--max-frames"),
+    (["webcam", "--detect-every", "0"], "--detect-every"),
+    (["webcam", "--detect-scale", "2"], "--detect-scale"),
+    (["webcam", "--min-hits", "0"], "--min-hits"),
+    (["webcam", "--smooth-alpha", "0"], "--smooth-alpha"),
+    (["info", "--device", "foo"], "--device"),
+    (["train", "--data", "d.csv", "--batch-size", "0"], "--batch-size"),
+    (["train", "--data", "d.csv", "--lr", "-1"], "--lr"),
+    (["train", "--data", "d.csv", "--label-smoothing", "2"], "--label-smoothing"),
+    (["train", "--data", "d.csv", "--epochs", "0"], "--epochs"),
+    (["train", "--data", "d.csv", "--epochs", "-3"], "--epochs"),
+    (["train", "--data", "d.csv", "--epochs", "two"], "--epochs"),
+    (["train", "--data", "d.csv", "--val-fraction", "1"], "--val-fraction"),
+    (["train", "--data", "d.csv", "--threads", "0"], "--threads"),
+    (["train", "--data", "d.csv", "--model", "foo"], "--model"),
+    (["train-all", "--data", "d.csv", "--models", "base,foo"], "--models"),
+    (["eval", "--model", "m.onnx", "--data", "d.csv", "--threads", "0"], "--threads"),
+    (["eval", "--model", "m.onnx", "--data", "d.csv", "--device", "foo"], "--device"),
+    (["export", "--checkpoint", "c.pt", "--out", "m.onnx", "--calibration-size", "0"], "--calibration-size"),
+]
+
+
+@pytest.mark.parametrize("argv,option", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_option_values_are_usage_errors(argv, option, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"fer-edge {argv[0]}: error: argument {option}"), err
+    assert "Traceback" not in err
+
+
+GOOD = [
+    ["infer", "x.jpg", "--max-faces", "1", "--top-k", "7", "--margin", "0.2", "--detector", "haar:alt2",
+     "--threads", "2", "--device", "cuda:1"],
+    ["webcam", "--detect-scale", "1", "--smooth-alpha", "1", "--min-hits", "1"],
+    ["train", "--data", "d.csv", "--epochs", "1", "--lr", "0.1", "--label-smoothing", "0", "--model", "edgenet"],
+    ["train-all", "--data", "d.csv", "--models", "base,resnet18"],
+]
+
+
+@pytest.mark.parametrize("argv", GOOD, ids=[a[0] for a in GOOD])
+def test_good_option_values_parse(argv):
+    from fer_edge.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert args.func is not None
+
+
+def test_info_unavailable_device_exits_5_and_still_checks_the_model(monkeypatch, capsys):
+    """`info --device cuda` without CUDA: a device problem (exit 5), not an invalid model."""
+    import fer_edge.runtime.providers as providers
+
+    monkeypatch.setattr(providers, "available_providers", lambda: [providers.CPU])
+    code = main(["info", "--device", "cuda", "--json"])
+    info = json.loads(capsys.readouterr().out)
+    assert code == 5
+    assert info["device"]["ok"] is False and "CUDA" in info["device"]["error"]
+    assert info["default_model"]["valid"] is True
+
+
+def test_info_reports_torch_version_without_importing_it(capsys):
+    from importlib import metadata
+
+    try:
+        expected = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        expected = None
+    assert main(["info", "--json", "--device", "cpu"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["versions"]["torch"] == expected
