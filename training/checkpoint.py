@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -92,9 +93,13 @@ def load_checkpoint(path: str | os.PathLike, expect_model: Optional[str] = None)
     if not path.is_file():
         raise ModelError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols of files that are not ours
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated file, another format, a pickle we refuse to run
-        raise ModelError(f"{path}: not a readable fer-edge checkpoint ({type(exc).__name__}: {exc})") from None
+        # torch's own text is several lines and suggests weights_only=False, i.e. running an
+        # untrusted pickle: never the advice to give about a file that is not ours anyway.
+        raise ModelError(f"{path}: not a fer-edge checkpoint ({_why_unloadable(path, exc)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ModelError(f"{path}: not a fer-edge checkpoint (train one with `fer-edge train`)")
     if int(ckpt.get("version", 0)) > VERSION:
@@ -105,6 +110,21 @@ def load_checkpoint(path: str | os.PathLike, expect_model: Optional[str] = None)
             f"(use --model {ckpt['model_name']} or another --out)"
         )
     return ckpt
+
+
+def _why_unloadable(path: Path, exc: Exception) -> str:
+    """A short reason why ``torch.load`` refused ``path``, with the fix when there is one."""
+    if path.suffix.lower() == ".onnx":
+        return "it is an ONNX model; `fer-edge eval --model` and `infer --model` take it as it is"
+    if isinstance(exc, EOFError) or path.stat().st_size == 0:
+        return "the file is empty or truncated"
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if not (magic.startswith(b"PK\x03\x04") or magic.startswith(b"\x80")):  # torch.save's zip, or a pickle
+        return "not a PyTorch checkpoint file"
+    if type(exc).__name__ == "UnpicklingError":
+        return "it holds Python objects other than tensors and plain values"
+    return "not a PyTorch checkpoint file"
 
 
 def build_from_checkpoint(ckpt: dict[str, Any], path: str = "checkpoint") -> torch.nn.Module:
