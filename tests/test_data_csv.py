@@ -1,6 +1,8 @@
 """read_fer_csv / load_dataset on the CSV layouts users have, and their failure modes."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -116,7 +118,7 @@ def test_malformed_rows_are_input_errors_naming_file_and_line(tmp_path, row, mes
         (b"emotion,pixels,Usage\r\n\r\n", "no data rows"),
         (b"emotion,Usage\n0,Training\n", "line 1: expected a header with 'emotion' and 'pixels'.*'pixels' missing"),
         (b"pixels\n1 2 3\n", "'emotion' missing"),
-        (("0," + GOOD + ",Training\n").encode(), "line 1: expected a header"),
+        (("0," + GOOD + ",Training\n").encode(), "line 1: a data row .*not a header: add the header line"),
         (b"emotion,pixels,pixels\n", "2 'pixels' columns"),
     ],
 )
@@ -125,6 +127,28 @@ def test_bad_files(tmp_path, content, match):
     p.write_bytes(content)
     with pytest.raises(InputError, match=match):
         read_fer_csv(p)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        ("0," + GOOD + ",Training\n").encode(),  # no header: the first line is a 4,600-character row
+        ("x," + GOOD + ",y\n0," + GOOD + ",Training\n").encode(),  # a header that is not one
+        ("\u00e9motion\x07," + "p" * 500 + "\n").encode(),  # long and unprintable cells
+        bytes(range(256)) * 10,  # binary
+        (Path(__file__).resolve().parent.parent / "fer_edge" / "assets" / "sample_face.jpg").read_bytes(),
+    ],
+    ids=["no-header", "wrong-header", "unprintable", "binary", "jpeg"],
+)
+def test_header_errors_quote_a_short_printable_excerpt(tmp_path, content):
+    p = tmp_path / "x.csv"
+    p.write_bytes(content)
+    with pytest.raises(InputError) as info:
+        read_fer_csv(p)
+    msg = str(info.value)
+    assert len(msg) < 300 and msg.isprintable() and "\ufffd" not in msg, msg
+    if content[:1] in (b"\x00", b"\xff"):
+        assert "not a CSV text file (binary data)" in msg
 
 
 def test_missing_paths_and_kinds(tmp_path, fer_csv):

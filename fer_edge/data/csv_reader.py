@@ -52,6 +52,9 @@ def parse_header(data, name: str) -> CsvHeader:
         if len(data) < (1 << 20) and not bytes(data).strip():
             raise InputError(f"{name}: the file is empty")
         raise InputError(f"{name} line 1: blank, expected a header with 'emotion' and 'pixels' columns")
+    if _looks_binary(first[:4096]):
+        raise InputError(f"{name}: not a CSV text file (binary data); expected FER2013 CSV with an "
+                         "'emotion,pixels,Usage' header")
     text = first.rstrip(b"\r").decode("utf-8", errors="replace")
     columns = tuple(c.strip().strip('"').strip() for c in text.split(","))
     lowered = [c.lower() for c in columns]
@@ -62,7 +65,11 @@ def parse_header(data, name: str) -> CsvHeader:
             raise InputError(f"{name} line 1: the header has {len(hits)} {wanted!r} columns")
         if hits:
             where[wanted] = hits[0]
-    shown = ", ".join(repr(c) for c in columns[:8]) + (", ..." if len(columns) > 8 else "")
+    shown = ", ".join(_excerpt(c) for c in columns[:4]) + (", ..." if len(columns) > 4 else "")
+    if "pixels" not in where and "emotion" not in where and columns[0].isdigit() and any(
+            len(c.split()) > 100 for c in columns):
+        raise InputError(f"{name} line 1: a data row ({_excerpt(columns[0])}, {len(columns)} columns), not a "
+                         "header: add the header line 'emotion,pixels,Usage' (or 'emotion,pixels') at the top")
     if "pixels" not in where or "emotion" not in where:
         missing = " and ".join(repr(w) for w in ("emotion", "pixels") if w not in where)
         raise InputError(
@@ -76,6 +83,30 @@ def parse_header(data, name: str) -> CsvHeader:
         usage_col=where.get("usage", -1),
         data_start=nl + 1 if nl >= 0 else len(data),
     )
+
+
+def _looks_binary(head: bytes) -> bool:
+    """NUL bytes or mostly non-text bytes: an image, an archive, a model, not a CSV."""
+    if b"\0" in head:
+        return True
+    if not head:
+        return False
+    text = sum(32 <= b < 127 or b in (9, 10, 13) or b >= 0x80 for b in head)
+    return text / len(head) < 0.9 or not _valid_utf8(head)
+
+
+def _valid_utf8(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # only a character cut at the end of the excerpt
+    return True
+
+
+def _excerpt(value: str, limit: int = 24) -> str:
+    """A short, printable quote of a header cell for messages (a pixels row has 9,000 characters)."""
+    clean = "".join(c if c.isprintable() else "?" for c in value)
+    return repr(clean if len(clean) <= limit else clean[:limit] + "...")
 
 
 @contextlib.contextmanager
