@@ -26,6 +26,13 @@ class InputError(FerEdgeError, ValueError):
     exit_code = EXIT_INPUT
 
 
+class UsageError(FerEdgeError, ValueError):
+    """The command line asks for something it must not do (an output that would overwrite an
+    input or a file that existed before the run); raised before anything is written."""
+
+    exit_code = EXIT_USAGE
+
+
 class ModelError(FerEdgeError):
     exit_code = EXIT_MODEL
 

@@ -16,7 +16,9 @@ def register(subparsers: Any) -> None:
     add_model_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     p.add_argument("--top-k", type=positive_int, default=3, metavar="K", help="show the K most likely expressions (default 3)")
-    p.add_argument("--save-annotated", metavar="DIR", default=None, help="also write the annotated photo into DIR")
+    p.add_argument("--save-annotated", metavar="DIR", default=None,
+                   help="also write the annotated photo into DIR (refuses to replace a file already there)")
+    p.add_argument("--overwrite", action="store_true", help="with --save-annotated: replace DIR's copy from an earlier run")
     add_verbosity_args(p)
     p.set_defaults(func=run)
 
@@ -33,4 +35,5 @@ def run(args: argparse.Namespace) -> int:
     sample = sample_image_path()
     # a broken sample image is a broken installation, not the user's input
     return process(predictor, [Source(str(sample))], json_out=args.json, top_k=args.top_k,
-                   annotated_dir=_prepare_dir(args.save_annotated), exit_codes=(EXIT_OK, EXIT_FAILURE, EXIT_FAILURE))
+                   annotated_dir=_prepare_dir(args.save_annotated), exit_codes=(EXIT_OK, EXIT_FAILURE, EXIT_FAILURE),
+                   overwrite=args.overwrite)

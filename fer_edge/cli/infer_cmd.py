@@ -76,7 +76,10 @@ def register(subparsers: Any) -> None:
     o.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     o.add_argument("--top-k", type=positive_int, default=3, metavar="K", help="show the K most likely expressions per face (default 3)")
     o.add_argument("--save-annotated", metavar="DIR", default=None,
-                   help="write a copy of each image with boxes and labels drawn into DIR")
+                   help="write a copy of each image with boxes and labels drawn into DIR, under the image's name; "
+                   "refuses (exit 2, nothing written) when that would overwrite an input or a file already in DIR")
+    o.add_argument("--overwrite", action="store_true",
+                   help="with --save-annotated: replace files already in DIR (from an earlier run); never an input")
     add_verbosity_args(p)
     p.set_defaults(func=run)
 
@@ -89,27 +92,34 @@ def run(args: argparse.Namespace) -> int:
     sources = expand_sources(args.sources)
     annotated_dir = _prepare_dir(args.save_annotated)
     return process(predictor, sources, json_out=args.json, top_k=args.top_k, annotated_dir=annotated_dir,
-                   exit_codes=(EXIT_OK, EXIT_PARTIAL, EXIT_INPUT))
+                   exit_codes=(EXIT_OK, EXIT_PARTIAL, EXIT_INPUT), overwrite=args.overwrite)
 
 
 def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optional[Path],
-            exit_codes: tuple[int, int, int]) -> int:
-    """Run ``predictor`` over ``sources``, print the table or JSON, return the exit code."""
-    from ..runtime.results import ImageResult
+            exit_codes: tuple[int, int, int], overwrite: bool = False) -> int:
+    """Run ``predictor`` over ``sources``, print the table or JSON, return the exit code.
 
+    The annotated copies' names are all decided and checked before the first image is
+    processed (:func:`.outputs.check_derived_outputs`): a run that would overwrite an input,
+    or a file that was there before (without ``overwrite``), stops before it writes anything.
+    """
+    from ..runtime.results import ImageResult
+    from .outputs import check_derived_outputs
+
+    targets = _annotated_targets(sources, annotated_dir) if annotated_dir is not None else {}
+    check_derived_outputs("--save-annotated", list(targets.values()), [s.path for s in sources], overwrite)
     ok_code, partial_code, input_code = exit_codes
     table = None if json_out else _Table(sources, top_k)
     images: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     n_faces = 0
-    used_names: set[str] = set()
     for src in sources:
         if src.error is not None:
             res = ImageResult(path=src.path, error=src.error)
         else:
             res = predictor.process_path(src.path)
-            if res.ok and annotated_dir is not None:
-                _save_annotated(src.path, res, annotated_dir, used_names)
+            if res.ok and src.path in targets:
+                _save_annotated(src.path, res, targets[src.path], overwrite)
         if not res.ok:
             errors.append({"path": res.path or "", "error": res.error or ""})
         n_faces += len(res.faces)
@@ -158,23 +168,41 @@ def _prepare_dir(path: Optional[str]) -> Optional[Path]:
     return d
 
 
-def _save_annotated(path: str, res, out_dir: Path, used: set[str]) -> None:
+ANNOTATED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def _annotated_targets(sources, out_dir: Path) -> dict[str, Path]:
+    """``out_dir/<image name>`` for each input (other formats as ``.png``); the same name from
+    different folders gets ``-2``, ``-3``, ... (compared without case, as macOS and Windows do)."""
+    used: set[str] = set()
+    targets: dict[str, Path] = {}
+    for src in sources:
+        if src.error is not None or src.path in targets:
+            continue
+        p = Path(src.path)
+        ext = p.suffix.lower() if p.suffix.lower() in ANNOTATED_EXTENSIONS else ".png"
+        name, i = f"{p.stem}{ext}", 2
+        while name.lower() in used:
+            name, i = f"{p.stem}-{i}{ext}", i + 1
+        used.add(name.lower())
+        targets[src.path] = out_dir / name
+    return targets
+
+
+def _save_annotated(path: str, res, target: Path, overwrite: bool) -> None:
+    """Encode in memory and create the file exclusively (see :func:`.outputs.write_new_file`)."""
     import cv2
 
     from ..errors import InputError
     from ..runtime.annotate import draw_faces
     from ..runtime.sources import read_image
+    from .outputs import write_new_file
 
-    src = Path(path)
-    ext = src.suffix.lower() if src.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff") else ".png"
-    name, i = f"{src.stem}{ext}", 2
-    while name in used:  # the same file name in different folders
-        name, i = f"{src.stem}-{i}{ext}", i + 1
-    used.add(name)
     img = draw_faces(read_image(path), res.faces)
-    target = out_dir / name
-    if not cv2.imwrite(str(target), img):
-        raise InputError(f"cannot write {target}")
+    ok, buf = cv2.imencode(target.suffix, img)
+    if not ok:
+        raise InputError(f"cannot encode {target}")
+    write_new_file(target, buf.tobytes(), overwrite=overwrite)
 
 
 class _Table:

@@ -9,6 +9,7 @@ from typing import Any
 
 from .argtypes import float_range, positive_int
 from .infer_cmd import add_detector_args, add_model_args, add_verbosity_args, build_predictor
+from .outputs import check_verb_outputs, replaces_help
 
 HELP = "live expression recognition on a camera, video file or stream (rtsp/http)"
 
@@ -31,9 +32,11 @@ def register(subparsers: Any) -> None:
                       help="show the annotated frames in a window (q or Esc quits)")
     disp.add_argument("--no-display", dest="display", action="store_false",
                       help="no window (default when there is no graphical display)")
-    s.add_argument("--output", "-o", metavar="VIDEO", default=None, help="write the annotated video here (.mp4 or .avi)")
+    s.add_argument("--output", "-o", metavar="VIDEO", default=None,
+                   help=replaces_help("write the annotated video here (.mp4 or .avi)"))
     s.add_argument("--jsonl", metavar="FILE", default=None,
-                   help="write one JSON line per processed frame (frame, time, faces with track id, box, label, probabilities)")
+                   help=replaces_help("write one JSON line per processed frame (frame, time, faces with track id, box, "
+                                      "label, probabilities)"))
     s.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N processed frames")
     s.add_argument("--detect-every", type=positive_int, default=2, metavar="N",
                    help="run the face detector every N frames and follow the faces in between (default 2)")
@@ -62,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     jsonl = Path(args.jsonl).expanduser() if args.jsonl else None
     check_output_path(output, "video")
     check_output_path(jsonl, "JSONL")
+    check_verb_outputs(args)  # no output may be the source video or a model
     display = gui_available() if args.display is None else args.display
     if display and not gui_available():
         raise DeviceError("--display needs a graphical display (DISPLAY is not set); use --no-display with --output")

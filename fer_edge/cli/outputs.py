@@ -1,0 +1,139 @@
+"""Output files of the CLI verbs: never one of the inputs, never a file the user did not name.
+
+Two kinds of output, two rules:
+
+- **Named outputs** (``webcam --output``, ``--jsonl``, ``--csv``, ``--plot``): the user names
+  the file, so an existing file of that name is replaced, and the option's ``--help`` says
+  so (:func:`replaces_help`). What is refused (:func:`check_named_outputs`, before any camera,
+  video or model is opened): an output that is one of the command's inputs (the source video,
+  the model, the detector model), two outputs naming the same file, a folder.
+- **Derived outputs** (``infer --save-annotated DIR``): the names come from the inputs, so
+  the user never saw them. Such a file may never replace an input, and replaces a file that
+  existed before the run only with ``--overwrite``; otherwise the command stops before it
+  processes anything, with one line naming the file (:func:`check_derived_outputs`), and the
+  files are created with ``open(..., "xb")`` (:func:`write_new_file`) so that even a file that
+  appears during the run is never replaced.
+
+Both raise :class:`~fer_edge.errors.UsageError` (exit code 2: the command line asks for
+something it must not do; nothing has been written).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Mapping, Optional, Sequence, Union
+
+from ..errors import InputError, UsageError
+
+PathLike = Union[str, Path]
+
+#: appended to the help of every option that names a file to write
+REPLACES = "; an existing file of that name is replaced (it may not be one of the inputs)"
+
+
+def replaces_help(text: str) -> str:
+    """``--help`` text of a named output: says that the file is replaced."""
+    return text + REPLACES
+
+
+def same_file(a: PathLike, b: PathLike) -> bool:
+    """Whether ``a`` and ``b`` are the same file: the same path once resolved (``~``, ``..``,
+    symbolic links), or the same inode (hard links, case-insensitive file systems)."""
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    try:
+        if pa.resolve() == pb.resolve():
+            return True
+    except (OSError, RuntimeError):
+        pass
+    try:
+        return pa.exists() and pb.exists() and os.path.samefile(pa, pb)
+    except OSError:
+        return False
+
+
+def _first_input(path: PathLike, inputs: Iterable[PathLike]) -> Optional[PathLike]:
+    for inp in inputs:
+        if inp is not None and same_file(path, inp):
+            return inp
+    return None
+
+
+def check_named_outputs(outputs: Mapping[str, Optional[PathLike]], inputs: Iterable[Optional[PathLike]]) -> None:
+    """Refuse named outputs (``{"--output": path, "--jsonl": path}``; None = not asked for)
+    that are one of ``inputs``, that name the same file as another output, or are folders."""
+    ins = [i for i in inputs if i is not None and str(i) != ""]
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        p = Path(path).expanduser()
+        hit = _first_input(p, ins)
+        if hit is not None:
+            raise UsageError(f"{option} {path} is one of the inputs ({hit}); writing it would destroy it: choose another file")
+        if p.is_dir():
+            raise UsageError(f"{option} {path} is a folder; it must name a file")
+        for other, opt in seen.items():
+            if same_file(p, other):
+                raise UsageError(f"{option} and {opt} both name {path}; give each output its own file")
+        seen[p] = option
+
+
+def check_derived_outputs(option: str, targets: Sequence[PathLike], inputs: Iterable[PathLike],
+                          overwrite: bool = False) -> None:
+    """Refuse, before anything is written, derived output files that are an input, or that
+    existed before the run (unless ``overwrite``). The message names the first such file and
+    counts the others."""
+    ins = list(inputs)
+    clash = [(t, hit) for t in targets if (hit := _first_input(t, ins)) is not None]
+    if clash:
+        t, hit = clash[0]
+        more = f" (and {len(clash) - 1} more)" if len(clash) > 1 else ""
+        raise UsageError(f"{option} would overwrite the input {hit} with {t}{more}; write the outputs into another folder")
+    if overwrite:
+        return
+    existing = [t for t in targets if os.path.lexists(Path(t))]
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise UsageError(f"{option} would overwrite {existing[0]}, which existed before this run{more}; "
+                         "choose an empty folder, or pass --overwrite to replace files from an earlier run")
+
+
+def write_new_file(path: PathLike, data: bytes, overwrite: bool = False) -> None:
+    """Write ``data`` to ``path``, creating it: a file that exists (even one created a moment
+    ago by someone else) is never replaced unless ``overwrite``."""
+    p = Path(path)
+    try:
+        with open(p, "wb" if overwrite else "xb") as f:
+            f.write(data)
+    except FileExistsError as exc:
+        raise UsageError(f"not writing {p}: the file appeared during this run; nothing was replaced") from exc
+    except OSError as exc:
+        raise InputError(f"cannot write {p}: {exc.strerror or exc}") from exc
+
+
+#: ``argparse`` destinations of the named outputs a verb may have (those it lacks are skipped)
+NAMED_OUTPUTS = ("output", "jsonl", "csv", "plot")
+#: ``argparse`` destinations of the files a verb reads
+NAMED_INPUTS = ("model", "detector_model", "source", "sources")
+
+
+def named_outputs(args: object) -> dict[str, Optional[str]]:
+    """``{"--output": path, "--jsonl": path, ...}`` for the named outputs set on ``args``."""
+    return {f"--{d}": getattr(args, d) for d in NAMED_OUTPUTS if getattr(args, d, None)}
+
+
+def named_inputs(args: object) -> list[str]:
+    """The files ``args`` reads: model, detector model, and sources that are existing files
+    (a camera index or a URL is not a file)."""
+    found: list[str] = []
+    for d in NAMED_INPUTS:
+        value = getattr(args, d, None)
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if v is not None and str(v) and Path(str(v)).expanduser().is_file():
+                found.append(str(v))
+    return found
+
+
+def check_verb_outputs(args: object) -> None:
+    """:func:`check_named_outputs` for a parsed command line: call it before opening anything."""
+    check_named_outputs(named_outputs(args), named_inputs(args))
