@@ -8,6 +8,7 @@ listed at the end.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Iterable, Optional, Union
 import numpy as np
 
 from ..errors import InputError
+
+log = logging.getLogger("fer_edge")
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".pnm"}
@@ -115,6 +118,49 @@ def read_image(path: Union[str, Path]) -> np.ndarray:
         img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     except cv2.error:
         img = None
+    fmt = image_format(data)
+    if (img is None or img.size == 0) and fmt is not None:
+        # imdecode refuses a JPEG that ends early; imread decodes what is there (the missing
+        # rows are grey), as image viewers do. Say so instead of calling it "not an image".
+        img = _imread_quietly(p)
+        if img is not None and img.size:
+            log.warning("fer-edge: %s: the %s data is truncated or damaged; using the part that decodes", p, fmt)
     if img is None or img.size == 0:
+        if fmt is not None:
+            raise InputError(f"cannot decode image {p}: the {fmt} data is truncated or damaged")
         raise InputError(f"not an image or unsupported format: {p}")
     return img
+
+
+# File signatures of the formats OpenCV reads: a file that starts like one is an image,
+# even when it cannot be decoded.
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"GIF8", "GIF"),
+)
+
+
+def image_format(data: bytes) -> Optional[str]:
+    """"JPEG", "PNG", ... when ``data`` starts with that format's signature, else None."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    for magic, name in _SIGNATURES:
+        if data.startswith(magic):
+            return name
+    return None
+
+
+def _imread_quietly(path: Path) -> Optional[np.ndarray]:
+    import cv2
+
+    from .stream import _QuietOpenCV
+
+    try:
+        with _QuietOpenCV():
+            return cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
