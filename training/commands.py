@@ -118,11 +118,12 @@ def register(subparsers) -> None:
         "eval",
         help="evaluate a checkpoint or an exported .onnx model on a FER2013 split",
         description="Accuracy, loss, per-class precision/recall/F1/TPR/FPR/AUC, macro and weighted averages and the "
-        "confusion matrix. An .onnx model runs through the fer-edge runtime (no torch needed); a checkpoint (.pt) "
-        "needs the [train] extra. Writes report.json, report.md, per_class.csv, confusion.csv, confusion.png and "
+        "confusion matrix. An .onnx model runs through the fer-edge runtime without torch (needs the light [eval] extra: "
+        "scikit-learn, and matplotlib for the plots); a checkpoint (.pt) needs the [train] extra. Writes report.json, report.md, per_class.csv, confusion.csv, confusion.png and "
         "roc.png to --out.",
     )
-    p.add_argument("--model", required=True, metavar="PATH", help="training checkpoint (best.pt/last.pt; a run directory means its best.pt) or .onnx file")
+    p.add_argument("--model", required=True, metavar="PATH", help="training checkpoint (best.pt/last.pt; a run "
+                   "directory means its best.pt), .onnx file, or 'default' (the model shipped with fer-edge)")
     p.add_argument("--data", required=True, help="FER2013 CSV or image folder")
     p.add_argument("--split", default="PublicTest",
                    help="PublicTest (default), PrivateTest or Training (or validation, test, train)")
@@ -248,14 +249,21 @@ def run_train_all(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     _torch_env()
-    require("sklearn", extra="train")
+    require("sklearn", extra="eval")  # scikit-learn only: an .onnx model is evaluated without torch
+    from fer_edge.runtime.default_model import resolve_model_path
+
     from .evaluate import evaluate, write_report
+
+    args.model = str(resolve_model_path(args.model))  # "default": the packaged model
 
     report, curves = evaluate(args.model, args.data, args.split, device=args.device, threads=args.threads,
                               split_stats=args.split_stats)
     if args.out:
-        for path in write_report(report, curves, args.out):
+        notes: list[str] = []
+        for path in write_report(report, curves, args.out, notes=notes):
             print(f"wrote {path}", file=sys.stderr)
+        for note in notes:  # plots that could not be drawn
+            print(f"fer-edge: note: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

@@ -85,9 +85,12 @@ def checkpoint_logits(path: str, images: np.ndarray, split_stats: bool, device: 
 def evaluate(model_path: str, data: str, split: str = "validation", *, device: str = "auto",
              threads: Optional[int] = None, split_stats: bool = False) -> tuple[EvalReport, dict]:
     """Evaluate ``model_path`` (``.onnx`` or checkpoint) on ``split`` of ``data``; returns report and ROC curves."""
-    p = Path(model_path)
+    from fer_edge.runtime.default_model import resolve_model_path
+
+    p = resolve_model_path(model_path)  # "default": the packaged model
     if not p.exists():
         raise ModelError(f"{model_path}: model not found")
+    model_path = str(p)
     images, labels = load_split(data, split)
     if p.suffix.lower() == ".onnx":
         logits, name, extra = onnx_logits(model_path, images, split_stats, device="cpu" if device == "auto" else device,
@@ -102,8 +105,13 @@ def evaluate(model_path: str, data: str, split: str = "validation", *, device: s
     return report, curves
 
 
-def write_report(report: EvalReport, curves: dict, out_dir: str | Path) -> list[Path]:
-    """report.json, report.md, per_class.csv, confusion.csv, confusion.png and roc.png in ``out_dir``."""
+def write_report(report: EvalReport, curves: dict, out_dir: str | Path,
+                 notes: Optional[list[str]] = None) -> list[Path]:
+    """report.json, report.md, per_class.csv, confusion.csv, confusion.png and roc.png in ``out_dir``.
+
+    Plots that cannot be drawn (matplotlib missing or failing) are not silently left out:
+    the reason is appended to ``notes`` (and logged when ``notes`` is None).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -115,13 +123,26 @@ def write_report(report: EvalReport, curves: dict, out_dir: str | Path) -> list[
         + "".join(f"{n}," + ",".join(map(str, row)) + "\n" for n, row in zip(report.classes, report.confusion_matrix))
     )
     written += [out / f for f in ("report.json", "report.md", "per_class.csv", "confusion.csv")]
-    try:
-        from .plots import plot_confusion, plot_roc
+    from .plots import PlotUnavailable, plot_confusion, plot_roc
 
-        title = f"{report.model} on {report.split}"
-        plot_confusion(np.array(report.confusion_matrix), report.classes, out / "confusion.png", title=title)
-        plot_roc(curves, out / "roc.png", title=f"ROC, {title}")
-        written += [out / "confusion.png", out / "roc.png"]
-    except ImportError:  # matplotlib missing: tables only
-        pass
+    title = f"{report.model} on {report.split}"
+    for name, draw in (("confusion.png", lambda f: plot_confusion(np.array(report.confusion_matrix), report.classes,
+                                                                  f, title=title)),
+                       ("roc.png", lambda f: plot_roc(curves, f, title=f"ROC, {title}"))):
+        try:
+            draw(out / name)
+            written.append(out / name)
+        except PlotUnavailable as exc:
+            _note(notes, f"{name} not drawn: {exc}")
+        except Exception as exc:  # a plot failing must not lose the tables already written
+            _note(notes, f"{name} not drawn: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
     return written
+
+
+def _note(notes: Optional[list[str]], text: str) -> None:
+    if notes is None:
+        import logging
+
+        logging.getLogger("fer_edge").warning("fer-edge: %s", text)
+    else:
+        notes.append(text)
