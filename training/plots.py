@@ -7,8 +7,15 @@ from typing import Sequence
 import numpy as np
 
 
+class PlotUnavailable(ImportError):
+    """matplotlib is not installed: the caller reports which plot was not drawn."""
+
+
 def _pyplot():
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise PlotUnavailable("matplotlib is not installed (pip install 'fer-edge[eval]')") from None
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt

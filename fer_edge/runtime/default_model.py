@@ -6,8 +6,10 @@ are found in a wheel install, an editable install and the dev layout alike.
 """
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
+from typing import Optional, Union
 
 from ..errors import InputError, ModelError
 
@@ -30,6 +32,18 @@ def default_model_path(must_exist: bool = True) -> Path:
             "packaged without it: pass --model PATH to an exported .onnx model"
         )
     return path
+
+
+# What `--model` (CLI) and ``model=`` (Python) accept to mean the packaged model. A file that
+# happens to be called "default" is still reachable as ./default.
+DEFAULT_MODEL_NAME = "default"
+
+
+def resolve_model_path(model: Optional[Union[str, "os.PathLike[str]"]]) -> Path:
+    """The model file ``model`` names: None or ``"default"`` -> the packaged model, else the path."""
+    if model is None or (isinstance(model, str) and model == DEFAULT_MODEL_NAME):
+        return default_model_path()
+    return Path(model).expanduser()
 
 
 def sample_image_path() -> Path:

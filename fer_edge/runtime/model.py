@@ -65,18 +65,15 @@ class FerModel:
     ) -> "FerModel":
         """Load and validate a model.
 
-        ``path=None`` loads the default model shipped inside the package. ``device`` is
+        ``path=None`` (or ``"default"``) loads the default model shipped inside the package. ``device`` is
         ``auto``, ``cpu``, ``cuda[:N]`` or ``tensorrt[:N]`` (see :mod:`.providers`);
         ``threads`` sets onnxruntime's intra-op threads. ``contract`` supplies the
         preprocessing contract for a foreign model that has no ``fer_edge`` metadata
         (it must still take ``(N, channels, S, S)`` float input and give ``(N, classes)``).
         """
-        if path is None:
-            from .default_model import default_model_path
+        from .default_model import resolve_model_path
 
-            model_path = default_model_path()
-        else:
-            model_path = Path(path).expanduser()
+        model_path = resolve_model_path(path)
         if not model_path.exists():
             raise ModelError(f"model file not found: {model_path}")
         if model_path.is_dir():
