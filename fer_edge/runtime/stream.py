@@ -370,8 +370,9 @@ class VideoSink:
             h, w = img.shape[:2]
             fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
             writer = cv2.VideoWriter(str(self.path), fourcc, float(self.fps), (w, h))
-            if not writer.isOpened():
-                raise InputError(f"cannot write video {self.path} (use a .mp4 or .avi file name)")
+            if not writer.isOpened():  # check_output_path has ruled out the folder and the extension
+                raise InputError(f"cannot write video {self.path}: OpenCV's video writer cannot open it "
+                                 f"({'MJPG' if self.path.suffix.lower() == '.avi' else 'mp4v'} codec)")
             self._writer = writer
         self._writer.write(img)
         self.frames += 1
@@ -382,15 +383,34 @@ class VideoSink:
             self._writer = None
 
 
+VIDEO_OUTPUT_SUFFIXES = (".mp4", ".avi")
+
+
 def check_output_path(path: Optional[Path], what: str) -> None:
-    """Fail before opening a camera when an output cannot be created."""
+    """Fail before opening a camera when an output cannot be created, with the real reason.
+
+    The output's folder is created when missing (as ``--save-annotated`` does), and the file
+    is probed for writing, so a read-only or virtual folder (``/proc``) is reported as what it
+    is rather than as a wrong extension when the video writer fails on the first frame.
+    """
     if path is None:
         return
-    parent = Path(path).expanduser().resolve().parent
-    if not parent.is_dir():
-        raise InputError(f"cannot write {what} {path}: folder {parent} does not exist")
-    if Path(path).is_dir():
+    p = Path(path).expanduser()
+    if p.is_dir():
         raise InputError(f"cannot write {what} {path}: it is a folder")
+    if what == "video" and p.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
+        raise InputError(f"cannot write video {path}: use a .mp4 or .avi file name")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if p.exists():
+            if not os.access(p, os.W_OK):
+                raise PermissionError(13, "Permission denied")
+        else:
+            with open(p, "xb"):  # probe: create and remove again
+                pass
+            p.unlink()
+    except OSError as exc:
+        raise InputError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
 
 
 def gui_available() -> bool:
