@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._unbuilt import install as _explain_unbuilt_extension
 from .labels import CLASSES, NUM_CLASSES
+
+_explain_unbuilt_extension()
 
 __version__ = "0.1.0"
 

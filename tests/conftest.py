@@ -7,7 +7,7 @@ Fixtures (all function-scoped unless noted):
   fer_csv             a Kaggle-layout fer2013.csv made from fer_data
   make_image_folder   make_image_folder(name="faces", data=None, **kw) -> (Path, SyntheticFer)
   fer_image_folder    the Kaggle image-copy layout (train/<class>/Training_<i>.png, test/...)
-  real_fer2013_dir    ../shared/data/fer2013 (session; skips when absent)
+  real_fer2013_dir    $FER_EDGE_FER2013_DIR, else ../shared/data/fer2013 (session; skips when absent)
   real_fer_csv_small  a Kaggle CSV of the real faces, 300 per split, via to_csv.py (session)
 Helpers: REPO_ROOT, SHARED_FER2013, run_cli(*args) -> CompletedProcess.
 """
@@ -29,8 +29,18 @@ from fer_edge.data.synthetic import SyntheticFer, make_synthetic, write_fer_csv,
 # subprocess the tests start.
 os.environ.setdefault("PYTHONSAFEPATH", "1")
 
+def pytest_configure(config) -> None:
+    try:
+        import fer_edge._native  # noqa: F401
+    except ImportError as exc:  # a source tree that was never built: say what to run, no traceback
+        pytest.exit(str(exc), returncode=1)
+
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_FER2013 = REPO_ROOT.parent / "shared" / "data" / "fer2013"
+# The real FER2013 files (fer2013_{train,val,test}.npz + to_csv.py): FER_EDGE_FER2013_DIR when
+# set, else the team's shared copy beside the repository.
+FER2013_ENV = "FER_EDGE_FER2013_DIR"
+SHARED_FER2013 = Path(os.environ.get(FER2013_ENV) or REPO_ROOT.parent / "shared" / "data" / "fer2013").expanduser()
 
 
 def cli_env() -> dict[str, str]:
@@ -89,7 +99,8 @@ def fer_image_folder(make_image_folder) -> Path:
 @pytest.fixture(scope="session")
 def real_fer2013_dir() -> Path:
     if not (SHARED_FER2013 / "fer2013_train.npz").is_file():
-        pytest.skip(f"real FER2013 data not found at {SHARED_FER2013} (the shared data folder is absent)")
+        pytest.skip(f"real FER2013 data not found at {SHARED_FER2013} (set {FER2013_ENV} to the folder "
+                    "holding fer2013_train.npz)")
     return SHARED_FER2013
 
 

@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:  # a source tree without the compiled extension: one line that says what to run
+        from .. import _native  # noqa: F401
+    except FerEdgeError as exc:
+        print(f"fer-edge: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
