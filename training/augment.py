@@ -24,6 +24,16 @@ class AugmentConfig:
     erase_p: float = 0.5  # random erasing probability
     erase_area: tuple[float, float] = (0.02, 0.2)
     erase_ratio: tuple[float, float] = (0.3, 3.3)
+    # Photometric changes, applied in pixel units before normalisation (photometric_batch):
+    # the light and the camera of a user's photo, which FER2013's curated faces rarely show.
+    photometric_p: float = 0.0  # probability of a gamma / contrast / brightness change
+    gamma: tuple[float, float] = (0.6, 1.6)
+    contrast: tuple[float, float] = (0.5, 1.3)
+    brightness_px: float = 40.0
+    blur_p: float = 0.0  # probability of a Gaussian blur with sigma in blur_sigma
+    blur_sigma: tuple[float, float] = (0.3, 1.3)
+    noise_p: float = 0.0  # probability of Gaussian sensor noise with std (pixels) up to noise_px
+    noise_px: float = 8.0
 
     @classmethod
     def preset(cls, name: str) -> "AugmentConfig | None":
@@ -33,7 +43,14 @@ class AugmentConfig:
             return cls(translate_px=3.0, rotate_deg=5.0, scale=(0.95, 1.05), erase_p=0.0)
         if name == "standard":
             return cls()
+        if name == "strong":
+            return cls(rotate_deg=15.0, scale=(0.85, 1.15), photometric_p=0.5, blur_p=0.25, noise_p=0.25)
         raise ValueError(f"unknown augmentation preset {name!r}")
+
+
+    @property
+    def photometric(self) -> bool:
+        return self.photometric_p > 0 or self.blur_p > 0 or self.noise_p > 0
 
 
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator) -> torch.Tensor:
@@ -77,3 +94,67 @@ def random_erase(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> tor
     t, b, l, r, a = (params[:, i].view(n, 1, 1) for i in range(5))
     mask = (rows >= t) & (rows < b) & (cols >= l) & (cols < r) & (a > 0)
     return x.masked_fill(mask.unsqueeze(1), 0.0)
+
+
+def photometric_batch(pixels: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """Light and camera changes on a float batch ``(N, C, H, W)`` in 0..255 pixel units.
+
+    Each face independently gets, with the configured probabilities: a gamma / contrast /
+    brightness change (clipped to 0..255, so over-exposure really saturates), a Gaussian
+    blur, and Gaussian noise. Draws are made for every face whether applied or not, so
+    the stream of random numbers does not depend on the data.
+    """
+    n, c, h, w = pixels.shape
+    dev, dt = pixels.device, pixels.dtype
+
+    def col(v: torch.Tensor) -> torch.Tensor:
+        return v.to(device=dev, dtype=dt).view(n, 1, 1, 1)
+
+    x = pixels
+    if cfg.photometric_p > 0:
+        apply = torch.rand(n, generator=g) < cfg.photometric_p
+        log_g = _uniform(n, math.log(cfg.gamma[0]), math.log(cfg.gamma[1]), g)
+        gamma = torch.where(apply, torch.exp(log_g), torch.ones(n))
+        contrast = torch.where(apply, _uniform(n, *cfg.contrast, g), torch.ones(n))
+        shift = torch.where(apply, _uniform(n, -cfg.brightness_px, cfg.brightness_px, g), torch.zeros(n))
+        x = 255.0 * (x.clamp(0, 255) / 255.0).pow(col(gamma))
+        m = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = ((x - m) * col(contrast) + m + col(shift)).clamp(0, 255)
+    if cfg.blur_p > 0:
+        apply = torch.rand(n, generator=g) < cfg.blur_p
+        sigma = _uniform(n, *cfg.blur_sigma, g)
+        radius = int(math.ceil(2 * cfg.blur_sigma[1]))
+        t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+        k1 = torch.exp(-(t.view(1, -1) ** 2) / (2 * sigma.view(-1, 1) ** 2))
+        k1 = k1 / k1.sum(1, keepdim=True)
+        delta = (t == 0).float().expand(n, -1)
+        k1 = torch.where(apply.view(-1, 1), k1, delta).to(device=dev, dtype=dt)  # (n, k)
+        # Separable blur as two grouped convolutions: each face (and channel) its own kernel.
+        kx = k1.repeat_interleave(c, 0).view(n * c, 1, 1, -1)
+        ky = k1.repeat_interleave(c, 0).view(n * c, 1, -1, 1)
+        flat = F.pad(x.reshape(1, n * c, h, w), (radius, radius, radius, radius), mode="replicate")
+        flat = F.conv2d(F.conv2d(flat, kx, groups=n * c), ky, groups=n * c)
+        x = flat.view(n, c, h, w)
+    if cfg.noise_p > 0:
+        apply = torch.rand(n, generator=g) < cfg.noise_p
+        std = torch.where(apply, _uniform(n, 0.0, cfg.noise_px, g), torch.zeros(n))
+        noise = torch.randn(n, c, h, w, generator=g) * std.view(n, 1, 1, 1)
+        x = (x + noise.to(device=dev, dtype=dt)).clamp(0, 255)
+    return x
+
+
+def mixup_batch(
+    x: torch.Tensor, y: torch.Tensor, num_classes: int, lam: float, g: torch.Generator, label_smoothing: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup (Zhang et al. 2018): blend each face with another of the batch by ``lam``.
+
+    Returns the mixed batch and soft targets (label-smoothed one-hots, blended the same
+    way). ``lam`` is drawn by the caller from Beta(alpha, alpha) so that the draw comes
+    from a seeded generator; it is folded to >= 0.5 so each face stays mostly itself.
+    """
+    lam = max(lam, 1.0 - lam)
+    perm = torch.randperm(len(x), generator=g).to(x.device)
+    target = F.one_hot(y, num_classes).to(x.dtype)
+    if label_smoothing > 0:
+        target = target * (1.0 - label_smoothing) + label_smoothing / num_classes
+    return lam * x + (1.0 - lam) * x[perm], lam * target + (1.0 - lam) * target[perm]

@@ -133,6 +133,10 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=positive_int, help="onnxruntime threads for .onnx models")
     p.add_argument("--split-stats", action="store_true",
                    help="normalise with the evaluated split's own mean/std (the reference design's per-split mode)")
+    p.add_argument("--robustness", action="store_true",
+                   help="also score the split under perturbations of the photo (dim to bright exposure, low contrast, "
+                   "blur, +-10deg rotation, JPEG q30, mirror) and report the accuracy drop of each "
+                   "(robustness.json / robustness.md in --out)")
     p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     p.set_defaults(func=run_eval)
 
@@ -152,6 +156,9 @@ def register(subparsers) -> None:
                    "(default: the dataset the checkpoint was trained on, if it still exists)")
     p.add_argument("--opset", type=int_at_least(13), help="ONNX opset (default 17; 18 with --dynamo)")
     p.add_argument("--dynamo", action="store_true", help="use torch.export-based exporter instead of TorchScript")
+    p.add_argument("--tta", choices=("none", "flip"), default="none",
+                   help="test-time augmentation inside the graph; flip: average each face with its mirror image "
+                   "(twice the work per face; default none)")
     p.add_argument("--int8", action="store_true", help="also write a static-quantized int8 model (QDQ, per-channel)")
     p.add_argument("--fp16", action="store_true", help="also write an fp16 model (float32 input/output)")
     p.add_argument("--calibration-size", type=positive_int, default=300, help="training faces for int8 calibration (default 300)")
@@ -258,18 +265,33 @@ def run_eval(args: argparse.Namespace) -> int:
 
     report, curves = evaluate(args.model, args.data, args.split, device=args.device, threads=args.threads,
                               split_stats=args.split_stats)
+    robust = None
+    if args.robustness:
+        from .evaluate import load_split, scorer
+        from .robustness import robustness_report, write_robustness
+
+        images, labels = load_split(args.data, args.split)
+        score = scorer(args.model, device=args.device, threads=args.threads, split_stats=args.split_stats)
+        robust = robustness_report(score, images, labels, model=report.model, split=report.split,
+                                   progress=lambda name: print(f"robustness: {name}", file=sys.stderr))
+        report.extra["robustness"] = robust.to_dict()
     if args.out:
         notes: list[str] = []
         for path in write_report(report, curves, args.out, notes=notes):
             print(f"wrote {path}", file=sys.stderr)
         for note in notes:  # plots that could not be drawn
             print(f"fer-edge: note: {note}", file=sys.stderr)
+        if robust is not None:
+            for path in write_robustness(robust, args.out):
+                print(f"wrote {path}", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         from .metrics import markdown_table
 
         print(markdown_table(report), end="")
+        if robust is not None:
+            print("\n" + robust.markdown(), end="")
     return 0
 
 
@@ -283,7 +305,8 @@ def run_export(args: argparse.Namespace) -> int:
         raise InputError(f"--out {args.out}: use a .onnx file name")
     if args.data:
         _check_data(args.data)
-    result = export_checkpoint(args.checkpoint, args.out, data=args.data, opset=args.opset, dynamo=args.dynamo)
+    result = export_checkpoint(args.checkpoint, args.out, data=args.data, opset=args.opset, dynamo=args.dynamo,
+                               tta=args.tta)
     par = result.parity
     real = f", real faces {par['max_abs_diff_real']:.2e}" if par["max_abs_diff_real"] is not None else " (no real faces)"
     print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, opset {result.opset}); parity max |diff| "

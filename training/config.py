@@ -19,7 +19,8 @@ class TrainConfig:
     schedule: str = "cosine"  # cosine | constant (after warm-up)
     label_smoothing: float = 0.1
     balance: str = "none"  # none | weights (inverse-frequency loss weights) | sampler
-    augment: str = "standard"  # none | light | standard
+    augment: str = "standard"  # none | light | standard | strong
+    mixup: float = 0.0  # Beta(alpha, alpha) of mixup on every batch; 0 = off
     patience: int = 10  # early stopping: epochs without a better validation accuracy
     val_fraction: float = 0.1  # held out when the data has no validation split
     norm: str = "train"  # train | per_split

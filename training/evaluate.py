@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -80,6 +80,15 @@ def checkpoint_logits(path: str, images: np.ndarray, split_stats: bool, device: 
     x = torch.from_numpy(normalize_np(images, mean, std))
     logits = predict_logits(model, x, batch_size=batch_size).cpu().numpy()
     return logits, ckpt["model_name"], {"epoch": ckpt["epoch"], "checkpoint_val_accuracy": ckpt["best_val_accuracy"]}
+
+
+def scorer(model_path: str, *, device: str = "auto", threads: Optional[int] = None,
+           split_stats: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """``faces (N, 48, 48) uint8 -> logits``, the way :func:`evaluate` scores ``model_path``."""
+    if Path(model_path).suffix.lower() == ".onnx":
+        onnx_device = "cpu" if device == "auto" else device
+        return lambda images: onnx_logits(model_path, images, split_stats, device=onnx_device, threads=threads)[0]
+    return lambda images: checkpoint_logits(model_path, images, split_stats, device=device)[0]
 
 
 def evaluate(model_path: str, data: str, split: str = "validation", *, device: str = "auto",

@@ -154,6 +154,31 @@ def check_parity(onnx_path: str | Path, torch_model, faces: Optional[np.ndarray]
     return ParityResult(d_rand, d_real, len(rand), n_real, agree, allowance(tolerance, scale), scale)
 
 
+TTA_MODES = ("none", "flip")
+
+
+def with_flip_average(model):
+    """``model`` whose logits are the mean over each face and its mirror image.
+
+    Test-time augmentation inside the exported graph: every consumer of the ONNX file
+    gets it (and pays for it in the measured latency: one forward pass over 2N faces),
+    instead of each runtime having to remember to do it.
+    """
+    import torch
+    from torch import nn
+
+    class FlipAverage(nn.Module):
+        def __init__(self, inner: nn.Module):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            both = self.inner(torch.cat([x, torch.flip(x, dims=[3])], 0))
+            return both.unflatten(0, (2, -1)).mean(0)
+
+    return FlipAverage(model).eval()
+
+
 def export_checkpoint(
     checkpoint: str,
     out: str,
@@ -162,16 +187,24 @@ def export_checkpoint(
     opset: Optional[int] = None,
     dynamo: bool = False,
     tolerance: float = TOLERANCE,
+    tta: str = "none",
 ) -> ExportResult:
-    """Export ``checkpoint`` to ``out`` (.onnx) with the contract in its metadata; parity-checked."""
+    """Export ``checkpoint`` to ``out`` (.onnx) with the contract in its metadata; parity-checked.
+
+    ``tta="flip"`` bakes flip averaging into the graph (:func:`with_flip_average`).
+    """
     import onnx
     import torch
 
     from .checkpoint import build_from_checkpoint, load_checkpoint
     from .models import count_macs, count_parameters
 
+    if tta not in TTA_MODES:
+        raise ModelError(f"unknown test-time augmentation {tta!r}; use one of: {', '.join(TTA_MODES)}")
     ckpt = load_checkpoint(checkpoint)
     model = build_from_checkpoint(ckpt, checkpoint).float().cpu().eval()
+    if tta == "flip":
+        model = with_flip_average(model)
     opset = opset or (DYNAMO_OPSET if dynamo else DEFAULT_OPSET)
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,7 +228,8 @@ def export_checkpoint(
             "precision": "fp32",
             "epoch": int(ckpt["epoch"]),
             "params": count_parameters(model),
-            "macs": count_macs(model),
+            "macs": count_macs(model),  # with tta="flip": both passes
+            "tta": tta,
             "val_source": ckpt.get("val_source"),
             "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "fer_edge_version": __version__,

@@ -34,7 +34,7 @@ from fer_edge.errors import DeviceError, InputError, ModelError
 from fer_edge.labels import CLASSES, NUM_CLASSES
 
 from . import distributed as dist_util
-from .augment import AugmentConfig, augment_batch
+from .augment import AugmentConfig, augment_batch, mixup_batch, photometric_batch
 from .checkpoint import FORMAT, VERSION, atomic_save, capture_rng, load_checkpoint, restore_rng
 from .config import TrainConfig
 from .models import count_macs, count_parameters, create_model, get_spec
@@ -361,6 +361,9 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
         else:
             order = torch.randperm(n_train, generator=g_shuffle)
         mine = order[info.rank :: world][:per_rank].to(device)
+        # Mixup's Beta draws: numpy, seeded per epoch like the torch generators (torch's
+        # Beta sampler takes no generator).
+        mix_rng = np.random.default_rng(_epoch_seed(cfg.seed, epoch, 3, info.rank)) if cfg.mixup > 0 else None
 
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
@@ -376,15 +379,24 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
             if kill_at == (epoch, step):
                 os.kill(os.getpid(), signal.SIGKILL)
             idx = mine[step * bs : (step + 1) * bs]
-            xb = normalize(train_x[idx], mean, std)
             yb = train_y[idx]
+            if aug_cfg is not None and aug_cfg.photometric:
+                xb = (photometric_batch(train_x[idx].float(), aug_cfg, g_aug) - mean) / std
+            else:
+                xb = normalize(train_x[idx], mean, std)
             if aug_cfg is not None:
                 xb = augment_batch(xb, aug_cfg, g_aug)
+            target: torch.Tensor = yb
+            smoothing = cfg.label_smoothing
+            if mix_rng is not None:
+                xb, target = mixup_batch(xb, yb, NUM_CLASSES, float(mix_rng.beta(cfg.mixup, cfg.mixup)), g_aug,
+                                         cfg.label_smoothing)
+                smoothing = 0.0  # already in the soft targets
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=amp is not None):
                 logits = train_model(xb)
-            loss = F.cross_entropy(logits.float(), yb, weight=loss_weights, label_smoothing=cfg.label_smoothing)
+            loss = F.cross_entropy(logits.float(), target, weight=loss_weights, label_smoothing=smoothing)
             if step % 25 == 0 and not bool(torch.isfinite(loss)):  # checked now and then: each check syncs a GPU
                 _diverged(loss, epoch, step, optimizer)
             optimizer.zero_grad(set_to_none=True)
@@ -428,6 +440,11 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
         val_loss, val_acc = float(vtot[0] / vtot[2]), float(vtot[1] / vtot[2])
         epoch_time = time.perf_counter() - t0
 
+        pred_counts = dist_util.all_reduce_sum(torch.bincount(logits.argmax(1), minlength=NUM_CLASSES).double(),
+                                               info).cpu().numpy()
+        warning = divergence_warning(history, train_loss, pred_counts, np.bincount(data.val_labels, minlength=NUM_CLASSES))
+        if warning:
+            _say(f"warning: epoch {epoch}: {warning}", info)
         improved = val_acc > best_acc
         if improved:
             best_acc, best_epoch = val_acc, epoch
@@ -437,6 +454,8 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
             "lr": optimizer.param_groups[0]["lr"], "images_per_s": round(images_per_s, 1),
             "epoch_time_s": round(epoch_time, 3), "best": improved,
         }
+        if warning:
+            row["warning"] = warning
         history.append(row)
         stopped_early = epoch - best_epoch >= cfg.patience
         finished = stopped_early or epoch == cfg.epochs
@@ -480,6 +499,32 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
         except ImportError:
             pass
     return result
+
+
+COLLAPSE_SHARE = 0.9  # one class this share of the validation predictions: the net has collapsed
+RISE_EPOCHS = 3  # from this epoch on, a training loss above the first epoch's means it is diverging
+
+
+def divergence_warning(history: list[dict], train_loss: float, pred_counts: np.ndarray,
+                       true_counts: np.ndarray) -> Optional[str]:
+    """Why this epoch looks like early divergence, or None.
+
+    Two signs, both cheap and both seen in real failed runs (an LR too high for a net
+    without BatchNorm): the network predicts (almost) one class for every validation face
+    although the labels are not like that, or the training loss is back above where the
+    first epoch left it. Reported as a warning in the log, so the user can stop and lower
+    --lr instead of discovering it from the curves hours later.
+    """
+    reasons = []
+    total = float(pred_counts.sum())
+    top = int(np.argmax(pred_counts))
+    if total > 0 and pred_counts[top] / total >= COLLAPSE_SHARE and true_counts[top] / max(1, true_counts.sum()) < 0.5:
+        reasons.append(f"{100 * pred_counts[top] / total:.0f}% of validation faces are predicted '{CLASSES[top]}'")
+    if len(history) + 1 >= RISE_EPOCHS and history and train_loss > history[0]["train_loss"]:
+        reasons.append(f"training loss {train_loss:.4f} is above epoch 1's {history[0]['train_loss']:.4f}")
+    if not reasons:
+        return None
+    return "; ".join(reasons) + " (early divergence? lower --lr or use --optimizer adamw)"
 
 
 def _diverged(loss: torch.Tensor, epoch: int, step: int, optimizer) -> None:

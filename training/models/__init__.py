@@ -48,6 +48,15 @@ def _resnet50(**kw):
     return resnet50(**kw)
 
 
+def _fernet(widths):
+    def build(**kw):
+        from .fernet import FerNet
+
+        return FerNet(widths=widths, **kw)
+
+    return build
+
+
 def _edgenet(**kw):
     from .edgenet import EdgeNet
 
@@ -62,6 +71,9 @@ _REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("resnet18", _resnet18, "ResNet-18 (BasicBlock [2,2,2,2], 7x7 stem)", True),
         ModelSpec("resnet50", _resnet50, "ResNet-50 (Bottleneck [3,4,6,3], 7x7 stem)", True),
         ModelSpec("edgenet", _edgenet, "small residual net for 48x48 faces (~1.6M params, ~35 MMACs)", False, True),
+        ModelSpec("fernet_s", _fernet((24, 48, 96, 192)), "48x48-native VGG-style net, per-face norm (~0.66M params, ~66 MMACs)", False, True),
+        ModelSpec("fernet", _fernet((32, 64, 128, 256)), "48x48-native VGG-style net, per-face norm (~1.2M params, ~117 MMACs)", False, True),
+        ModelSpec("fernet_l", _fernet((64, 128, 256, 512)), "48x48-native VGG-style net, per-face norm (~4.7M params, ~465 MMACs): GPU teacher", False),
     )
 }
 
