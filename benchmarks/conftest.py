@@ -1,12 +1,13 @@
 """fer-edge latency benchmarks (``pytest benchmarks``): shared fixtures and the ratio summary.
 
-Four groups, each printed by pytest-benchmark as one table, then compared by this file's
+Five groups, each printed by pytest-benchmark as one table, then compared by this file's
 ``pytest_terminal_summary`` as speed-ups against the group's baseline:
 
 1. ``test_bench_parse.py``       FER2013 CSV -> normalised float32: seed-style pandas, numpy, C++, raw read
 2. ``test_bench_preprocess.py``  face crops -> model batch: numpy/OpenCV reference vs the C++ fused kernel
 3. ``test_bench_models.py``      per-model latency: PyTorch eager, ONNX Runtime fp32 / int8 (CUDA when present)
 4. ``test_bench_stream.py``      frames per second of the webcam loop on a 640x480 video with one face
+5. ``test_bench_serving.py``     predictions per second with 1, 2 and 4 threads sharing one Predictor
 
 Sizes come from FER_BENCH_* environment variables (``bench_settings.py``); ``FER_BENCH_SMOKE=1``
 is CI's quick mode. ``--benchmark-json PATH`` stores the results with the machine description

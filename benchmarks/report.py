@@ -43,6 +43,7 @@ FAMILY_TITLES = {
     "preprocess": "Face preprocessing",
     "model": "Model latency",
     "stream": "End to end",
+    "serving": "Serving: threads sharing one Predictor",
 }
 
 
