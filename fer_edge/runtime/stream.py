@@ -86,6 +86,9 @@ class StreamOptions:
     lost_after_s: float = 2.0  # a live source with no frame for this long is lost
     queue_size: int = 4  # frames buffered for the "all" policy
     output_fps: Optional[float] = None  # default: the source's FPS, else 30
+    # Per-frame consumers (timeline.CsvSink, timeline.FrameRows, ...): ``add(frame_index,
+    # time_s, faces)`` after every processed frame, ``close()`` on every way out.
+    frame_sinks: list = field(default_factory=list)
 
 
 @dataclass
@@ -566,6 +569,8 @@ def run_stream(
                             display = shown_ok
                 t3 = time.perf_counter()
                 _write_jsonl(jsonl, frame, faces)
+                for sink in opts.frame_sinks:
+                    sink.add(frame.index, frame.time_s, faces)
                 _count(summary, faces)
                 processed += 1
                 stage_total[stage] += t1 - t0
@@ -589,6 +594,8 @@ def run_stream(
         if jsonl is not None:
             jsonl.close()
             summary.jsonl = str(opts.jsonl)
+        for sink in opts.frame_sinks:
+            sink.close()
         if opts.display:
             try:
                 cv2.destroyWindow(window)
