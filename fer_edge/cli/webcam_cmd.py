@@ -37,6 +37,12 @@ def register(subparsers: Any) -> None:
     s.add_argument("--jsonl", metavar="FILE", default=None,
                    help=replaces_help("write one JSON line per processed frame (frame, time, faces with track id, box, "
                                       "label, probabilities)"))
+    s.add_argument("--csv", metavar="FILE", default=None,
+                   help=replaces_help("write one CSV row per frame and face: frame, time, track_id, x, y, w, h, label, "
+                                      "score and the probability of each expression"))
+    s.add_argument("--plot", metavar="PNG", default=None,
+                   help=replaces_help("draw each tracked face's expression probabilities over time into this PNG at "
+                                      "the end (needs matplotlib)"))
     s.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N processed frames")
     s.add_argument("--detect-every", type=positive_int, default=2, metavar="N",
                    help="run the face detector every N frames and follow the faces in between (default 2)")
@@ -65,6 +71,14 @@ def run(args: argparse.Namespace) -> int:
     jsonl = Path(args.jsonl).expanduser() if args.jsonl else None
     check_output_path(output, "video")
     check_output_path(jsonl, "JSONL")
+    csv_path = Path(args.csv).expanduser() if args.csv else None
+    plot_path = Path(args.plot).expanduser() if args.plot else None
+    check_output_path(csv_path, "CSV")
+    check_output_path(plot_path, "plot")
+    if plot_path is not None:
+        from ..runtime.timeline import require_matplotlib
+
+        require_matplotlib()  # before the video is processed, not after
     check_verb_outputs(args)  # no output may be the source video or a model
     display = gui_available() if args.display is None else args.display
     if display and not gui_available():
@@ -83,7 +97,15 @@ def run(args: argparse.Namespace) -> int:
         jsonl=jsonl,
         frame_policy=args.frame_policy,
     )
+    from ..runtime.timeline import CsvSink, FrameRows
+
+    rows = FrameRows() if plot_path is not None else None
+    if rows is not None:
+        opts.frame_sinks.append(rows)
+    if csv_path is not None:
+        opts.frame_sinks.append(CsvSink(csv_path, predictor.model.classes))
     summary = run_stream(predictor, args.source, opts)
+    plotted = _plot(rows, plot_path, predictor.model.classes, summary.source)
     if args.json:
         json.dump(summary.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -92,7 +114,20 @@ def run(args: argparse.Namespace) -> int:
     if summary.message:
         kind = "error" if summary.end in ("lost", "truncated") else "note"
         print(f"fer-edge: {kind}: {summary.message}", file=sys.stderr)
-    for what, path in (("video", summary.output), ("events", summary.jsonl)):
+    for what, path in (("video", summary.output), ("events", summary.jsonl), ("frames CSV", csv_path),
+                       ("timeline plot", plotted)):
         if path:
             print(f"fer-edge webcam: {what} written to {path}", file=sys.stderr)
     return summary.exit_code
+
+
+def _plot(rows, path, classes, source: str):
+    """Draw the timeline after the run (whatever way it ended); a video without faces is a note."""
+    if rows is None or path is None:
+        return None
+    from ..runtime.timeline import plot_timeline
+
+    if not rows.rows:
+        print(f"fer-edge: note: no face was found: {path} not drawn", file=sys.stderr)
+        return None
+    return plot_timeline(rows.rows, path, classes, title=f"expressions over time: {Path(source).name}")
