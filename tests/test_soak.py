@@ -32,6 +32,7 @@ FULL = os.environ.get("FER_SOAK", "").lower() == "full"
 THREADS = 4
 CALLS = 2500 if FULL else 50  # per thread
 FRAMES = 30_000 if FULL else 600
+FRESH = 1000 if FULL else 20  # predictions made each on a new thread (a thread-per-request server)
 MAX_GROWTH_MB = 20.0
 # photos of different sizes (smaller than the concurrency tests' so the soak stays affordable)
 SOAK_CANVASES = (((640, 480), 1.0, (260, 110)), ((400, 300), 0.8, (30, 20)), ((480, 360), 0.9, (100, 40)))
@@ -147,9 +148,17 @@ def test_soak_threads_and_stream_identical_to_serial_and_memory_flat(sample_bgr)
     serial_stream_s = time.perf_counter() - t0
     assert serial_summary.frames_with_faces >= 0.9 * FRAMES, serial_summary.line()
 
-    def concurrent_phase(calls: int, frames: int) -> tuple[list, dict[str, Any], float, float]:
-        """The stream on its own thread, four API threads beside it, all on the one model."""
-        out: dict[str, Any] = {}
+    def concurrent_phase(calls: int, frames: int, fresh: int) -> tuple[list, dict[str, Any], float, float]:
+        """The stream on its own thread, four API threads beside it, all on the one model, and
+        ``fresh`` predictions each made on a new short-lived thread (per-thread detector state
+        must be released with its thread)."""
+        out: dict[str, Any] = {"fresh": []}
+
+        def fresh_threads() -> None:
+            for j in range(fresh):
+                th = threading.Thread(target=lambda j=j: out["fresh"].append((j, call(j % THREADS, j))))
+                th.start()
+                th.join()
 
         def stream_thread() -> None:
             try:
@@ -159,16 +168,20 @@ def test_soak_threads_and_stream_identical_to_serial_and_memory_flat(sample_bgr)
 
         t0 = time.perf_counter()
         st = threading.Thread(target=stream_thread, name="fer-stream")
+        ft = threading.Thread(target=fresh_threads, name="fer-fresh")
         st.start()
+        ft.start()
         got = run_threads(call, THREADS, calls, timeout=7200)
         api_s = time.perf_counter() - t0
         st.join(7200)
+        ft.join(7200)
+        assert len(out["fresh"]) == fresh, "a prediction on a fresh thread failed (see the thread's traceback)"
         assert "error" not in out, out.get("error")
         return got, out, api_s, time.perf_counter() - t0
 
     # warm-up: the same phase, short (thread-local detectors, ORT's and the allocator's arenas
     # grow to their working size here), then the baseline
-    warm_got, warm_out, _, _ = concurrent_phase(2 * len(jobs), 300)
+    warm_got, warm_out, _, _ = concurrent_phase(2 * len(jobs), 300, 10)
     assert list(warm_out["digests"]) == list(serial_stream[:300])
     gc.collect()
     base_raw, base = rss_mb(), rss_mb(trim=True)
@@ -181,7 +194,7 @@ def test_soak_threads_and_stream_identical_to_serial_and_memory_flat(sample_bgr)
 
     sampler = threading.Thread(target=sample_rss, daemon=True)
     sampler.start()
-    got, stream_out, api_s, wall_s = concurrent_phase(CALLS, FRAMES)
+    got, stream_out, api_s, wall_s = concurrent_phase(CALLS, FRAMES, FRESH)
     stop.set()
     sampler.join()
     gc.collect()
@@ -189,12 +202,14 @@ def test_soak_threads_and_stream_identical_to_serial_and_memory_flat(sample_bgr)
 
     wrong = sum(row[i] != expected[jobs[(3 * t + i) % len(jobs)]] for g in (warm_got, got)
                 for t, row in enumerate(g) for i in range(len(row)))
+    wrong += sum(d != expected[jobs[(3 * (j % THREADS) + j) % len(jobs)]] for o in (warm_out, stream_out)
+                 for j, d in o["fresh"])
     frames_wrong = sum(a != b for a, b in zip(stream_out["digests"], serial_stream))
     first_bad = next((i for i, (a, b) in enumerate(zip(stream_out["digests"], serial_stream)) if a != b), None)
     growth = None if base is None or final is None else final - base
     print(
         f"\nsoak ({'full' if FULL else 'short'}): {THREADS} threads x {CALLS} predictions ({len(jobs)} photo/detector "
-        f"pairs) in {api_s:.1f}s ({THREADS * CALLS / api_s:.1f}/s) beside a {FRAMES}-frame stream "
+        f"pairs) in {api_s:.1f}s ({THREADS * CALLS / api_s:.1f}/s) and {FRESH} on fresh threads, beside a {FRAMES}-frame stream "
         f"({stream_out['summary'].fps:.1f} FPS; alone {FRAMES / serial_stream_s:.1f} FPS); wall {wall_s:.1f}s; "
         f"wrong predictions {wrong}, stream frames differing from serial {frames_wrong}; "
         f"RSS {base:.1f} -> {final:.1f} MB after malloc_trim (growth {growth:+.1f} MB; without trim "
