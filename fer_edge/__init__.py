@@ -14,17 +14,25 @@ _explain_unbuilt_extension()
 
 __version__ = "0.1.0"
 
-__all__ = ["CLASSES", "NUM_CLASSES", "__version__", "predict", "FerModel"]
+# Public names that live in the runtime, imported on first use (onnxruntime and OpenCV load
+# then): `import fer_edge` stays cheap until asked.
+_LAZY = {
+    "predict": "fer_edge.runtime.api",
+    "predict_emotions": "fer_edge.runtime.api",
+    "Predictor": "fer_edge.runtime.api",
+    "FerModel": "fer_edge.runtime.model",
+    "FaceResult": "fer_edge.runtime.results",
+    "analyze_video": "fer_edge.runtime.video",
+    "VideoAnalysis": "fer_edge.runtime.video",
+    "FrameFace": "fer_edge.runtime.timeline",
+}
+
+__all__ = ["CLASSES", "NUM_CLASSES", "__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
-    # The runtime pulls in onnxruntime and OpenCV; `import fer_edge` stays cheap until asked.
-    if name == "predict":
-        from .runtime.api import predict
+    if name in _LAZY:
+        import importlib
 
-        return predict
-    if name == "FerModel":
-        from .runtime.model import FerModel
-
-        return FerModel
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'fer_edge' has no attribute {name!r}")

@@ -41,3 +41,92 @@ def test_wrong_video_extension_is_named_before_anything_runs(short_video, cnn_mo
     assert _webcam(short_video, cnn_model, "--output", str(tmp_path / "out.mkv")) == 3
     assert "use a .mp4 or .avi file name" in capsys.readouterr().err
     assert not (tmp_path / "out.mkv").exists()
+
+
+def _csv_rows(path):
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_csv_has_one_row_per_frame_and_face_matching_the_jsonl(short_video, cnn_model, tmp_path):  # noqa: F811
+    import json
+
+    from fer_edge.labels import CLASSES
+
+    frames_csv, events = tmp_path / "frames.csv", tmp_path / "ev.jsonl"
+    assert _webcam(short_video, cnn_model, "--csv", str(frames_csv), "--jsonl", str(events), "--min-hits", "1") == 0
+    rows = _csv_rows(frames_csv)
+    expected = [(rec["frame"], rec["time"], face) for line in events.read_text().splitlines()
+                for rec in [json.loads(line)] for face in rec["faces"]]
+    assert len(rows) == len(expected) >= 10
+    assert list(rows[0]) == ["frame", "time", "track_id", "x", "y", "w", "h", "label", "score", *CLASSES]
+    for row, (frame, t, face) in zip(rows, expected):
+        assert int(row["frame"]) == frame and float(row["time"]) == pytest.approx(t, abs=1e-4)
+        assert [int(row[k]) for k in "xywh"] == face["box"] and int(row["track_id"]) == face["track_id"]
+        assert row["label"] == face["label"] == max(CLASSES, key=lambda c: float(row[c]))
+        assert sum(float(row[c]) for c in CLASSES) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_plot_is_a_png_of_the_timeline(short_video, cnn_model, tmp_path, capsys):  # noqa: F811
+    pytest.importorskip("matplotlib")
+    import cv2
+
+    png = tmp_path / "plots" / "timeline.png"
+    assert _webcam(short_video, cnn_model, "--plot", str(png)) == 0
+    img = cv2.imread(str(png))
+    assert img is not None and img.shape[1] == 900 and img.shape[0] >= 250
+    assert "timeline plot written to" in capsys.readouterr().err
+
+
+def test_plot_without_matplotlib_fails_before_processing(short_video, cnn_model, tmp_path):  # noqa: F811
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.partition('.')[0] == 'matplotlib':\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from fer_edge.cli import main\n"
+        f"sys.exit(main(['webcam', '--source', {str(short_video)!r}, '--model', {str(cnn_model)!r}, '--no-display',"
+        f" '--plot', {str(tmp_path / 't.png')!r}, '--csv', {str(tmp_path / 'f.csv')!r}]))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert r.returncode == 6
+    assert r.stderr.strip().splitlines()[-1] == (
+        "fer-edge: error: matplotlib is not installed; --plot needs it: pip install matplotlib "
+        "(or the [eval] extra: pip install 'fer-edge[eval]')")
+    assert not (tmp_path / "f.csv").exists()  # nothing was processed
+
+
+def test_analyze_video_returns_the_same_rows_as_the_csv(short_video, cnn_model, tmp_path):  # noqa: F811
+    import fer_edge
+    from fer_edge.labels import CLASSES
+
+    frames_csv = tmp_path / "frames.csv"
+    result = fer_edge.analyze_video(short_video, cnn_model, detector="haar", csv=frames_csv)
+    assert result.summary.end == "eof" and result.summary.frames == 12
+    assert result.rows and all(isinstance(r, fer_edge.FrameFace) for r in result.rows)
+    assert [r.to_dict() for r in result.rows] == [
+        {k: (v if k == "label" else (int(v) if k in ("frame", "track_id", "x", "y", "w", "h") else float(v)))
+         for k, v in row.items()} for row in _csv_rows(frames_csv)]
+    pd = pytest.importorskip("pandas")
+    df = result.to_pandas()
+    assert isinstance(df, pd.DataFrame) and len(df) == len(result.rows)
+    assert list(df.columns) == ["frame", "time", "track_id", "x", "y", "w", "h", "label", "score", *CLASSES]
+    assert df["happy"].tolist() == pytest.approx([r.probabilities["happy"] for r in result.rows], abs=1e-6)
+
+
+def test_analyze_video_of_a_missing_file_raises_input_error(tmp_path, cnn_model):  # noqa: F811
+    import fer_edge
+    from fer_edge.errors import InputError
+
+    with pytest.raises(InputError, match="video not found"):
+        fer_edge.analyze_video(tmp_path / "none.mp4", cnn_model, csv=tmp_path / "f.csv")
+    assert not (tmp_path / "f.csv").exists()

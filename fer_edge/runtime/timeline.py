@@ -77,23 +77,31 @@ class CsvSink:
     def __init__(self, path: Union[str, Path], classes: Sequence[str] = CLASSES):
         self.path = Path(path)
         self.classes = list(classes)
-        try:
-            self._f = open(self.path, "w", newline="", encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot write CSV {self.path}: {exc.strerror or exc}") from None
-        self._w = csv.DictWriter(self._f, fieldnames=columns(self.classes), extrasaction="ignore")
-        self._w.writeheader()
         self.rows = 0
+        self._f = None  # opened with the first frame: a source that never opens leaves no empty CSV
+        self._w: Optional[csv.DictWriter] = None
+
+    def _open(self) -> csv.DictWriter:
+        if self._w is None:
+            try:
+                self._f = open(self.path, "w", newline="", encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"cannot write CSV {self.path}: {exc.strerror or exc}") from None
+            self._w = csv.DictWriter(self._f, fieldnames=columns(self.classes), extrasaction="ignore")
+            self._w.writeheader()
+        return self._w
 
     def add(self, frame: int, time_s: float, faces: Sequence[FaceResult]) -> None:
+        w = self._open()
         for f in faces:
-            self._w.writerow(FrameFace.of(frame, time_s, f).to_dict())
+            w.writerow(FrameFace.of(frame, time_s, f).to_dict())
             self.rows += 1
         self._f.flush()
 
     def close(self) -> None:
-        if not self._f.closed:
-            self._f.close()
+        """Close the file; a run that processed frames without any face still leaves the header."""
+        self._open()
+        self._f.close()
 
 
 def to_dataframe(rows: Sequence[FrameFace], classes: Sequence[str] = CLASSES):

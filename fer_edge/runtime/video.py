@@ -1,0 +1,84 @@
+"""``fer_edge.analyze_video``: a whole video (or a number of camera frames) in one call.
+
+What ``fer``'s ``Video.analyze`` gives its users, on the same loop as ``fer-edge webcam``
+(detection every few frames, tracking, smoothing): one :class:`~.timeline.FrameFace` per
+frame and face, as a list, a pandas DataFrame or a timeline plot.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Union
+
+from .results import FaceResult  # noqa: F401  (re-exported for type hints in docs)
+from .stream import StreamOptions, StreamSummary, run_stream
+from .timeline import CsvSink, FrameFace, FrameRows, plot_timeline, to_dataframe
+
+
+@dataclass
+class VideoAnalysis:
+    """Rows of a processed video and how the run went (:attr:`summary`: frames, FPS, ending)."""
+
+    rows: list[FrameFace]
+    summary: StreamSummary
+    classes: list[str] = field(default_factory=list)
+
+    def to_pandas(self):
+        """One DataFrame row per frame and face; columns frame, time, track_id, x, y, w, h,
+        label, score and one per class (needs pandas)."""
+        return to_dataframe(self.rows, self.classes)
+
+    def plot(self, path: Union[str, Path], title: str = "") -> Path:
+        """The timeline PNG of ``fer-edge webcam --plot`` (needs matplotlib)."""
+        return plot_timeline(self.rows, path, self.classes, title=title)
+
+    def tracks(self) -> dict[Optional[int], list[FrameFace]]:
+        """Rows grouped by track id, in frame order."""
+        out: dict[Optional[int], list[FrameFace]] = {}
+        for r in self.rows:
+            out.setdefault(r.track_id, []).append(r)
+        return out
+
+
+def analyze_video(
+    source: Union[str, Path, int],
+    model=None,
+    *,
+    detector: Optional[str] = None,
+    detector_model: Optional[Union[str, Path]] = None,
+    max_faces: Optional[int] = None,
+    device: str = "auto",
+    max_frames: Optional[int] = None,
+    detect_every: int = 2,
+    detect_scale: float = 0.5,
+    smooth: bool = True,
+    csv: Optional[Union[str, Path]] = None,
+    output: Optional[Union[str, Path]] = None,
+) -> VideoAnalysis:
+    """Expressions of every face in every frame of ``source`` (a video file, a camera index or a
+    stream URL; ``max_frames`` bounds a live source).
+
+    ``model`` is a path, a :class:`~.model.FerModel`, ``"default"`` or None (the packaged
+    model); ``detector`` a detector name as for :class:`~.api.Predictor` (None: its default).
+    ``csv`` and ``output`` also write the per-frame CSV and the annotated video. Raises the
+    errors of ``fer-edge webcam`` (``InputError`` for an unreadable video, ...); a run that
+    ends early (a lost camera, a truncated file) returns what it processed, and
+    ``summary.end`` / ``summary.exit_code`` say why.
+
+    >>> result = fer_edge.analyze_video("clip.mp4")
+    >>> df = result.to_pandas()                  # needs pandas
+    >>> df.groupby("track_id")["happy"].mean()
+    """
+    from .api import Predictor
+    from .detect import build_detector
+
+    kwargs = {} if detector is None else {"detector": build_detector(detector, detector_model, fast=True)}
+    predictor = Predictor(model, max_faces=max_faces, device=device, **kwargs)
+    classes = list(predictor.model.classes)
+    rows = FrameRows()
+    opts = StreamOptions(detect_every=detect_every, detect_scale=detect_scale, smooth=smooth, max_frames=max_frames,
+                         output=Path(output) if output else None, frame_sinks=[rows])
+    if csv:
+        opts.frame_sinks.append(CsvSink(Path(csv), classes))
+    summary = run_stream(predictor, source, opts)
+    return VideoAnalysis(rows=rows.rows, summary=summary, classes=classes)
