@@ -42,6 +42,12 @@ class FerModel:
     Use :meth:`load`; the constructor takes an existing session. Attributes:
     ``contract`` (:class:`ModelContract`), ``providers`` (what the session runs on),
     ``path`` (the model file, or None for the packaged default loaded from memory).
+
+    Thread-safe: :meth:`run` and :meth:`predict_proba` may be called from any number of
+    threads at once and give each the same result as a call made alone. ONNX Runtime's
+    ``InferenceSession.run`` is thread-safe, and this class keeps nothing per call on
+    ``self`` (the CUDA path's IO binding and device copy are made per call), so one model
+    in memory serves every thread and stream of a process.
     """
 
     def __init__(self, session: Any, contract: ModelContract, path: Optional[Path], plan: DevicePlan):
@@ -152,6 +158,8 @@ class FerModel:
         """
         import onnxruntime as ort
 
+        # A new binding per call, never one cached on self: a binding holds its inputs and
+        # outputs, so threads sharing one would read each other's logits.
         binding = self.session.io_binding()
         x_dev = ort.OrtValue.ortvalue_from_numpy(x, "cuda", self._device_id)
         binding.bind_ortvalue_input(self.input_name, x_dev)
