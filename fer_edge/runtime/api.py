@@ -8,6 +8,14 @@
 For many images, build one :class:`Predictor` and reuse it (the session and detector are
 created once). Arrays are taken in OpenCV's convention: uint8 BGR ``(H, W, 3)`` or gray
 ``(H, W)``; convert RGB arrays (PIL, matplotlib) with ``img[:, :, ::-1]`` first.
+
+Threads: :func:`predict`, a :class:`Predictor` and its :class:`FerModel` may be shared by any
+number of threads, and answer each call exactly as they answer it alone (a web service needs
+one Predictor, not one per request): the built-in detectors keep one OpenCV object per thread,
+the ONNX Runtime session's ``run`` is thread-safe, and nothing per call is kept on the objects.
+A detector object of your own, passed as ``Predictor(detector=obj)``, is called from every
+calling thread and must be thread-safe itself. docs/RUNTIME.md, "Threads and long runs",
+has the measured throughput per thread count.
 """
 from __future__ import annotations
 
@@ -37,6 +45,8 @@ class Predictor:
     ``detect(image) -> (K, 4) boxes``. ``max_faces`` keeps the largest faces only;
     ``margin`` grows each detected box by that fraction of its size (0 = FER2013-like
     Haar crops, see :mod:`.detect`).
+
+    Safe to share between threads (see the module doc); keep no per-call state on it.
     """
 
     def __init__(
