@@ -55,17 +55,29 @@ def draw_faces(
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     h, w = img.shape[:2]
-    base = max(0.4, min(1.2, min(h, w) / 640))
+    side = min(h, w)
     for f in faces:
         x, y, bw, bh = f.box
         color = color_for(f.label)
-        thick = max(1, int(round(2 * base)))
+        thick = max(1, int(round(side / 320)))  # 2 px at 640x480, 12 px on a 4000x4000 photo
         cv2.rectangle(img, (x, y), (x + bw, y + bh), color, thick, cv2.LINE_AA)
         text = f"{f.label} {f.score:.2f}"
         if show_track_ids and f.track_id is not None:
             text = f"#{f.track_id} {text}"
-        scale = max(0.4, min(0.9, bw / 160)) * base / 0.75
-        _text_box(img, text, (x, y - 2), scale, color, max(1, thick - 1))
+        scale = label_scale(bw, side)
+        _text_box(img, text, (x, y - 2), scale, color, max(1, int(round(scale * 1.6))))
     if fps is not None:
-        _text_box(img, f"{fps:5.1f} FPS", (6, 6), 0.6 * base / 0.75, (30, 30, 30), 1)
+        scale = max(0.4, 0.03 * side / _CAP_PX)
+        _text_box(img, f"{fps:5.1f} FPS", (6, 6), scale, (30, 30, 30), max(1, int(round(scale * 1.6))))
     return img
+
+
+_CAP_PX = 22.0  # height of FONT_HERSHEY_SIMPLEX capitals at scale 1
+
+
+def label_scale(face_width: int, image_side: int) -> float:
+    """OpenCV font scale of a face's label: letters about a sixth of the face wide, kept between
+    2 % and 6 % of the image's shorter side, so labels scale with the photo (readable on a
+    4000x4000 picture as on a 320x240 frame) and never dwarf a small face in a crowd."""
+    target_px = min(max(0.16 * face_width, 0.02 * image_side), 0.06 * image_side)
+    return max(0.4, target_px / _CAP_PX)
