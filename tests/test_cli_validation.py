@@ -93,3 +93,16 @@ def test_info_reports_torch_version_without_importing_it(capsys):
     assert main(["info", "--json", "--device", "cpu"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["versions"]["torch"] == expected
+
+
+def test_model_default_names_the_packaged_model(tmp_path, capsys, monkeypatch):
+    from fer_edge.runtime.default_model import sample_image_path
+
+    assert main(["infer", str(sample_image_path()), "--model", "default", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["images"][0]["faces"]) == 1
+    # a file called "default" in the working directory is ./default, not the packaged model
+    (tmp_path / "default").write_bytes(b"junk")
+    monkeypatch.chdir(tmp_path)
+    assert main(["infer", str(sample_image_path()), "--model", "default", "--json"]) == 0
+    assert main(["infer", str(sample_image_path()), "--model", "./default"]) == 4

@@ -20,7 +20,7 @@ HELP = "classify facial expressions in images, folders or globs"
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", "-m", metavar="PATH", default=None,
-                   help="exported .onnx model (default: the model shipped with fer-edge)")
+                   help="exported .onnx model, or 'default': the model shipped with fer-edge (the default)")
     g.add_argument("--device", default="auto", metavar="DEVICE", type=onnx_device,
                    help="auto (CUDA if onnxruntime-gpu works, else CPU), cpu, cuda, cuda:N, tensorrt (default: auto)")
     g.add_argument("--threads", type=positive_int, default=None, metavar="N",
