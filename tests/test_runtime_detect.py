@@ -79,8 +79,8 @@ def test_build_detector_errors(tmp_path):
     assert isinstance(build_detector("none"), NoDetector)
     with pytest.raises(InputError, match="unknown detector"):
         build_detector("mtcnn")
-    with pytest.raises(ModelError, match="needs --detector-model"):
-        build_detector("yunet")
+    assert isinstance(build_detector("yunet"), YuNetDetector)  # the shipped model
+    assert isinstance(build_detector(), YuNetDetector)  # the default
     with pytest.raises(ModelError, match="YuNet detector model not found"):
         build_detector("yunet", tmp_path / "face_detection_yunet.onnx")
     junk = tmp_path / "junk.onnx"

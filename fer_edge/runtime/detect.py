@@ -1,24 +1,43 @@
 """Face detectors: where are the faces, as ``(K, 4)`` int32 ``x, y, w, h`` boxes, largest first.
 
-- :class:`HaarDetector` (default): OpenCV's frontal-face Haar cascade, shipped inside
-  opencv-python, so it needs no download. It runs on a histogram-equalised grayscale copy
-  (robust to exposure), downscaled so the longer side is at most ``max_side`` (a 12 MP photo
-  takes seconds otherwise, and faces in such photos are large anyway), with a minimum face
-  size relative to the image so texture in big photos does not fire.
-- :class:`YuNetDetector`: ``cv2.FaceDetectorYN`` with a user-supplied
-  ``face_detection_yunet_*.onnx`` (OpenCV Zoo); more robust to pose and lighting.
+- :class:`YuNetDetector` (default): YuNet (2023mar, 232 KB, Apache-2.0) shipped inside the
+  package (``fer_edge/assets/detectors/``, licence and provenance beside the file), run by
+  OpenCV's ``cv2.FaceDetectorYN``, so it needs nothing beyond opencv-python. Besides the
+  box it returns five landmarks (eyes, nose, mouth corners), from which
+  :mod:`.align` crops each face upright and framed like FER2013. Published WIDER FACE
+  (hard) AP 0.75 against 0.14 for the Haar cascade; it finds rotated, small and
+  half-lit faces the cascade misses, at 3-4 ms on a 320x240 frame on 2 cores.
+- :class:`HaarDetector`: OpenCV's frontal-face Haar cascade (``--detector haar``), boxes
+  only. It runs on the plain grayscale image: the histogram equalisation the cascade used
+  to run on made it miss a 72 px frontal face on a flat gray background that stock
+  ``detectMultiScale`` finds (tests/test_runtime_detect.py), and no case was found where it helped.
 - :class:`NoDetector`: the whole image is one face (pre-cropped faces, as in FER2013).
 
-Crops: FER2013 faces are square and tight. Running the Haar cascade on FER2013 images
-themselves (600 PublicTest faces, upscaled and padded) finds a box of median size 47x47 at
-offset (0.5, 0.25) of the 48x48 frame, i.e. a Haar box *is* a FER2013-style crop, so Haar
-boxes are used as they are (the predictor's ``margin`` defaults to 0). YuNet boxes are tall (forehead to chin); they are
-made square around their centre so the face is not squashed when resized to 48x48.
+:meth:`detect` returns boxes (the stable API); :meth:`detect_faces` returns
+:class:`FaceDetections` (boxes, landmarks, scores), what the predictor uses to align.
+
+Crops: running the Haar cascade on FER2013 images themselves (600 PublicTest faces,
+upscaled and padded) finds a box of median size 47x47 at offset (0.5, 0.25) of the 48x48
+frame, i.e. a Haar box *is* a FER2013-style crop and is used as it is. YuNet boxes are
+tall (forehead to chin); they are made square around their centre, which is how a face
+without landmarks would be cropped; faces with landmarks are aligned instead (:mod:`.align`).
+
+Threads: OpenCV's detector objects are not safe to share (a ``CascadeClassifier`` must not
+run concurrently; ``FaceDetectorYN`` keeps the input size as state, set by
+``setInputSize`` before each frame size). Each detector therefore keeps one OpenCV object
+per thread (``threading.local``), created lazily from the same settings, rather than one
+object behind a lock. Measured with 2 threads x 40 frames of 640x480 on 2 cores
+(``python scripts/bench_detector_threads.py``): per-thread objects let both threads detect
+at once and cost one model load per thread (~2-3 ms for YuNet, ~10 ms and ~0.5 MB for the
+cascade); a lock serialises the detections (see docs/RUNTIME.md for the numbers).
 """
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-from typing import Optional, Protocol, Union
+from typing import Any, Callable, Optional, Protocol, Union
 
 import numpy as np
 
@@ -30,6 +49,64 @@ HAAR_CASCADES = {
     "alt2": "haarcascade_frontalface_alt2.xml",
 }
 
+#: The detector used when none is named (``fer-edge infer``, ``webcam``, ``fer_edge.predict``).
+DEFAULT_DETECTOR = "yunet"
+#: The shipped YuNet model, relative to the ``fer_edge`` package (licence: assets/detectors/LICENSE).
+YUNET_MODEL = "assets/detectors/face_detection_yunet_2023mar.onnx"
+NUM_LANDMARKS = 5
+
+
+@dataclass
+class FaceDetections:
+    """What a detector found in one image, largest face first.
+
+    ``boxes`` (K, 4) int32 ``x, y, w, h``; ``landmarks`` (K, 5, 2) float32 in YuNet's order
+    (right eye, left eye, nose, right and left mouth corner; NaN for a face whose detector
+    gives none, e.g. Haar); ``scores`` (K,) float32 (NaN where the detector has none).
+    """
+
+    boxes: np.ndarray
+    landmarks: np.ndarray
+    scores: np.ndarray
+
+    @classmethod
+    def from_boxes(cls, boxes: np.ndarray) -> "FaceDetections":
+        b = np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
+        return cls(b, np.full((len(b), NUM_LANDMARKS, 2), np.nan, np.float32), np.full(len(b), np.nan, np.float32))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    @property
+    def has_landmarks(self) -> np.ndarray:
+        """(K,) bool: which faces can be aligned."""
+        return np.isfinite(self.landmarks).all(axis=(1, 2)) if len(self) else np.zeros(0, bool)
+
+    def take(self, index: Any) -> "FaceDetections":
+        """The faces at ``index`` (a slice, an index array or a boolean mask)."""
+        return FaceDetections(np.ascontiguousarray(self.boxes[index], dtype=np.int32).reshape(-1, 4),
+                              np.ascontiguousarray(self.landmarks[index], dtype=np.float32).reshape(-1, NUM_LANDMARKS, 2),
+                              np.ascontiguousarray(self.scores[index], dtype=np.float32).reshape(-1))
+
+    def rescaled(self, factor: float, width: int, height: int) -> "FaceDetections":
+        """Coordinates multiplied by ``factor`` (detections on a resized copy -> the original),
+        boxes clipped to ``width`` x ``height``; faces left empty are dropped."""
+        boxes = np.round(self.boxes.astype(np.float64) * factor) if factor != 1.0 else self.boxes
+        return FaceDetections(np.asarray(boxes, np.int32).reshape(-1, 4), self.landmarks * np.float32(factor),
+                              self.scores).clipped(width, height)
+
+    def clipped(self, width: int, height: int) -> "FaceDetections":
+        """Boxes clipped to the image; faces whose box is left empty are dropped."""
+        b = self.boxes.astype(np.int64).reshape(-1, 4)
+        x0, y0 = np.clip(b[:, 0], 0, width), np.clip(b[:, 1], 0, height)
+        x1, y1 = np.clip(b[:, 0] + b[:, 2], 0, width), np.clip(b[:, 1] + b[:, 3], 0, height)
+        out = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1).astype(np.int32)
+        keep = (out[:, 2] > 0) & (out[:, 3] > 0)
+        return FaceDetections(np.ascontiguousarray(out[keep]), self.landmarks[keep], self.scores[keep])
+
+    def largest_first(self) -> "FaceDetections":
+        return self.take(_largest_first_order(self.boxes))
+
 
 class Detector(Protocol):
     name: str
@@ -37,6 +114,15 @@ class Detector(Protocol):
     def detect(self, image: np.ndarray) -> np.ndarray:
         """``(K, 4)`` int32 ``x, y, w, h`` boxes inside ``image`` (uint8 gray or BGR), largest first."""
         ...
+
+
+def detect_faces(detector: Any, image: np.ndarray) -> FaceDetections:
+    """:class:`FaceDetections` from any detector: its ``detect_faces`` if it has one, else its boxes."""
+    fn = getattr(detector, "detect_faces", None)
+    if fn is not None:
+        return fn(image)
+    h, w = image.shape[:2]
+    return FaceDetections.from_boxes(detector.detect(image)).clipped(w, h)
 
 
 def _to_gray(image: np.ndarray) -> np.ndarray:
@@ -47,14 +133,17 @@ def _to_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
+def _largest_first_order(boxes: np.ndarray) -> np.ndarray:
+    b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    if len(b) < 2:
+        return np.arange(len(b))
+    # stable: equal areas keep left-to-right, top-to-bottom order
+    return np.lexsort((b[:, 1], b[:, 0], -(b[:, 2] * b[:, 3])))
+
+
 def sort_largest_first(boxes: np.ndarray) -> np.ndarray:
     b = np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
-    if len(b) < 2:
-        return b
-    area = b[:, 2].astype(np.int64) * b[:, 3]
-    # stable: equal areas keep left-to-right, top-to-bottom order
-    order = np.lexsort((b[:, 1], b[:, 0], -area))
-    return np.ascontiguousarray(b[order])
+    return np.ascontiguousarray(b[_largest_first_order(b)])
 
 
 def expand_boxes(boxes: np.ndarray, margin: float, width: int, height: int) -> np.ndarray:
@@ -82,13 +171,44 @@ def squarify(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.stack([x0, y0, side, side], axis=1).round().astype(np.int32)
 
 
+class _PerThread:
+    """One object per thread, made on first use in that thread by ``factory``.
+
+    OpenCV's detectors carry per-call state and must not run concurrently; a private copy
+    per thread is cheaper than a lock once two threads detect (see the module doc).
+    """
+
+    def __init__(self, factory: Callable[[], Any]):
+        self._factory = factory
+        self._local = threading.local()
+
+    def get(self) -> Any:
+        obj = getattr(self._local, "obj", None)
+        if obj is None:
+            obj = self._local.obj = self._factory()
+        return obj
+
+
+def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """``image`` shrunk so its longer side is at most ``max_side``, and the factor used."""
+    import cv2
+
+    h, w = image.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return image, 1.0
+    scale = max_side / max(h, w)
+    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return small, scale
+
+
 class HaarDetector:
-    """OpenCV Haar cascade, tuned for ordinary photos and webcam frames.
+    """OpenCV Haar cascade, tuned for ordinary photos and webcam frames (boxes, no landmarks).
 
     ``scale_factor`` 1.1 and ``min_neighbors`` 5 are OpenCV's documented defaults for
     photos (fewer false positives than 3, still finds frontal faces down to ``min_size``);
     ``min_face`` is the smallest face as a fraction of the image's shorter side, floored at
-    ``min_size_px``.
+    ``min_size_px``. ``equalize`` (off by default, see the module doc) equalises the
+    histogram first.
     """
 
     name = "haar"
@@ -101,7 +221,7 @@ class HaarDetector:
         min_face: float = 0.05,
         min_size_px: int = 24,
         max_side: int = 960,
-        equalize: bool = True,
+        equalize: bool = False,
     ):
         import cv2
 
@@ -109,12 +229,11 @@ class HaarDetector:
         path = Path(file) if Path(file).is_file() else Path(cv2.data.haarcascades) / file
         if not path.is_file():
             raise ModelError(f"Haar cascade not found: {file} (known: {', '.join(HAAR_CASCADES)})")
-        self._cascade = cv2.CascadeClassifier(str(path))
-        if self._cascade.empty():
-            raise ModelError(f"cannot load Haar cascade {path}")
         if scale_factor <= 1.0:
             raise InputError(f"scale_factor must be > 1, got {scale_factor}")
         self.cascade_path = path
+        self._cascades = _PerThread(self._load)
+        self._cascades.get()  # fail here, not on the first image, when the file is bad
         self.scale_factor = scale_factor
         self.min_neighbors = int(min_neighbors)
         self.min_face = float(min_face)
@@ -122,22 +241,26 @@ class HaarDetector:
         self.max_side = int(max_side)
         self.equalize = equalize
 
+    def _load(self) -> Any:
+        import cv2
+
+        cascade = cv2.CascadeClassifier(str(self.cascade_path))
+        if cascade.empty():
+            raise ModelError(f"cannot load Haar cascade {self.cascade_path}")
+        return cascade
+
     def detect(self, image: np.ndarray) -> np.ndarray:
         import cv2
 
-        gray = _to_gray(image)
-        h, w = gray.shape[:2]
-        scale = 1.0
-        if self.max_side and max(h, w) > self.max_side:
-            scale = self.max_side / max(h, w)
-            gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        h, w = image.shape[:2]
+        gray, scale = _downscale(_to_gray(image), self.max_side)
         if self.equalize:
             gray = cv2.equalizeHist(gray)
         gh, gw = gray.shape[:2]
         m = max(self.min_size_px, int(round(self.min_face * min(gh, gw))))
         if m > min(gh, gw):
             return np.zeros((0, 4), dtype=np.int32)
-        found = self._cascade.detectMultiScale(
+        found = self._cascades.get().detectMultiScale(
             gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(m, m)
         )
         boxes = np.asarray(found, dtype=np.float64).reshape(-1, 4)
@@ -145,56 +268,102 @@ class HaarDetector:
             boxes = np.round(boxes / scale)
         return sort_largest_first(_clip(boxes, w, h))
 
+    def detect_faces(self, image: np.ndarray) -> FaceDetections:
+        return FaceDetections.from_boxes(self.detect(image))
+
+
+def yunet_model_path() -> Path:
+    """The YuNet model shipped inside the package."""
+    return Path(str(resources.files("fer_edge").joinpath(YUNET_MODEL)))
+
+
+@dataclass
+class _YuNetState:
+    det: Any  # cv2.FaceDetectorYN
+    size: Optional[tuple[int, int]] = None
+
 
 class YuNetDetector:
-    """``cv2.FaceDetectorYN`` (YuNet) with a user-supplied ONNX model from the OpenCV Zoo."""
+    """YuNet through ``cv2.FaceDetectorYN``: boxes, five landmarks and a score per face.
+
+    ``model_path`` None is the model shipped with fer-edge. ``score_threshold`` 0.6 keeps
+    faces down to ~20 px (a 40 px face in a 640x480 frame detected at half size scores
+    0.7-0.8; a frontal 100 px face 0.9+). ``max_side``: photos larger than this are
+    detected on a downscaled copy (time grows with the pixel count: ~11 ms at 640x480).
+    ``square`` makes the tall boxes square around their centre.
+    """
 
     name = "yunet"
 
     def __init__(
         self,
-        model_path: Union[str, Path],
-        score_threshold: float = 0.7,
+        model_path: Optional[Union[str, Path]] = None,
+        score_threshold: float = 0.6,
         nms_threshold: float = 0.3,
         top_k: int = 5000,
         square: bool = True,
+        max_side: int = 1280,
     ):
         import cv2
 
         if not hasattr(cv2, "FaceDetectorYN"):
             raise ModelError("this OpenCV has no FaceDetectorYN (needs opencv-python >= 4.5.4)")
-        path = Path(model_path).expanduser()
+        path = yunet_model_path() if model_path is None else Path(model_path).expanduser()
         if not path.is_file():
+            if model_path is None:
+                raise ModelError(f"the YuNet face detector is not installed ({path} is missing); reinstall fer-edge "
+                                 "or use --detector haar")
             raise ModelError(
-                f"YuNet detector model not found: {path} (download face_detection_yunet_2023mar.onnx "
-                "from https://github.com/opencv/opencv_zoo/tree/main/models/face_detection_yunet)"
+                f"YuNet detector model not found: {path} (face_detection_yunet_2023mar.onnx ships with fer-edge; "
+                "leave out --detector-model to use it)"
             )
-        try:
-            self._det = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, nms_threshold, top_k)
-        except cv2.error as exc:
-            raise ModelError(f"cannot load YuNet detector model {path}: {_cv_msg(exc)}") from exc
+        if not 0.0 < score_threshold < 1.0:
+            raise InputError(f"score_threshold must be in (0, 1), got {score_threshold}")
         self.model_path = path
+        self.score_threshold = float(score_threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.top_k = int(top_k)
         self.square = square
-        self._size: Optional[tuple[int, int]] = None
+        self.max_side = int(max_side)
+        self._states = _PerThread(self._load)
+        self._states.get()  # fail here, not on the first frame, when the model is bad
 
-    def detect(self, image: np.ndarray) -> np.ndarray:
+    def _load(self) -> _YuNetState:
         import cv2
 
-        bgr = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        h, w = bgr.shape[:2]
-        if self._size != (w, h):
-            self._det.setInputSize((w, h))
-            self._size = (w, h)
         try:
-            _, faces = self._det.detect(bgr)
+            det = cv2.FaceDetectorYN.create(str(self.model_path), "", (320, 320), self.score_threshold,
+                                            self.nms_threshold, self.top_k)
+        except cv2.error as exc:
+            raise ModelError(f"cannot load YuNet detector model {self.model_path}: {_cv_msg(exc)}") from exc
+        return _YuNetState(det)
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        return self.detect_faces(image).boxes
+
+    def detect_faces(self, image: np.ndarray) -> FaceDetections:
+        import cv2
+
+        H, W = image.shape[:2]
+        small, scale = _downscale(image, self.max_side)
+        bgr = small if small.ndim == 3 else cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
+        h, w = bgr.shape[:2]
+        state = self._states.get()
+        if state.size != (w, h):
+            state.det.setInputSize((w, h))
+            state.size = (w, h)
+        try:
+            _, faces = state.det.detect(bgr)
         except cv2.error as exc:
             raise ModelError(f"YuNet detection failed: {_cv_msg(exc)}") from exc
         if faces is None or len(faces) == 0:
-            return np.zeros((0, 4), dtype=np.int32)
-        boxes = np.round(np.asarray(faces)[:, :4]).astype(np.int32)
+            return FaceDetections.from_boxes(np.zeros((0, 4), np.int32))
+        f = np.asarray(faces, dtype=np.float32).reshape(len(faces), -1)
+        boxes = np.round(f[:, :4]).astype(np.int32)
         if self.square:
-            boxes = squarify(_clip(boxes, w, h), w, h)
-        return sort_largest_first(_clip(boxes, w, h))
+            boxes = squarify(_clip_keep(boxes, w, h), w, h)
+        found = FaceDetections(boxes, f[:, 4:14].reshape(-1, NUM_LANDMARKS, 2).copy(), f[:, 14].copy())
+        return found.rescaled(1.0 / scale, W, H).largest_first()
 
 
 class NoDetector:
@@ -205,6 +374,9 @@ class NoDetector:
     def detect(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
         return np.array([[0, 0, w, h]], dtype=np.int32)
+
+    def detect_faces(self, image: np.ndarray) -> FaceDetections:
+        return FaceDetections.from_boxes(self.detect(image))
 
 
 # Detector names the CLI accepts (``--detector``); ``haar`` also takes ``haar:VARIANT``
@@ -222,26 +394,47 @@ def check_detector_name(name: str) -> str:
     return name
 
 
-def build_detector(name: str = "haar", model: Optional[Union[str, Path]] = None, fast: bool = False) -> Detector:
-    """Detector by CLI name: ``haar`` (or ``haar:alt2``), ``yunet`` (needs ``model``), ``none``.
+def build_detector(name: str = DEFAULT_DETECTOR, model: Optional[Union[str, Path]] = None,
+                   fast: bool = False) -> Detector:
+    """Detector by CLI name: ``yunet`` (default; ``model`` None = the shipped one), ``haar``
+    (or ``haar:alt2``; ``model`` = a cascade XML), ``none``.
 
     ``fast`` (the stream mode) steps the Haar cascade's scale pyramid by 1.2 instead of 1.1:
     about 1.7x faster, and a face missed on one detection round is kept by the tracker.
+    YuNet's cost does not depend on it.
     """
-    kind, _, variant = (name or "haar").partition(":")
-    kind = kind.lower()
+    kind, _, variant = (name or DEFAULT_DETECTOR).partition(":")
+    kind = kind.strip().lower()
     if kind == "haar":
         sf = 1.2 if fast else 1.1
         if model is not None:
             return HaarDetector(cascade=str(model), scale_factor=sf)
         return HaarDetector(cascade=variant or "default", scale_factor=sf)
     if kind == "yunet":
-        if model is None:
-            raise ModelError("--detector yunet needs --detector-model face_detection_yunet.onnx")
         return YuNetDetector(model)
     if kind in ("none", "no"):
         return NoDetector()
-    raise InputError(f"unknown detector {name!r}; use haar, haar:alt2, yunet or none")
+    raise InputError(f"unknown detector {name!r}; use yunet, haar, haar:alt2 or none")
+
+
+def detect_scaled(detector: Any, image: np.ndarray, scale: float = 1.0) -> FaceDetections:
+    """Detections of ``detector`` in ``image``, run on a copy resized by ``scale`` (< 1: the
+    stream mode's speed knob) and mapped back to ``image`` coordinates."""
+    import cv2
+
+    h, w = image.shape[:2]
+    if scale == 1.0:
+        return detect_faces(detector, image).clipped(w, h)
+    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return detect_faces(detector, small).rescaled(1.0 / scale, w, h)
+
+
+def _clip_keep(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Boxes clipped to the image, keeping every row (empty ones become 0-sized)."""
+    b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    x0, y0 = np.clip(b[:, 0], 0, width), np.clip(b[:, 1], 0, height)
+    x1, y1 = np.clip(b[:, 0] + b[:, 2], 0, width), np.clip(b[:, 1] + b[:, 3], 0, height)
+    return np.stack([x0, y0, x1 - x0, y1 - y0], axis=1).astype(np.int32)
 
 
 def _clip(boxes: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -1,46 +1,25 @@
-"""Face crops -> the model's NCHW float32 batch, through the C++ extension.
+"""Face crops -> the model's NCHW float32 batch: align (or crop), gray, resize, normalise.
 
-The hot path of every prediction (crop each box, grayscale, resize to the model's input
-size, normalise with the contract's mean/std) is one call into
-``fer_edge._native.preprocess_faces``, which fills the whole batch without intermediate
-images. ``fer_edge.reference.preprocess_faces_reference`` is the numpy/OpenCV definition
-it is tested against; it is used only when the extension is missing (a broken source
-build), with one warning, so that ``fer-edge info`` and the log say so.
+Each face becomes a ``S x S`` gray crop through one ``cv2.warpAffine`` per face
+(:mod:`.align`): faces with landmarks (YuNet) are turned upright and framed like FER2013,
+faces with a box only (Haar, ``--detector none``) are cropped from their box. Then
+``(v - mean) / std`` with the model contract's statistics.
+
+This used to be one call into a fused C++ kernel (``_native.preprocess_faces``: crop, gray,
+area resize, normalise). It was removed (issue 10): it re-implemented OpenCV's colour
+conversion and area resize, was 1.1x *slower* than the plain OpenCV loop, could not
+rotate, and the aligned OpenCV path that replaced it is faster per face than it was
+(benchmark group 2 and docs/BENCHMARKS.md). The C++ extension keeps what it wins: CSV
+parsing, statistics and whole-dataset normalisation (``fer_edge.data``).
 """
 from __future__ import annotations
 
-import logging
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
 from ..contract import ModelContract
-
-log = logging.getLogger("fer_edge")
-
-_impl: Optional[Callable[..., np.ndarray]] = None
-NATIVE: Optional[bool] = None  # set on first use: True when the C++ extension is in use
-
-
-def _load_impl() -> Callable[..., np.ndarray]:
-    global _impl, NATIVE
-    if _impl is None:
-        try:
-            from .. import _native
-
-            _impl, NATIVE = _native.preprocess_faces, True
-        except ImportError as exc:
-            from ..reference import preprocess_faces_reference
-
-            log.warning("fer-edge: C++ extension not available (%s); using the slower numpy preprocessing", exc)
-            _impl, NATIVE = preprocess_faces_reference, False
-    return _impl
-
-
-def native_available() -> bool:
-    """Whether the C++ extension imports (for ``fer-edge info``)."""
-    _load_impl()
-    return bool(NATIVE)
+from .align import crop_faces
 
 
 def as_bgr_or_gray(image: np.ndarray) -> np.ndarray:
@@ -84,21 +63,28 @@ def preprocess_faces(
     boxes: np.ndarray,
     contract: ModelContract,
     out: Optional[np.ndarray] = None,
+    landmarks: Optional[np.ndarray] = None,
 ) -> np.ndarray:
-    """Batch ``(K, contract.channels, S, S)`` float32 for ``boxes`` (x, y, w, h) in ``image``.
+    """Batch ``(K, contract.channels, S, S)`` float32 for the faces at ``boxes`` (x, y, w, h).
 
-    ``image`` is uint8 gray or BGR; boxes must lie inside the image (see :func:`clip_boxes`).
-    For a 3-channel model the gray crop is replicated into the three channels, which is
-    how such a model is trained on FER2013's gray faces.
+    ``landmarks`` ``(K, 5, 2)`` (YuNet's order; NaN rows for faces without) makes those
+    faces aligned crops; without, each box is cropped as it is. ``image`` is uint8 gray or
+    BGR; boxes must lie inside the image (see :func:`clip_boxes`). For a 3-channel model the
+    gray crop is replicated into the three channels, which is how such a model is trained
+    on FER2013's gray faces. ``out``: a preallocated batch to fill (a stream can reuse one).
     """
-    impl = _load_impl()
     img = as_bgr_or_gray(image)
-    b = np.ascontiguousarray(np.asarray(boxes).reshape(-1, 4), dtype=np.int32)
+    b = np.asarray(boxes).reshape(-1, 4)
     size = int(contract.input_size)
-    if contract.channels == 1:
-        return impl(img, b, size, float(contract.mean), float(contract.std), out)
-    gray = impl(img, b, size, float(contract.mean), float(contract.std))
-    if out is not None:
-        out[...] = gray  # broadcasts (K,1,S,S) into (K,3,S,S)
-        return out
-    return np.repeat(gray, contract.channels, axis=1)
+    crops = crop_faces(img, b, landmarks, size)
+    shape = (len(b), int(contract.channels), size, size)
+    if out is None:
+        out = np.empty(shape, dtype=np.float32)
+    elif out.shape != shape or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 {shape}, got {out.dtype} {out.shape}")
+    # float32 arithmetic: per frame, numpy is cheaper than a call into the C++ normaliser
+    np.subtract(crops[:, None], np.float32(contract.mean), out=out[:, :1], dtype=np.float32)
+    np.divide(out[:, :1], np.float32(contract.std), out=out[:, :1])
+    if contract.channels > 1:
+        out[:, 1:] = out[:, :1]
+    return out

@@ -61,6 +61,9 @@ class Track:
     hits: int = 1  # detection rounds that matched this track (including the first)
     template: Optional[np.ndarray] = field(default=None, repr=False)
     scale: float = 1.0  # template scale: TEMPLATE_WIDTH / box width at capture
+    # (5, 2) face landmarks relative to the box's top-left corner (None: the detector has
+    # none): they move with the box when it is followed, so the crop stays aligned
+    landmarks: Optional[np.ndarray] = field(default=None, repr=False)
 
 
 class FaceTracker:
@@ -99,13 +102,16 @@ class FaceTracker:
         self._next_id = 1
 
     # ------------------------------------------------------------------ detection frames
-    def update(self, boxes: np.ndarray, gray: Optional[np.ndarray] = None) -> tuple[list[int], np.ndarray]:
+    def update(self, boxes: np.ndarray, gray: Optional[np.ndarray] = None,
+               landmarks: Optional[np.ndarray] = None) -> tuple[list[int], np.ndarray]:
         """Match this frame's detections to tracks; returns (track ids, boxes) of the faces to classify.
 
-        Matched and new tracks take the detected box; unmatched tracks are followed by
-        template (when ``gray`` is given) until they have missed ``max_missed`` rounds.
+        Matched and new tracks take the detected box (and ``landmarks`` ``(K, 5, 2)``, when
+        given; see :meth:`landmarks_of`); unmatched tracks are followed by template (when
+        ``gray`` is given) until they have missed ``max_missed`` rounds.
         """
         det = np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
+        lms = None if landmarks is None else np.asarray(landmarks, dtype=np.float32).reshape(len(det), 5, 2)
         prev = np.array([t.box for t in self.tracks], dtype=np.int32).reshape(-1, 4)
         pairs = greedy_match(iou_matrix(prev, det), self.iou_threshold)
         matched_t = {r for r, _ in pairs}
@@ -116,11 +122,12 @@ class FaceTracker:
             t = self.tracks[r]
             t.box, t.missed = det[c].copy(), 0
             t.hits += 1
+            t.landmarks = _relative(lms, c, t.box)
             self._capture(t, gray)
             kept.append(t)
         for c in range(len(det)):
             if c not in matched_d:
-                t = Track(id=self._next_id, box=det[c].copy())
+                t = Track(id=self._next_id, box=det[c].copy(), landmarks=_relative(lms, c, det[c]))
                 self._next_id += 1
                 self._capture(t, gray)
                 kept.append(t)
@@ -158,6 +165,16 @@ class FaceTracker:
             else:
                 t.probs = self.alpha * out[i] + (1.0 - self.alpha) * t.probs
             out[i] = t.probs
+        return out
+
+    def landmarks_of(self, ids: list[int]) -> np.ndarray:
+        """``(K, 5, 2)`` landmarks of the tracks ``ids`` where their boxes are now (NaN where unknown)."""
+        by_id = {t.id: t for t in self.tracks}
+        out = np.full((len(ids), 5, 2), np.nan, dtype=np.float32)
+        for i, tid in enumerate(ids):
+            t = by_id.get(tid)
+            if t is not None and t.landmarks is not None and t.landmarks.shape == (5, 2):
+                out[i] = t.landmarks + t.box[:2].astype(np.float32)
         return out
 
     def reset(self) -> None:
@@ -207,3 +224,10 @@ class FaceTracker:
         ny = min(max(0, ny), H - h)
         t.box = np.array([nx, ny, w, h], dtype=np.int32)
         return True
+
+
+def _relative(landmarks: Optional[np.ndarray], i: int, box: np.ndarray) -> Optional[np.ndarray]:
+    """Row ``i`` of ``landmarks`` relative to ``box``'s corner; None when absent or not finite."""
+    if landmarks is None or i >= len(landmarks) or not np.isfinite(landmarks[i]).all():
+        return None
+    return landmarks[i] - np.asarray(box[:2], dtype=np.float32)
