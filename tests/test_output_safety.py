@@ -3,7 +3,7 @@
 ``--save-annotated DIR`` names its files after the inputs, so it may never write over an input
 or over a file that was in DIR before the run (``--overwrite`` allows the latter only): the
 command stops before it writes anything, exit 2, one line naming the file. Outputs the user
-names (``webcam --output``, ``--jsonl``, and ``--csv`` / ``--plot`` where present) are replaced
+names (``webcam --output``, ``--jsonl``, ``--csv``, ``--plot``) are replaced
 when they exist, their ``--help`` says so, and none may be one of the inputs.
 Every test checks the files' bytes afterwards, not just the exit code.
 """
@@ -150,7 +150,10 @@ def _webcam(clip: Path, *extra: str) -> int:
     return main(["webcam", "--source", str(clip), "--no-display", "-q", *extra])
 
 
-@pytest.mark.parametrize("option", ["--output", "--jsonl"])
+WEBCAM_OUTPUTS = ["--output", "--jsonl", "--csv", "--plot"]
+
+
+@pytest.mark.parametrize("option", WEBCAM_OUTPUTS)
 def test_webcam_output_may_not_be_the_source(clip, option, capsys):
     before = clip.read_bytes()
     assert _webcam(clip, option, str(clip)) == EXIT_USAGE
@@ -169,9 +172,10 @@ def test_webcam_output_may_not_be_the_model(clip, tmp_path, capsys):
     assert model.read_bytes() == before
 
 
-def test_webcam_two_outputs_may_not_share_a_file(clip, tmp_path, capsys):
+@pytest.mark.parametrize("second", WEBCAM_OUTPUTS[1:])
+def test_webcam_two_outputs_may_not_share_a_file(clip, tmp_path, second, capsys):
     same = tmp_path / "both.avi"
-    assert _webcam(clip, "--output", str(same), "--jsonl", str(tmp_path / "." / "both.avi")) == EXIT_USAGE
+    assert _webcam(clip, "--output", str(same), second, str(tmp_path / "." / "both.avi")) == EXIT_USAGE
     assert "both name" in _one_line_error(capsys.readouterr().err)
     assert not same.exists()
 
@@ -186,7 +190,7 @@ def test_webcam_replaces_an_existing_named_output(clip, tmp_path, capsys):
 
 
 def test_every_named_output_says_it_replaces_in_help():
-    """--output, --jsonl, and --csv / --plot once webcam has them: --help says the file is replaced."""
+    """Every named output of every verb (webcam --output, --jsonl, --csv, --plot): --help says the file is replaced."""
     from fer_edge.cli.outputs import NAMED_OUTPUTS, REPLACES
 
     parser = build_parser()
@@ -197,4 +201,4 @@ def test_every_named_output_says_it_replaces_in_help():
             if action.dest in NAMED_OUTPUTS and action.option_strings:
                 checked.append(f"{verb} {action.option_strings[0]}")
                 assert action.help and action.help.endswith(REPLACES), f"{verb} {action.option_strings[0]}: {action.help!r}"
-    assert {"webcam --output", "webcam --jsonl"} <= set(checked)
+    assert {f"webcam {o}" for o in WEBCAM_OUTPUTS} <= set(checked)

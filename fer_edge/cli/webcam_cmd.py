@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import DeviceError
     from ..runtime.stream import StreamOptions, check_output_path, gui_available, run_stream
 
+    check_verb_outputs(args)  # no output may be the source video, a model or another output
     output = Path(args.output).expanduser() if args.output else None
     jsonl = Path(args.jsonl).expanduser() if args.jsonl else None
     check_output_path(output, "video")
@@ -79,7 +80,6 @@ def run(args: argparse.Namespace) -> int:
         from ..runtime.timeline import require_matplotlib
 
         require_matplotlib()  # before the video is processed, not after
-    check_verb_outputs(args)  # no output may be the source video or a model
     display = gui_available() if args.display is None else args.display
     if display and not gui_available():
         raise DeviceError("--display needs a graphical display (DISPLAY is not set); use --no-display with --output")
