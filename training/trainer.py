@@ -60,9 +60,25 @@ class TrainResult:
     amp: str
     channels_last: bool
     val_source: str
+    device_name: str = ""  # the GPU's or CPU's name, for results tables
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def device_name(device: torch.device) -> str:
+    """``NVIDIA H100 80GB HBM3`` or ``Intel(R) Xeon(R) Processor, 2 threads``: where a run trained."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = "CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads"
 
 
 # --------------------------------------------------------------------------- devices
@@ -489,6 +505,7 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
         epochs_run=epochs_run, stopped_early=stopped_early or bool(ckpt and ckpt.get("stopped_early")),
         wall_time_s=round(wall, 2), images_per_s=round(ips, 1), params=params, macs=macs, device=str(device),
         amp=str(amp).replace("torch.", "") if amp else "off", channels_last=channels_last, val_source=data.val_source,
+        device_name=device_name(device),
     )
     if info.is_main:
         (out / "summary.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
