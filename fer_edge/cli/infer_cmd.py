@@ -29,16 +29,18 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_detector_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("face detection")
-    g.add_argument("--detector", default="haar", metavar="NAME", type=detector_name,
-                   help="haar (OpenCV Haar cascade, default), haar:alt2, yunet (needs --detector-model), none")
+    g.add_argument("--detector", default="yunet", metavar="NAME", type=detector_name,
+                   help="yunet (default: the YuNet model shipped with fer-edge; faces are aligned), "
+                   "haar (OpenCV Haar cascade), haar:alt2, none")
     g.add_argument("--detector-model", metavar="PATH", default=None,
-                   help="detector model file, e.g. face_detection_yunet_2023mar.onnx for --detector yunet")
+                   help="another detector model file: a YuNet .onnx for --detector yunet, a cascade .xml for haar")
     g.add_argument("--no-detect", action="store_true",
                    help="treat every input as an already cropped face (like FER2013 images)")
     g.add_argument("--max-faces", type=positive_int, default=None, metavar="N",
                    help="keep only the N largest faces per image (1 = the main face)")
     g.add_argument("--margin", type=float_range(0.0, 2.0), default=0.0, metavar="F",
-                   help="grow detected boxes by this fraction of their size (default 0: Haar boxes already match FER2013 crops)")
+                   help="grow detected boxes by this fraction of their size (default 0: Haar boxes already match FER2013 crops; "
+                   "aligned YuNet crops are framed like FER2013 and ignore it)")
 
 
 def add_verbosity_args(p: argparse.ArgumentParser) -> None:
@@ -128,19 +130,22 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
         else:
             images.append(res.to_dict(top_k))
 
+    warning = no_face_warning(predictor.detector, len(sources) - len(errors), n_faces)
     if json_out:
         doc = {
             "model": predictor.model.summary(),
             "detector": getattr(predictor.detector, "name", type(predictor.detector).__name__),
             "images": images,
             "errors": errors,
-            "summary": {"inputs": len(sources), "failed": len(errors), "faces": n_faces},
+            "summary": {"inputs": len(sources), "failed": len(errors), "faces": n_faces, "warning": warning},
         }
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif table is not None:
         table.footer(len(sources), len(errors), n_faces)
     sys.stdout.flush()
+    if warning:
+        print(f"fer-edge: warning: {warning}", file=sys.stderr)
 
     if not errors:
         return ok_code
@@ -151,6 +156,17 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
     for e in errors:
         print(f"  {e['error']}", file=sys.stderr)
     return input_code if len(errors) == len(sources) else partial_code
+
+
+def no_face_warning(detector, images: int, faces: int) -> Optional[str]:
+    """The warning for a run whose detector found no face in any of the ``images`` it read
+    (None when a face was found, nothing was read, or there is no detector)."""
+    if faces or not images or getattr(detector, "name", "") == "none":
+        return None
+    from ..runtime.detect import describe_detector, no_face_advice
+
+    return (f"no face found in {'the image' if images == 1 else f'any of the {images} images'}, "
+            f"looked for by {describe_detector(detector)}. Try {no_face_advice(detector)}.")
 
 
 def _prepare_dir(path: Optional[str]) -> Optional[Path]:

@@ -114,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     if summary.message:
         kind = "error" if summary.end in ("lost", "truncated") else "note"
         print(f"fer-edge: {kind}: {summary.message}", file=sys.stderr)
+    if summary.warning:
+        print(f"fer-edge: warning: {summary.warning}", file=sys.stderr)
     for what, path in (("video", summary.output), ("events", summary.jsonl), ("frames CSV", csv_path),
                        ("timeline plot", plotted)):
         if path:

@@ -1,7 +1,7 @@
 """The Python API: a detector and a model combined, mirroring ``fer-edge infer``.
 
 >>> import fer_edge
->>> faces = fer_edge.predict("photo.jpg")          # packaged default model, Haar detector
+>>> faces = fer_edge.predict("photo.jpg")          # packaged default model, YuNet detector, aligned crops
 >>> faces[0].label, faces[0].score, faces[0].box
 ('happy', 0.91, (108, 51, 79, 79))
 
@@ -26,7 +26,7 @@ from typing import Iterable, Iterator, Optional, Union
 import numpy as np
 
 from ..errors import FerEdgeError
-from .detect import Detector, build_detector, expand_boxes
+from .detect import DEFAULT_DETECTOR, Detector, FaceDetections, build_detector, detect_scaled, expand_boxes
 from .model import FerModel
 from .preprocess import as_bgr_or_gray, clip_boxes, preprocess_faces
 from .results import FaceResult, ImageResult
@@ -40,11 +40,13 @@ class Predictor:
     """Find faces and classify their expressions; one batched model call per image.
 
     ``model``: a :class:`FerModel`, a path to an exported ``.onnx``, or None for the
-    packaged default. ``detector``: ``"haar"`` (default), ``"haar:alt2"``, ``"yunet"`` (with
-    ``detector_model``), ``"none"`` (inputs are face crops) or any object with
-    ``detect(image) -> (K, 4) boxes``. ``max_faces`` keeps the largest faces only;
-    ``margin`` grows each detected box by that fraction of its size (0 = FER2013-like
-    Haar crops, see :mod:`.detect`).
+    packaged default. ``detector``: ``"yunet"`` (default, shipped; ``detector_model`` picks
+    another YuNet file), ``"haar"``, ``"haar:alt2"``, ``"none"`` (inputs are face crops) or
+    any object with ``detect(image) -> (K, 4) boxes`` (optionally ``detect_faces(image) ->
+    FaceDetections`` with landmarks). ``align``: faces with landmarks are turned upright and
+    framed like FER2013 (:mod:`.align`); False crops every face from its box. ``max_faces``
+    keeps the largest faces only; ``margin`` grows each detected box by that fraction of its
+    size (0 = FER2013-like Haar crops, see :mod:`.detect`; aligned crops ignore it).
 
     Safe to share between threads (see the module doc); keep no per-call state on it.
     """
@@ -52,12 +54,13 @@ class Predictor:
     def __init__(
         self,
         model: ModelLike = None,
-        detector: Union[str, Detector] = "haar",
+        detector: Union[str, Detector] = DEFAULT_DETECTOR,
         detector_model: Optional[Union[str, Path]] = None,
         max_faces: Optional[int] = None,
         margin: float = 0.0,
         device: str = "auto",
         threads: Optional[int] = None,
+        align: bool = True,
     ):
         self.model = model if isinstance(model, FerModel) else FerModel.load(model, device=device, threads=threads)
         self.detector: Detector = build_detector(detector, detector_model) if isinstance(detector, str) else detector
@@ -67,6 +70,7 @@ class Predictor:
             raise ValueError(f"margin must be between 0 and 2, got {margin}")
         self.max_faces = max_faces
         self.margin = float(margin)
+        self.align = bool(align)
 
     # --------------------------------------------------------------- building blocks
     def detect(self, image: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -75,30 +79,31 @@ class Predictor:
         ``scale < 1`` runs the detector on a downscaled copy (the stream mode's speed knob)
         and maps the boxes back.
         """
-        import cv2
+        return self.detect_faces(image, scale).boxes
 
+    def detect_faces(self, image: np.ndarray, scale: float = 1.0) -> FaceDetections:
+        """Like :meth:`detect`, with each face's landmarks and score (what :meth:`classify` aligns with)."""
         img = as_bgr_or_gray(image)
         h, w = img.shape[:2]
-        small = img
-        if scale != 1.0:
-            small = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-        boxes = np.asarray(self.detector.detect(small), dtype=np.float64).reshape(-1, 4)
-        if scale != 1.0 and len(boxes):
-            boxes = np.round(boxes / scale)
-        boxes = clip_boxes(boxes, w, h)
+        found = detect_scaled(self.detector, img, scale)
         if self.max_faces is not None:
-            boxes = boxes[: self.max_faces]
+            found = found.take(slice(0, self.max_faces))
         if self.margin:
-            boxes = expand_boxes(boxes, self.margin, w, h)
-        return boxes
+            found = FaceDetections(expand_boxes(found.boxes, self.margin, w, h), found.landmarks, found.scores)
+        return found
 
-    def classify(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(K, num_classes)`` for the faces at ``boxes``, in one model call."""
+    def classify(self, image: np.ndarray, boxes: np.ndarray, landmarks: Optional[np.ndarray] = None) -> np.ndarray:
+        """Class probabilities ``(K, num_classes)`` for the faces at ``boxes``, in one model call.
+
+        ``landmarks`` ``(K, 5, 2)`` (from :meth:`detect_faces`; NaN rows for faces without)
+        aligns those faces when the predictor's ``align`` is on.
+        """
         img = as_bgr_or_gray(image)
         b = clip_boxes(boxes, img.shape[1], img.shape[0])
         if len(b) != len(np.asarray(boxes).reshape(-1, 4)):
             raise ValueError("every box must overlap the image")
-        batch = preprocess_faces(img, b, self.model.contract)
+        lm = landmarks if self.align else None
+        batch = preprocess_faces(img, b, self.model.contract, landmarks=lm)
         return self.model.predict_proba(batch)
 
     def faces_from(self, boxes: np.ndarray, probs: np.ndarray, track_ids: Optional[list[int]] = None) -> list[FaceResult]:
@@ -122,8 +127,8 @@ class Predictor:
     def predict(self, image: ImageLike) -> list[FaceResult]:
         """All faces of one image (path or array); an image without faces gives ``[]``."""
         img = read_image(image) if isinstance(image, (str, Path)) else as_bgr_or_gray(image)
-        boxes = self.detect(img)
-        return self.faces_from(boxes, self.classify(img, boxes))
+        found = self.detect_faces(img)
+        return self.faces_from(found.boxes, self.classify(img, found.boxes, found.landmarks))
 
     def predict_image(self, image: np.ndarray, path: Optional[str] = None) -> ImageResult:
         img = as_bgr_or_gray(image)
@@ -157,7 +162,7 @@ def predict(
     image: ImageLike,
     model: ModelLike = None,
     *,
-    detector: str = "haar",
+    detector: str = DEFAULT_DETECTOR,
     detector_model: Optional[Union[str, Path]] = None,
     max_faces: Optional[int] = None,
     device: str = "auto",

@@ -417,6 +417,33 @@ def build_detector(name: str = DEFAULT_DETECTOR, model: Optional[Union[str, Path
     raise InputError(f"unknown detector {name!r}; use yunet, haar, haar:alt2 or none")
 
 
+def describe_detector(detector: Any, scale: float = 1.0) -> str:
+    """What a detector looks for, in words, for the "no face found" warnings."""
+    name = getattr(detector, "name", type(detector).__name__)
+    where = f" on frames scaled by {scale:g}" if scale != 1.0 else ""
+    if isinstance(detector, YuNetDetector):
+        smallest = int(round(20 / scale))
+        return (f"the YuNet detector (score >= {detector.score_threshold:g}{where}; faces from about "
+                f"{smallest} px, frontal to half-profile)")
+    if isinstance(detector, HaarDetector):
+        return (f"the Haar cascade {detector.cascade_path.name}{where} (frontal, upright faces of at least "
+                f"{detector.min_size_px} px and {detector.min_face:.0%} of the shorter side)")
+    return f"the {name} detector{where}"
+
+
+def no_face_advice(detector: Any, scale: float = 1.0) -> str:
+    """What to change when a detector found no face at all (one line, for the CLI warnings)."""
+    tips = []
+    if scale < 1.0:
+        tips.append(f"--detect-scale 1 (faces smaller than about {int(round(20 / scale))} px are missed at {scale:g})")
+    if isinstance(detector, HaarDetector):
+        tips.append("--detector yunet (finds turned, tilted and small faces the cascade misses)")
+    elif isinstance(detector, YuNetDetector):
+        tips.append("more light, or a larger face in the picture (YuNet needs about 20 px at the detection scale)")
+    tips.append("--no-detect if the inputs are already face crops")
+    return "; ".join(tips)
+
+
 def detect_scaled(detector: Any, image: np.ndarray, scale: float = 1.0) -> FaceDetections:
     """Detections of ``detector`` in ``image``, run on a copy resized by ``scale`` (< 1: the
     stream mode's speed knob) and mapped back to ``image`` coordinates."""

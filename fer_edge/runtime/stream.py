@@ -102,6 +102,7 @@ class StreamSummary:
     dropped: int = 0  # captured but replaced by a newer frame before processing
     duration_s: float = 0.0
     message: Optional[str] = None
+    warning: Optional[str] = None  # e.g. no face found in any frame: what was tried, what to change
     output: Optional[str] = None
     jsonl: Optional[str] = None
     stage_ms: dict[str, float] = field(default_factory=dict)  # mean milliseconds per frame and stage
@@ -136,6 +137,7 @@ class StreamSummary:
             "duration_s": round(self.duration_s, 4),
             "fps": round(self.fps, 2),
             "message": self.message,
+            "warning": self.warning,
             "output": self.output,
             "jsonl": self.jsonl,
             "stage_ms": {k: round(v, 3) for k, v in self.stage_ms.items()},
@@ -541,15 +543,15 @@ def run_stream(
                 if processed % opts.detect_every == 0:
                     # Haar works on gray anyway (converting once serves detection and following)
                     det_in = gray if getattr(predictor.detector, "name", "") in ("haar", "none") else img
-                    boxes = predictor.detect(det_in, scale=opts.detect_scale)
-                    ids, boxes = tracker.update(boxes, gray)
+                    found = predictor.detect_faces(det_in, scale=opts.detect_scale)
+                    ids, boxes = tracker.update(found.boxes, gray, found.landmarks)
                     stage = "detect"
                 else:
                     ids, boxes = tracker.follow(gray)
                     stage = "follow"
                 t1 = time.perf_counter()
                 if len(boxes):
-                    probs = tracker.smooth(ids, predictor.classify(img, boxes))
+                    probs = tracker.smooth(ids, predictor.classify(img, boxes, tracker.landmarks_of(ids)))
                 else:
                     probs = np.zeros((0, len(predictor.model.classes)), dtype=np.float32)
                 faces = predictor.faces_from(boxes, probs, ids)
@@ -603,6 +605,14 @@ def run_stream(
             except cv2.error:
                 pass
     summary.stage_ms = _stage_ms(stage_total, summary.frames)
+    if summary.frames and not summary.frames_with_faces and getattr(predictor.detector, "name", "") != "none":
+        from .detect import describe_detector, no_face_advice
+
+        summary.warning = (
+            f"no face found in any of the {summary.frames} frames, looked for by "
+            f"{describe_detector(predictor.detector, opts.detect_scale)} every {opts.detect_every} frame(s). "
+            f"Try {no_face_advice(predictor.detector, opts.detect_scale)}."
+        )
     # Containers state their frame count (MP4/AVI exactly, MKV/WebM as an estimate): a file
     # that ends clearly short of it is damaged, which the exit code should say.
     if summary.end == END_EOF and declared_frames > 0 and summary.captured < declared_frames - max(2, declared_frames // 20):
