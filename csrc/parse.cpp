@@ -117,6 +117,11 @@ inline bool all_digits(const char* b, const char* e) {
   return true;
 }
 
+// "-12": an integer, but a negative one (out of range, not "not an integer").
+inline bool negative_integer(const char* b, const char* e) {
+  return e - b > 1 && *b == '-' && all_digits(b + 1, e);
+}
+
 // Value of an all-digit token, saturated at 1000 (anything above 255 is an error anyway).
 inline unsigned digits_value(const char* b, const char* e) {
   unsigned v = 0;
@@ -367,7 +372,10 @@ bool parse_pixels_slow(const char* b, const char* e, uint8_t* out, int64_t npix,
     }
     ++count;
     if (!numeric) {
-      err = "pixels value " + std::to_string(count) + " is not an integer: " + display_quoted(t, p);
+      if (negative_integer(t, p))
+        err = "pixels value " + std::to_string(count) + " is -" + display_digits(t + 1, p) + ", outside 0..255";
+      else
+        err = "pixels value " + std::to_string(count) + " is not an integer: " + display_quoted(t, p);
       return false;
     }
     if (v > 255) {
@@ -392,6 +400,10 @@ bool parse_label(Field f, int num_classes, int64_t& label, std::string& err) {
   trim(b, e);
   if (b == e) {
     err = "emotion is empty";
+    return false;
+  }
+  if (negative_integer(b, e)) {
+    err = "emotion -" + display_digits(b + 1, e) + " is not a class label 0.." + std::to_string(num_classes - 1);
     return false;
   }
   if (!all_digits(b, e)) {

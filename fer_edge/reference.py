@@ -45,6 +45,11 @@ def _digits(tok: bytes) -> str:
     return tok[:_DISPLAY_LIMIT].decode("ascii") + ("..." if len(tok) > _DISPLAY_LIMIT else "")
 
 
+def _negative(tok: bytes) -> bool:
+    """``-12``: an integer out of range, which messages must not call "not an integer"."""
+    return len(tok) > 1 and tok[:1] == b"-" and tok[1:].isdigit()
+
+
 def _int_of_digits(tok: bytes) -> int:
     # int() refuses strings over 4300 digits; anything over 3 significant digits is > 255 anyway.
     significant = tok.lstrip(b"0")
@@ -57,6 +62,8 @@ def parse_pixels_field_reference(field: BytesLike, side: int = 48) -> np.ndarray
     if not tokens:
         raise ValueError("pixels is empty")
     for i, tok in enumerate(tokens, 1):
+        if _negative(tok):
+            raise ValueError(f"pixels value {i} is -{_digits(tok[1:])}, outside 0..255")
         if not tok.isdigit():
             raise ValueError(f"pixels value {i} is not an integer: {_display(tok)}")
         if _int_of_digits(tok) > 255:
@@ -107,6 +114,8 @@ def _parse_label(field: bytes, num_classes: int) -> int:
     tok = field.strip()
     if not tok:
         raise ValueError("emotion is empty")
+    if _negative(tok):
+        raise ValueError(f"emotion -{_digits(tok[1:])} is not a class label 0..{num_classes - 1}")
     if not tok.isdigit():
         raise ValueError(f"emotion {_display(tok)} is not an integer")
     value = _int_of_digits(tok)

@@ -92,7 +92,8 @@ GOOD = " ".join(["17"] * 2304)
     "row,message",
     [
         (f"7,{GOOD},Training", "line 3: emotion 7 is not a class label 0..6"),
-        (f"-1,{GOOD},Training", "line 3: emotion '-1' is not an integer"),
+        (f"-1,{GOOD},Training", "line 3: emotion -1 is not a class label 0..6"),
+        ("3,-1 " + " ".join(["17"] * 2303) + ",Training", "line 3: pixels value 1 is -1, outside 0..255"),
         ("3," + " ".join(["17"] * 2303) + ",Training", "line 3: pixels has 2303 values, expected 2304"),
         (f"3,{GOOD} 1,Training", "line 3: pixels has 2305 values, expected 2304"),
         ("3,300 " + " ".join(["17"] * 2303) + ",Training", "line 3: pixels value 1 is 300, outside 0..255"),

@@ -155,7 +155,10 @@ MALFORMED = [
     (f"1,{GOOD} 9 9,Training", "pixels has 2306 values, expected 2304"),
     (f"1,12 ab {GOOD},Training", "pixels value 2 is not an integer: 'ab'"),
     (f"1,1 2 3.5 {GOOD},Training", "pixels value 3 is not an integer: '3.5'"),
-    (f"1,-4 {GOOD},Training", "pixels value 1 is not an integer: '-4'"),
+    (f"1,-4 {GOOD},Training", "pixels value 1 is -4, outside 0..255"),  # out of range, not "not an integer"
+    (f"1,1 --4 {GOOD},Training", "pixels value 2 is not an integer: '--4'"),
+    (f"1,1 - {GOOD},Training", "pixels value 2 is not an integer: '-'"),
+    (f"-3,{GOOD},Training", "emotion -3 is not a class label 0..6"),
     (f"1,256 {GOOD[4:]},Training", "pixels value 1 is 256, outside 0..255"),
     (f"1,{GOOD[:-3]} 99999999999999999999999999,Training",
      "pixels value 2304 is 99999999999999999999..., outside 0..255"),
