@@ -6,8 +6,11 @@
 ('happy', 0.91, (108, 51, 79, 79))
 
 For many images, build one :class:`Predictor` and reuse it (the session and detector are
-created once). Arrays are taken in OpenCV's convention: uint8 BGR ``(H, W, 3)`` or gray
-``(H, W)``; convert RGB arrays (PIL, matplotlib) with ``img[:, :, ::-1]`` first.
+created once). An image is a file path, a numpy array in OpenCV's convention (uint8 BGR
+``(H, W, 3)``, BGRA or gray ``(H, W)``; turn an RGB array into BGR with ``rgb[:, :, ::-1]``),
+or a PIL image (RGB, converted here); a list of images is classified in one model call and
+gives one list of faces per image. Faces that are already cropped (FER2013-style, or from your
+own detector) go to :func:`predict_emotions`.
 
 Threads: :func:`predict`, a :class:`Predictor` and its :class:`FerModel` may be shared by any
 number of threads, and answer each call exactly as they answer it alone (a web service needs
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Union
+from typing import Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -30,9 +33,10 @@ from .detect import DEFAULT_DETECTOR, Detector, FaceDetections, build_detector, 
 from .model import FerModel
 from .preprocess import as_bgr_or_gray, clip_boxes, preprocess_faces
 from .results import FaceResult, ImageResult
+from .inputs import ImageInput, is_batch, to_image, to_images
 from .sources import read_image
 
-ImageLike = Union[str, Path, np.ndarray]
+ImageLike = ImageInput  # a path, a BGR numpy array or a PIL image
 ModelLike = Union[FerModel, str, Path, None]
 
 
@@ -98,13 +102,16 @@ class Predictor:
         ``landmarks`` ``(K, 5, 2)`` (from :meth:`detect_faces`; NaN rows for faces without)
         aligns those faces when the predictor's ``align`` is on.
         """
+        return self.model.predict_proba(self.face_batch(image, boxes, landmarks))
+
+    def face_batch(self, image: np.ndarray, boxes: np.ndarray, landmarks: Optional[np.ndarray] = None) -> np.ndarray:
+        """The model input ``(K, C, S, S)`` for the faces at ``boxes`` (what :meth:`classify` runs)."""
         img = as_bgr_or_gray(image)
         b = clip_boxes(boxes, img.shape[1], img.shape[0])
         if len(b) != len(np.asarray(boxes).reshape(-1, 4)):
             raise ValueError("every box must overlap the image")
         lm = landmarks if self.align else None
-        batch = preprocess_faces(img, b, self.model.contract, landmarks=lm)
-        return self.model.predict_proba(batch)
+        return preprocess_faces(img, b, self.model.contract, landmarks=lm)
 
     def faces_from(self, boxes: np.ndarray, probs: np.ndarray, track_ids: Optional[list[int]] = None) -> list[FaceResult]:
         """Pack boxes and probabilities into :class:`FaceResult` objects."""
@@ -124,11 +131,42 @@ class Predictor:
         return out
 
     # --------------------------------------------------------------- whole images
-    def predict(self, image: ImageLike) -> list[FaceResult]:
-        """All faces of one image (path or array); an image without faces gives ``[]``."""
-        img = read_image(image) if isinstance(image, (str, Path)) else as_bgr_or_gray(image)
+    def predict(self, image: Union[ImageLike, Sequence[ImageLike]]) -> Union[list[FaceResult], list[list[FaceResult]]]:
+        """All faces of one image (path, BGR array or PIL image); an image without faces gives ``[]``.
+
+        A list of images gives a list of face lists, one per image, from one model call
+        (:meth:`predict_batch`).
+        """
+        if is_batch(image):
+            return self.predict_batch(image)
+        img = to_image(image)
         found = self.detect_faces(img)
         return self.faces_from(found.boxes, self.classify(img, found.boxes, found.landmarks))
+
+    def predict_batch(self, images: Sequence[ImageLike]) -> list[list[FaceResult]]:
+        """Faces of several images: detection per image, then every face of every image
+        through the model in ONE call (what a GPU or a batched CPU session is fastest at)."""
+        imgs = to_images(images)
+        found = [self.detect_faces(img) for img in imgs]
+        batches = [self.face_batch(img, f.boxes, f.landmarks) for img, f in zip(imgs, found) if len(f.boxes)]
+        probs = self.model.predict_proba(np.concatenate(batches)) if batches else None
+        out, start = [], 0
+        for f in found:
+            k = len(f.boxes)
+            out.append(self.faces_from(f.boxes, probs[start:start + k]) if k else [])
+            start += k
+        return out
+
+    def classify_crops(self, faces: Sequence[ImageLike]) -> list[FaceResult]:
+        """Expressions of images that are each one face already cropped (no detection): one
+        :class:`FaceResult` per crop, its box the whole crop, all crops in one model call."""
+        imgs = to_images(faces)
+        if not imgs:
+            return []
+        boxes = [np.array([[0, 0, img.shape[1], img.shape[0]]], dtype=np.int32) for img in imgs]
+        probs = self.model.predict_proba(np.concatenate(
+            [preprocess_faces(img, b, self.model.contract) for img, b in zip(imgs, boxes)]))
+        return [self.faces_from(b, p[None])[0] for b, p in zip(boxes, probs)]
 
     def predict_image(self, image: np.ndarray, path: Optional[str] = None) -> ImageResult:
         img = as_bgr_or_gray(image)
@@ -166,15 +204,44 @@ def predict(
     detector_model: Optional[Union[str, Path]] = None,
     max_faces: Optional[int] = None,
     device: str = "auto",
-) -> list[FaceResult]:
+) -> Union[list[FaceResult], list[list[FaceResult]]]:
     """Faces and expressions in one image: ``fer_edge.predict("photo.jpg")``.
 
-    The first call loads the model (the packaged default when ``model`` is None) and
-    keeps it for later calls with the same arguments. Raises
-    :class:`~fer_edge.errors.InputError` for an unreadable image and
-    :class:`~fer_edge.errors.ModelError` for a missing or invalid model.
+    ``image``: a file path, a numpy BGR array, a PIL image, or a list of these (then one
+    list of faces per image, all faces classified in one model call). The first call loads
+    the model (the packaged default when ``model`` is None or ``"default"``) and keeps it for
+    later calls with the same arguments. Raises :class:`~fer_edge.errors.InputError` for an
+    unreadable image and :class:`~fer_edge.errors.ModelError` for a missing or invalid model.
     """
-    key_model = model if isinstance(model, FerModel) else (str(Path(model).expanduser().resolve()) if model else None)
+    return _shared(model, detector, detector_model, max_faces, device).predict(image)
+
+
+def predict_emotions(
+    faces: Union[ImageLike, Sequence[ImageLike]],
+    model: ModelLike = None,
+    *,
+    device: str = "auto",
+) -> Union[FaceResult, list[FaceResult]]:
+    """Expressions of faces that are already cropped (hsemotion's ``predict_emotions``).
+
+    ``faces``: one face crop (path, BGR array, PIL image) or a list of them; no detection
+    runs, each crop is one face. Gives a :class:`FaceResult` (box = the whole crop) per
+    crop, a list for a list, all crops in one model call.
+
+    >>> fer_edge.predict_emotions(face_crop).label
+    'happy'
+    """
+    predictor = _shared(model, "none", None, None, device)
+    if is_batch(faces):
+        return predictor.classify_crops(faces)
+    return predictor.classify_crops([faces])[0]
+
+
+def _shared(model: ModelLike, detector: str, detector_model, max_faces: Optional[int], device: str) -> Predictor:
+    """One Predictor per set of arguments, kept for later calls (at most 4)."""
+    from .default_model import resolve_model_path
+
+    key_model = model if isinstance(model, FerModel) else str(resolve_model_path(model).resolve())
     key = (key_model, detector, str(detector_model) if detector_model else None, max_faces, device)
     with _cache_lock:
         predictor = _cache.get(key)
@@ -183,4 +250,4 @@ def predict(
             if len(_cache) >= 4:
                 _cache.pop(next(iter(_cache)))
             _cache[key] = predictor
-    return predictor.predict(image)
+    return predictor

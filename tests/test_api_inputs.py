@@ -1,0 +1,101 @@
+"""The Python API takes what people have: a path, a BGR numpy array, a PIL image, a list of
+these (one model call), and already-cropped faces (predict_emotions)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fer_edge
+from fer_edge.runtime.api import Predictor
+from fer_edge.runtime.results import FaceResult
+
+from fixtures_runtime import SAMPLE_FACE_BOX, sample_bgr, sample_image  # noqa: F401
+
+Image = pytest.importorskip("PIL.Image")
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Predictor:
+    return Predictor(None, detector="haar")
+
+
+class _CountingModel:
+    """Wraps a FerModel and counts its predict_proba calls (the batching promise)."""
+
+    def __init__(self, model):
+        self._m, self.calls, self.rows = model, 0, []
+
+    def predict_proba(self, batch):
+        self.calls += 1
+        self.rows.append(len(batch))
+        return self._m.predict_proba(batch)
+
+    def __getattr__(self, name):
+        return getattr(self._m, name)
+
+
+def _same(a: list[FaceResult], b: list[FaceResult], tol: float = 0.0) -> None:
+    assert [f.box for f in a] == [f.box for f in b]
+    for fa, fb in zip(a, b):
+        assert [fa.probabilities[c] for c in fer_edge.CLASSES] == pytest.approx(
+            [fb.probabilities[c] for c in fer_edge.CLASSES], abs=tol)
+
+
+def test_path_bgr_array_and_pil_image_agree(predictor, sample_image, sample_bgr):  # noqa: F811
+    by_path = predictor.predict(sample_image)
+    assert len(by_path) == 1
+    _same(predictor.predict(str(sample_image)), by_path)
+    _same(predictor.predict(sample_bgr), by_path)
+    _same(predictor.predict(Image.open(sample_image)), by_path)  # RGB, converted to BGR
+    _same(predictor.predict(Image.fromarray(sample_bgr[:, :, ::-1].copy())), by_path)
+
+
+def test_pil_gray_and_rgba_images(predictor, sample_bgr):  # noqa: F811
+    import cv2
+
+    gray = cv2.cvtColor(sample_bgr, cv2.COLOR_BGR2GRAY)
+    _same(predictor.predict(Image.fromarray(gray)), predictor.predict(gray))
+    rgba = Image.fromarray(sample_bgr[:, :, ::-1].copy()).convert("RGBA")
+    _same(predictor.predict(rgba), predictor.predict(sample_bgr))
+
+
+def test_a_list_is_one_model_call_with_one_face_list_per_image(sample_image, sample_bgr):  # noqa: F811
+    p = Predictor(None, detector="haar")
+    singles = [p.predict(x) for x in (sample_image, sample_bgr)]
+    p.model = _CountingModel(p.model)
+    blank = np.full((200, 200, 3), 127, np.uint8)
+    out = p.predict([sample_image, blank, sample_bgr, Image.open(sample_image)])
+    assert p.model.calls == 1 and p.model.rows == [3]
+    assert [len(faces) for faces in out] == [1, 0, 1, 1]
+    _same(out[0], singles[0], 1e-5)
+    _same(out[2], singles[1], 1e-5)
+    assert p.predict([]) == [] and p.model.calls == 1
+
+
+def test_module_predict_takes_lists_and_the_default_model_by_name(sample_image, sample_bgr):  # noqa: F811
+    out = fer_edge.predict([sample_image, sample_bgr], detector="haar")
+    assert len(out) == 2 and all(len(faces) == 1 for faces in out)
+    _same(fer_edge.predict(sample_image, "default", detector="haar"), out[0], 1e-5)
+
+
+def test_predict_emotions_on_crops(sample_bgr):  # noqa: F811
+    x, y, w, h = SAMPLE_FACE_BOX
+    crop = sample_bgr[y:y + h, x:x + w]
+    one = fer_edge.predict_emotions(crop)
+    assert isinstance(one, FaceResult) and one.box == (0, 0, w, h) and one.label == "happy"
+    expected = Predictor(None, detector="none").predict(crop)
+    _same([one], expected)
+
+    p = Predictor(None, detector="none")
+    p.model = _CountingModel(p.model)
+    many = p.classify_crops([crop, Image.fromarray(crop[:, :, ::-1].copy()), np.ascontiguousarray(crop[:, ::-1])])
+    assert p.model.calls == 1 and len(many) == 3
+    _same(many[:1], expected, 1e-5)
+    _same(many[1:2], expected, 1e-5)
+    assert [f.box for f in fer_edge.predict_emotions([crop, crop])] == [(0, 0, w, h)] * 2
+
+
+@pytest.mark.parametrize("bad", [42, b"bytes", {"a": 1}])
+def test_unsupported_inputs_say_what_is_accepted(predictor, bad):
+    with pytest.raises(TypeError, match="a file path, a numpy BGR array or a PIL image"):
+        predictor.predict(bad)
