@@ -130,3 +130,30 @@ def test_analyze_video_of_a_missing_file_raises_input_error(tmp_path, cnn_model)
     with pytest.raises(InputError, match="video not found"):
         fer_edge.analyze_video(tmp_path / "none.mp4", cnn_model, csv=tmp_path / "f.csv")
     assert not (tmp_path / "f.csv").exists()
+
+
+def test_a_video_without_faces_gives_a_header_only_csv_and_no_plot(cnn_model, tmp_path, capsys):  # noqa: F811
+    import cv2
+    import numpy as np
+
+    from fer_edge.runtime.timeline import columns
+
+    video = tmp_path / "empty.mp4"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (160, 120))
+    for _ in range(5):
+        w.write(np.full((120, 160, 3), 90, np.uint8))
+    w.release()
+    frames_csv, png = tmp_path / "f.csv", tmp_path / "t.png"
+    extra = ["--plot", str(png)] if _has_matplotlib() else []
+    assert _webcam(video, cnn_model, "--detector", "haar", "--csv", str(frames_csv), *extra) == 0
+    assert frames_csv.read_text().splitlines() == [",".join(columns())]
+    if extra:
+        assert not png.exists() and f"no face was found: {png} not drawn" in capsys.readouterr().err
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
