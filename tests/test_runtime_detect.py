@@ -89,3 +89,100 @@ def test_build_detector_errors(tmp_path):
         YuNetDetector(junk)
     with pytest.raises(ModelError, match="Haar cascade not found"):
         HaarDetector(cascade="nope")
+
+
+# ---------------------------------------------------------------------------- YuNet, the default (issue 10)
+from fixtures_clips import crowd_scene, gray_scene, place_face  # noqa: E402
+
+
+def test_yunet_is_shipped_and_finds_the_sample_face_with_landmarks(sample_bgr):
+    det = build_detector()
+    assert isinstance(det, YuNetDetector) and det.model_path.name == "face_detection_yunet_2023mar.onnx"
+    assert (det.model_path.parent / "LICENSE").is_file()  # the licence ships beside the model
+    found = det.detect_faces(sample_bgr)
+    assert len(found) == 1 and found.boxes.dtype == np.int32 and found.has_landmarks.all()
+    assert _iou(found.boxes[0], SAMPLE_FACE_BOX) > 0.6
+    lm = found.landmarks[0]
+    x, y, w, h = found.boxes[0]
+    assert ((lm[:, 0] > x) & (lm[:, 0] < x + w) & (lm[:, 1] > y) & (lm[:, 1] < y + h)).all()
+    assert lm[0, 0] < lm[1, 0] and max(lm[0, 1], lm[1, 1]) < lm[2, 1] < min(lm[3, 1], lm[4, 1])  # eyes, nose, mouth
+    assert det.detect(sample_bgr).tolist() == found.boxes.tolist()
+
+
+@pytest.mark.parametrize("angle", [-25, 25, 35])
+def test_yunet_finds_tilted_faces_the_haar_cascade_misses(sample_bgr, angle):
+    frame = synthetic_background((640, 480))
+    truth = place_face(frame, sample_bgr, (320, 240), 100, angle)
+    boxes = YuNetDetector().detect(frame)
+    assert len(boxes) == 1 and _iou(boxes[0], truth) > 0.5
+    assert len(HaarDetector().detect(frame)) == 0  # what the old default reported
+
+
+def test_small_face_on_flat_gray_needs_no_histogram_equalisation(sample_bgr):
+    """The 72 px frontal face on a flat gray background: equalising the histogram (the old
+    Haar default) makes the cascade miss it; stock settings and YuNet find it."""
+    frame, truth = gray_scene(sample_bgr, side=72)
+    assert HaarDetector(equalize=True).detect(frame).shape == (0, 4)
+    assert not HaarDetector().equalize
+    (haar,) = HaarDetector().detect(frame)
+    (yunet,) = YuNetDetector().detect(frame)
+    assert _iou(haar, truth) > 0.6 and _iou(yunet, truth) > 0.6
+
+
+def test_yunet_finds_every_face_of_a_crowd_largest_first(sample_bgr):
+    frame, truths = crowd_scene(sample_bgr, sides=(40, 56, 72, 96, 120, 150))
+    found = YuNetDetector().detect_faces(frame)
+    assert len(found) == 6 and found.has_landmarks.all()
+    areas = found.boxes[:, 2] * found.boxes[:, 3]
+    assert (np.diff(areas) <= 0).all()
+    for t in truths:  # every true face matched by one detection
+        assert max(_iou(b, t) for b in found.boxes) > 0.4
+
+
+def test_yunet_downscales_big_photos_and_maps_back(sample_bgr):
+    import cv2
+
+    big = cv2.resize(sample_bgr, (2400, 2400), interpolation=cv2.INTER_CUBIC)
+    found = YuNetDetector(max_side=640).detect_faces(big)
+    assert len(found) == 1
+    assert _iou(found.boxes[0], np.array(SAMPLE_FACE_BOX) * 7.5) > 0.5
+    x, y, w, h = found.boxes[0]
+    assert (found.landmarks[0][:, 0] > x).all() and (found.landmarks[0][:, 0] < x + w).all()
+
+
+def test_no_face_in_a_face_free_scene_yunet():
+    assert len(YuNetDetector().detect_faces(synthetic_background((640, 480)))) == 0
+
+
+def test_face_detections_helpers():
+    from fer_edge.runtime.detect import FaceDetections
+
+    f = FaceDetections.from_boxes(np.array([[0, 0, 10, 10], [5, 5, 30, 30]]))
+    assert not f.has_landmarks.any() and np.isnan(f.scores).all()
+    g = f.largest_first()
+    assert g.boxes[0].tolist() == [5, 5, 30, 30]
+    r = g.rescaled(2.0, 40, 40)  # clipped to the image
+    assert r.boxes.tolist() == [[10, 10, 30, 30], [0, 0, 20, 20]]
+    assert len(FaceDetections.from_boxes(np.array([[50, 50, 5, 5]])).clipped(40, 40)) == 0
+
+
+def test_each_thread_gets_its_own_opencv_detector(sample_bgr):
+    """OpenCV detectors must not be shared by threads: each thread builds its own, from the same settings."""
+    import threading
+
+    for det in (YuNetDetector(), HaarDetector()):
+        per = det._states if isinstance(det, YuNetDetector) else det._cascades
+        mine = per.get()
+        seen, results = [], []
+
+        def work() -> None:
+            seen.append(per.get())
+            results.append(det.detect(sample_bgr).tolist())
+
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len({id(x) for x in seen + [mine]}) == 3
+        assert results[0] == results[1] == det.detect(sample_bgr).tolist()

@@ -26,10 +26,12 @@ Threads: OpenCV's detector objects are not safe to share (a ``CascadeClassifier`
 run concurrently; ``FaceDetectorYN`` keeps the input size as state, set by
 ``setInputSize`` before each frame size). Each detector therefore keeps one OpenCV object
 per thread (``threading.local``), created lazily from the same settings, rather than one
-object behind a lock. Measured with 2 threads x 40 frames of 640x480 on 2 cores
-(``python scripts/bench_detector_threads.py``): per-thread objects let both threads detect
-at once and cost one model load per thread (~2-3 ms for YuNet, ~10 ms and ~0.5 MB for the
-cascade); a lock serialises the detections (see docs/RUNTIME.md for the numbers).
+object behind a lock. Measured by ``python scripts/bench_detector_threads.py --frames 60``
+(2 threads on the 2 shared cores, load average ~7): Haar 119 ms per frame per-thread vs
+149 ms with a lock (1.25x); YuNet 45.7 vs 42.6 ms (the same within noise: its network
+already uses both cores through OpenCV's thread pool). A thread's own object costs 2-7 ms
+(YuNet) or ~14-38 ms (cascade) once. Per-thread objects never make one thread wait for
+another's frame, so they are used for both.
 """
 from __future__ import annotations
 
