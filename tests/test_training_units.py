@@ -107,7 +107,7 @@ def test_load_checkpoint_errors_are_model_errors(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         load_checkpoint(tmp_path / "nope.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelError, match="not a readable fer-edge checkpoint"):
+    with pytest.raises(ModelError, match=r"not a fer-edge checkpoint \(not a PyTorch checkpoint file\)"):
         load_checkpoint(tmp_path / "junk.pt")
     torch.save({"state": 1}, tmp_path / "other.pt")
     with pytest.raises(ModelError, match="not a fer-edge checkpoint"):
