@@ -40,6 +40,9 @@ BAD = [
     (["eval", "--model", "m.onnx", "--data", "d.csv", "--threads", "0"], "--threads"),
     (["eval", "--model", "m.onnx", "--data", "d.csv", "--device", "foo"], "--device"),
     (["export", "--checkpoint", "c.pt", "--out", "m.onnx", "--calibration-size", "0"], "--calibration-size"),
+    (["export", "--checkpoint", "c.pt", "--out", "m.pt"], "--out"),
+    (["eval", "--model", "m.onnx", "--data", "d.csv", "--split", "holdout"], "--split"),
+    (["webcam", "--output", "out.mkv"], "--output"),
 ]
 
 

@@ -37,8 +37,10 @@ def test_unwritable_output_names_the_os_reason_not_the_extension(short_video, cn
     assert ".avi" not in err and "No such file or directory" in err
 
 
-def test_wrong_video_extension_is_named_before_anything_runs(short_video, cnn_model, tmp_path, capsys):  # noqa: F811
-    assert _webcam(short_video, cnn_model, "--output", str(tmp_path / "out.mkv")) == 3
+def test_wrong_video_extension_is_a_usage_error(short_video, cnn_model, tmp_path, capsys):  # noqa: F811
+    with pytest.raises(SystemExit) as exc:
+        _webcam(short_video, cnn_model, "--output", str(tmp_path / "out.mkv"))
+    assert exc.value.code == 2
     assert "use a .mp4 or .avi file name" in capsys.readouterr().err
     assert not (tmp_path / "out.mkv").exists()
 

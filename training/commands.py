@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from fer_edge.cli.argtypes import float_range, int_at_least, non_negative_int, onnx_device, positive_float, positive_int
+from fer_edge.cli.argtypes import file_with_suffix, float_range, int_at_least, non_negative_int, onnx_device, positive_float, positive_int
 from fer_edge.errors import InputError, ModelError, require
 
 def _torch_env() -> None:
@@ -65,6 +65,17 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=positive_int, help="train on a seeded random subset of this many faces (quick runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch is still printed)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+
+
+def _split_name(text: str) -> str:
+    """``type=`` for --split: a Kaggle Usage name or a split name (checked by splits.canonical_split)."""
+    from .splits import canonical_split
+
+    try:
+        canonical_split(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _model_names(names, allow_all: bool = False, many: bool = False):
@@ -125,7 +136,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", required=True, metavar="PATH", help="training checkpoint (best.pt/last.pt; a run "
                    "directory means its best.pt), .onnx file, or 'default' (the model shipped with fer-edge)")
     p.add_argument("--data", required=True, help="FER2013 CSV or image folder")
-    p.add_argument("--split", default="PublicTest",
+    p.add_argument("--split", default="PublicTest", type=_split_name,
                    help="PublicTest (default), PrivateTest or Training (or validation, test, train)")
     p.add_argument("--out", help="directory for the report files (default: none written unless given)")
     p.add_argument("--device", default="auto", type=onnx_device,
@@ -151,7 +162,7 @@ def register(subparsers) -> None:
         "on PublicTest.",
     )
     p.add_argument("--checkpoint", required=True, help="training checkpoint, e.g. runs/resnet18/best.pt (or the run directory)")
-    p.add_argument("--out", required=True, help="output .onnx path")
+    p.add_argument("--out", required=True, type=file_with_suffix(".onnx"), help="output .onnx path")
     p.add_argument("--data", help="FER2013 CSV / folder for the real-face parity check, calibration and accuracy "
                    "(default: the dataset the checkpoint was trained on, if it still exists)")
     p.add_argument("--opset", type=int_at_least(13), help="ONNX opset (default 17; 18 with --dynamo)")
@@ -301,8 +312,6 @@ def run_export(args: argparse.Namespace) -> int:
     require("onnx")
     from .export import export_checkpoint
 
-    if not args.out.lower().endswith(".onnx"):
-        raise InputError(f"--out {args.out}: use a .onnx file name")
     if args.data:
         _check_data(args.data)
     result = export_checkpoint(args.checkpoint, args.out, data=args.data, opset=args.opset, dynamo=args.dynamo,

@@ -86,3 +86,16 @@ def detector_name(text: str) -> str:
         return check_detector_name(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def file_with_suffix(*suffixes: str) -> Callable[[str], str]:
+    """``type=`` for an output file name that must end in one of ``suffixes`` (``.onnx``, ``.mp4``)."""
+    wanted = tuple(x.lower() for x in suffixes)
+
+    def parse(text: str) -> str:
+        if not text.lower().endswith(wanted):
+            raise argparse.ArgumentTypeError(f"{text}: use a {' or '.join(wanted)} file name")
+        return text
+
+    parse.__name__ = f"{'/'.join(wanted)} file"
+    return parse

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .argtypes import float_range, positive_int
+from .argtypes import file_with_suffix, float_range, positive_int
 from .infer_cmd import add_detector_args, add_model_args, add_verbosity_args, build_predictor
 from .outputs import check_verb_outputs, replaces_help
 
@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
                       help="show the annotated frames in a window (q or Esc quits)")
     disp.add_argument("--no-display", dest="display", action="store_false",
                       help="no window (default when there is no graphical display)")
-    s.add_argument("--output", "-o", metavar="VIDEO", default=None,
+    s.add_argument("--output", "-o", metavar="VIDEO", default=None, type=_video_output,
                    help=replaces_help("write the annotated video here (.mp4 or .avi)"))
     s.add_argument("--jsonl", metavar="FILE", default=None,
                    help=replaces_help("write one JSON line per processed frame (frame, time, faces with track id, box, "
@@ -61,6 +61,13 @@ def register(subparsers: Any) -> None:
     s.add_argument("--json", action="store_true", help="print the end-of-run summary as JSON on stdout")
     add_verbosity_args(p)
     p.set_defaults(func=run)
+
+
+def _video_output(text: str) -> str:
+    """``type=`` for --output: a file name the video writer knows (stream.VIDEO_OUTPUT_SUFFIXES)."""
+    from ..runtime.stream import VIDEO_OUTPUT_SUFFIXES
+
+    return file_with_suffix(*VIDEO_OUTPUT_SUFFIXES)(text)
 
 
 def run(args: argparse.Namespace) -> int:
