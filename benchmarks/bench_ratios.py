@@ -14,7 +14,7 @@ buys: "C++ parse: 140x seed-style, 1.3x raw read". Each benchmark describes itse
 ``family``    ``parse`` / ``preprocess`` / ``model`` / ``stream``: the README layout
 ``row``       for the model family, the model's name (one README row per model and batch)
 ``note``      anything a reader must know about the measurement (e.g. "1 round")
-``target_rate``  items per second the case should reach (the stream's 30 FPS)
+``target_rate``  items per second the case should reach (the stream's 60 frames/s)
 
 This module works on the JSON form of the results (``pytest --benchmark-json``), which is
 also what the terminal summary builds from the live session, so the two always agree.

@@ -41,6 +41,7 @@ EXIT_USAGE, EXIT_INPUT = 2, 3
 FAMILY_TITLES = {
     "parse": "Loading FER2013",
     "preprocess": "Face preprocessing",
+    "detect": "Face detection",
     "model": "Model latency",
     "stream": "End to end",
     "serving": "Serving: threads sharing one Predictor",

@@ -7,8 +7,11 @@ decode on the capture thread, detect, follow, classify, smooth.
 
 ``webcam defaults``
     exactly what ``fer-edge webcam --source VIDEO --no-display`` builds: its argument
-    parser's defaults (Haar detection every 2nd frame on a half-size frame, faces followed
-    in between, EMA smoothing, ``--device auto``), through the CLI's own ``build_predictor``.
+    parser's defaults (YuNet detection every 2nd frame on a half-size frame, each face
+    aligned from its landmarks, faces followed in between, EMA smoothing, ``--device
+    auto``), through the CLI's own ``build_predictor``.
+``webcam defaults, --detector haar``
+    the same loop with the Haar cascade (stream settings, box crops): the former default.
 ``naive`` (baseline)
     Haar detection on every full-size frame with photo settings (scale step 1.1), no
     tracking: what the defaults buy.
@@ -16,9 +19,10 @@ decode on the capture thread, detect, follow, classify, smooth.
 The model is the shipped default when installed, else edgenet exported from random
 weights (labelled so; latency does not depend on the weights). The frame rate is frames /
 the fastest run's wall time (opening the video and decoding included); the ``target``
-column says whether it reaches the 30 FPS of a webcam. The naive loop costs the same on
+column says whether it reaches 60 frames/s (issue 10's target on 2 cores). The naive loop costs the same on
 every frame and is slow, so it runs on the first fifth of the video. Every run must find
-the face in at least 90% of the frames it processes.
+the face in at least 95% of the frames it processes (a frame rate without the face found
+is not a result); the fraction is printed in the case's label, next to its frame rate.
 """
 from __future__ import annotations
 
@@ -77,7 +81,8 @@ def stream_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 CASES = {
     "naive": ("naive: Haar on every full frame", "baseline"),
-    "defaults": ("webcam defaults", ""),
+    "defaults": ("webcam defaults (YuNet, aligned crops)", ""),
+    "haar": ("webcam defaults, --detector haar", ""),
 }
 
 
@@ -93,7 +98,9 @@ def test_stream_fps(benchmark, describe: Callable, bench_settings: BenchSettings
     video, frames = face_video
     model_path, model_note = stream_model
     label, role = CASES[case]
-    args = build_parser().parse_args(["webcam", "--source", str(video), "--model", str(model_path), "--no-display", "-q"])
+    extra = ["--detector", "haar"] if case == "haar" else []
+    args = build_parser().parse_args(["webcam", "--source", str(video), "--model", str(model_path), "--no-display", "-q",
+                                      *extra])
     predictor = build_predictor(args, stream=True)
     opts = StreamOptions(detect_every=args.detect_every, detect_scale=args.detect_scale, smooth=args.smooth,
                          alpha=args.smooth_alpha, frame_policy=args.frame_policy, display=False)
@@ -120,7 +127,16 @@ def test_stream_fps(benchmark, describe: Callable, bench_settings: BenchSettings
     benchmark.pedantic(run, rounds=bench_settings.rounds, iterations=1, warmup_rounds=0)
     last = summaries[-1]
     assert last.end in ("eof", "max_frames") and last.frames == processed, f"{label}: {last.line()}"
-    assert last.frames_with_faces >= 0.9 * processed, (
-        f"{label}: the face was found in only {last.frames_with_faces}/{processed} frames"
-    )
-    benchmark.extra_info.update(loop_fps=round(last.fps, 2), stage_ms=last.stage_ms)
+    found = last.frames_with_faces / max(1, processed)
+    # a new face is reported from its min_hits-th detection round on; in smoke mode's short
+    # video those first frames weigh more than 5%, so only they may go without it there
+    warm_up = (args.min_hits - 1) * opts.detect_every
+    need = 0.95 * processed if processed >= 100 else processed - warm_up
+    assert last.frames_with_faces >= need, (
+        f"{label}: the face was found in only {last.frames_with_faces}/{processed} frames")
+    benchmark.extra_info.update(loop_fps=round(last.fps, 2), stage_ms=last.stage_ms, face_fraction=round(found, 4))
+    face = f"face in {100 * found:.0f}% of frames"
+    if role == "baseline":  # its label heads the ratio column: the fraction goes into its note
+        benchmark.extra_info["note"] = f"{note}; {face}" if note else face
+    else:
+        benchmark.extra_info["label"] = f"{label}: {face}"
