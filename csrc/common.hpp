@@ -1,12 +1,19 @@
-// Small shared helpers for the fer_edge._native kernels: byte classes and a
+// Small shared helpers for the fer_edge._native kernels: the SIMD switch, byte classes and a
 // minimal parallel-for over index ranges (std::thread, no global pool).
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <thread>
 #include <vector>
+
+// SSE2 is part of every x86-64 target (and of 32-bit x86 built for it). Everywhere else
+// (aarch64 included) the kernels use their portable C++ loops. Detected here, once.
+#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#define FER_HAVE_SSE2 1
+#endif
 
 namespace fer {
 
@@ -27,8 +34,11 @@ inline int pick_threads(int requested, int64_t work, int64_t min_per_thread) {
   return std::max(t, 1);
 }
 
-// Calls f(begin, end, worker) on `threads` contiguous slices of [0, n); worker 0 runs on
-// the calling thread. f must not throw (record errors instead).
+// Calls f(begin, end, worker) on `threads` contiguous slices of [0, n); worker 0 runs on the
+// calling thread. An exception thrown by f (std::bad_alloc, say) does not end the process:
+// every slice still runs to its end or its own exception, all threads are joined, and then
+// the exception of the lowest-numbered failing worker is rethrown to the caller. A thread
+// that cannot be started (std::system_error) has its slice run on the calling thread.
 template <class F>
 void parallel_for(int64_t n, int threads, F&& f) {
   if (n <= 0) return;
@@ -37,14 +47,29 @@ void parallel_for(int64_t n, int threads, F&& f) {
     return;
   }
   if (threads > n) threads = static_cast<int>(n);
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+  auto run = [&](int w) noexcept {
+    try {
+      f(n * w / threads, n * (w + 1) / threads, w);
+    } catch (...) {
+      errors[static_cast<size_t>(w)] = std::current_exception();
+    }
+  };
   std::vector<std::thread> pool;
-  pool.reserve(threads - 1);
-  for (int w = 1; w < threads; ++w) {
-    int64_t b = n * w / threads, e = n * (w + 1) / threads;
-    pool.emplace_back([&f, b, e, w] { f(b, e, w); });
+  pool.reserve(static_cast<size_t>(threads - 1));
+  int started = 1;
+  for (; started < threads; ++started) {
+    try {
+      pool.emplace_back([&run, started] { run(started); });
+    } catch (...) {
+      break;  // no more threads: the remaining slices run here
+    }
   }
-  f(int64_t{0}, n / threads, 0);
+  for (int w = started; w < threads; ++w) run(w);
+  run(0);
   for (auto& t : pool) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
 }
 
 }  // namespace fer

@@ -5,9 +5,8 @@
 
 #include "common.hpp"
 
-#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#ifdef FER_HAVE_SSE2
 #include <emmintrin.h>
-#define FER_HAVE_SSE2 1
 #endif
 
 namespace fer {

@@ -1,7 +1,7 @@
 // FER2013 CSV parser.
 //
-// Grammar (mirrored line for line by fer_edge.reference.parse_fer_csv_reference, which the
-// tests compare against, messages included):
+// Grammar (the tests hold it to the pure-numpy oracle tests/native_reference.py,
+// messages included):
 //   * records are lines ending in \n; one \r before the \n is dropped; lines holding only
 //     whitespace are skipped (they still count for line numbers);
 //   * fields are separated by ',' ; a field whose first non-blank character is '"' is quoted:
@@ -12,11 +12,15 @@
 //   * emotion: a decimal integer in 0..num_classes-1; Usage: one of the allowed names
 //     (both trimmed of whitespace).
 //
-// Speed: a row in the canonical form (1-3 digit tokens separated by single spaces) takes
-// the fast path, which classifies 64 bytes at a time (SSE2 where available) and walks the
-// separator bitmask; anything else falls back to the byte-at-a-time path, which is also
-// the one that words the error. Rows are split across threads; the Python binding
-// releases the GIL for all of it.
+// Two implementations, no more:
+//   * the fast path (parse_row_fast): one pass over a row in the shape real files have
+//     (no blanks around fields, pixels as 1-3 digit tokens separated by single spaces,
+//     fields quoted or not). It classifies 64 bytes at a time (block_sse2 on x86, block_portable
+//     elsewhere, both computing the same masks and digit values) and walks the separator
+//     bitmask. It only ever accepts a row or declines it; it never words an error.
+//   * the simple path (parse_row_slow): byte at a time, the whole grammar, and the one that
+//     words every error. It runs for every row the fast path declines.
+// Rows are split across threads; the Python binding releases the GIL for all of it.
 #include "parse.hpp"
 
 #include <algorithm>
@@ -26,9 +30,8 @@
 
 #include "common.hpp"
 
-#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#ifdef FER_HAVE_SSE2
 #include <emmintrin.h>
-#define FER_HAVE_SSE2 1
 #endif
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <intrin.h>
@@ -176,99 +179,75 @@ bool split_fields(const char* p, const char* e, Field* fields, int max_fields, i
   }
 }
 
-// Bitmasks of spaces and ASCII digits among 64 bytes at p (bit i = byte i).
-inline void classify64(const char* p, uint64_t& spaces, uint64_t& digits) {
-#ifdef FER_HAVE_SSE2
-  const __m128i space = _mm_set1_epi8(' '), zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
-  uint64_t sp = 0, dg = 0;
-  for (int k = 0; k < 4; ++k) {
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
-    __m128i s = _mm_cmpeq_epi8(v, space);
-    __m128i t = _mm_sub_epi8(v, zero);
-    __m128i d = _mm_cmpeq_epi8(_mm_min_epu8(t, nine), t);
-    sp |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(s)) & 0xffffu) << (16 * k);
-    dg |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(d)) & 0xffffu) << (16 * k);
-  }
-  spaces = sp;
-  digits = dg;
-#else
+// One 64-byte block of a pixels field, at src (src[-2] and src[-1] are read too): bit i of
+// `spaces` / `digits` says whether byte i is ' ' / an ASCII digit, and for every byte
+//   tens_units[i] = d[i] + 10*d[i-1]   (d[i-1] counted only when byte i-1 is a digit)
+//   hundreds[i]   = d[i-2]             (only when bytes i-1 and i-2 are both digits)
+// where d[i] is byte i minus '0' (counted only when it is a digit), so a token of at most
+// three digits ending at byte i has the value tens_units[i] + 100*hundreds[i].
+struct Block {
+  uint64_t spaces, digits;
+  uint8_t* tens_units;  // 64 bytes
+  uint8_t* hundreds;    // 64 bytes
+};
+
+inline void block_portable(const char* src, Block& blk) {
   uint64_t sp = 0, dg = 0;
   for (int i = 0; i < 64; ++i) {
-    unsigned char c = static_cast<unsigned char>(p[i]);
-    sp |= static_cast<uint64_t>(c == ' ') << i;
-    dg |= static_cast<uint64_t>(is_digit(c)) << i;
+    const unsigned d0 = static_cast<unsigned char>(src[i]) - unsigned{'0'};
+    const unsigned d1 = static_cast<unsigned char>(src[i - 1]) - unsigned{'0'};
+    const unsigned d2 = static_cast<unsigned char>(src[i - 2]) - unsigned{'0'};
+    const bool g0 = d0 < 10, g1 = d1 < 10, g2 = d2 < 10;
+    blk.tens_units[i] = static_cast<uint8_t>((g0 ? d0 : 0) + 10 * (g1 ? d1 : 0));
+    blk.hundreds[i] = static_cast<uint8_t>(g1 && g2 ? d2 : 0);
+    sp |= static_cast<uint64_t>(src[i] == ' ') << i;
+    dg |= static_cast<uint64_t>(g0) << i;
   }
-  spaces = sp;
-  digits = dg;
-#endif
-}
-
-// Fast path for a canonical pixels field: tokens of 1-3 digits, values <= 255, separated by
-// exactly one space, nothing before the first or after the last. Returns false (having
-// possibly written garbage to out) for anything else; the caller then runs the slow path.
-// `lo` is the start of the whole buffer: each token is read with a 4-byte load ending at its
-// last digit, which must lie inside the buffer. Branch-free per token: problems are
-// collected in `bad` and checked once per 64-byte block.
-bool parse_pixels_fast(const char* lo, const char* b, const char* e, uint8_t* out, int64_t npix) {
-  if (b - lo < 4 || e <= b) return false;
-  // Digits of a token of length 1..3 ending just before s, read with one 4-byte load from
-  // s-4 (inside the buffer because b - lo >= 4): byte 3 is the units digit.
-  static const uint32_t kKeep[4] = {0u, 0xff000000u, 0xffff0000u, 0xffffff00u};
-  int64_t count = 0;
-  uint32_t bad = 0;  // bit 8 or above set: a token was empty, too long or above 255
-  const char* start = b;
-  auto token = [&](const char* s) {  // token [start, s)
-    const size_t len = static_cast<size_t>(s - start);
-    uint32_t w;
-    std::memcpy(&w, s - 4, 4);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap32(w);
-#endif
-    const uint32_t x = (w ^ 0x30303030u) & kKeep[len & 3];
-    const uint32_t v = ((x >> 8) & 0xffu) * 100u + ((x >> 16) & 0xffu) * 10u + (x >> 24);
-    bad |= v | (static_cast<uint32_t>(len - 1 > 2) << 8);
-    out[count++] = static_cast<uint8_t>(v);
-    start = s + 1;
-  };
-  for (const char* blk = b; blk < e; blk += 64) {
-    uint64_t sp, dg;
-    size_t avail = static_cast<size_t>(e - blk);
-    if (avail >= 64) {
-      classify64(blk, sp, dg);
-    } else {
-      char tmp[64];
-      std::memcpy(tmp, blk, avail);
-      std::memset(tmp + avail, '0', 64 - avail);  // padding counts as digits, never as spaces
-      classify64(tmp, sp, dg);
-      sp &= (uint64_t{1} << avail) - 1;
-    }
-    if (~(sp | dg)) return false;  // a byte that is neither a digit nor a space
-    // At most 32 separators per block: count exactly only near the end of the row.
-    if (count + 32 >= npix && count + popcount64(sp) >= npix) return false;  // too many tokens
-    while (sp) {
-      token(blk + ctz64(sp));
-      sp &= sp - 1;
-    }
-    if (bad >> 8) return false;
-  }
-  token(e);
-  return (bad >> 8) == 0 && count == npix;
+  blk.spaces = sp;
+  blk.digits = dg;
 }
 
 #ifdef FER_HAVE_SSE2
-// The same contract as parse_pixels_fast, vectorised: for every byte position i the SIMD pass
-// computes tens_units[i] = d[i] + 10*d[i-1] and hundreds[i] = d[i-2] (each only when the
-// bytes before are digits of the same token), so a token ending at i has the value
-// tens_units[i] + 100*hundreds[i]; the scalar pass then only walks the separator bitmask.
-// Structure checks (only digits and single spaces, no run of 4 digits, no blank at either
-// end) are done on the 64-bit masks.
+inline void block_sse2(const char* src, Block& blk) {
+  const __m128i space = _mm_set1_epi8(' '), zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
+  uint64_t sp = 0, dg = 0;
+  for (int q = 0; q < 4; ++q) {
+    const char* c = src + 16 * q;
+    __m128i c0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c));
+    __m128i c1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c - 1));
+    __m128i c2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c - 2));
+    __m128i d0 = _mm_sub_epi8(c0, zero), d1 = _mm_sub_epi8(c1, zero), d2 = _mm_sub_epi8(c2, zero);
+    __m128i g0 = _mm_cmpeq_epi8(_mm_min_epu8(d0, nine), d0);  // unsigned d <= 9: a digit
+    __m128i g1 = _mm_cmpeq_epi8(_mm_min_epu8(d1, nine), d1);
+    __m128i g2 = _mm_cmpeq_epi8(_mm_min_epu8(d2, nine), d2);
+    __m128i t = _mm_and_si128(d1, g1);
+    // 10*t per byte: t <= 9, so the 16-bit shifts never carry into the neighbouring byte.
+    __m128i ten_t = _mm_add_epi8(_mm_slli_epi16(t, 3), _mm_slli_epi16(t, 1));
+    __m128i tu = _mm_add_epi8(_mm_and_si128(d0, g0), ten_t);
+    __m128i h = _mm_and_si128(d2, _mm_and_si128(g1, g2));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(blk.tens_units + 16 * q), tu);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(blk.hundreds + 16 * q), h);
+    sp |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(c0, space))) & 0xffffu) << (16 * q);
+    dg |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(g0)) & 0xffffu) << (16 * q);
+  }
+  blk.spaces = sp;
+  blk.digits = dg;
+}
+#endif
+
+// Pixels field starting at b, in the canonical form (tokens of 1-3 digits, values <= 255,
+// exactly one space between tokens, nothing before the first or after the last), written
+// to out[0, npix). Returns false, having possibly written garbage, for anything else: the
+// simple path then decides and words the error.
 //
 // The field may end before `limit`: parsing stops at the first byte that is neither a digit
 // nor a space, and *field_end says where (limit if none). The caller decides whether that
 // byte may end the field (',' for an unquoted field); this saves a separate comma search.
-bool parse_pixels_fast_sse2(const char* lo, const char* b, const char* limit, uint8_t* out, int64_t npix,
-                            const char** field_end) {
-  if (b - lo < 4 || limit <= b) return false;
+// Requires b - lo >= 2 (the block kernel looks two bytes back; lo is the buffer's start).
+template <bool kSimd>
+bool parse_pixels_fast(const char* lo, const char* b, const char* limit, uint8_t* out, int64_t npix,
+                       const char** field_end) {
+  if (b - lo < 2 || limit <= b) return false;
   size_t n = static_cast<size_t>(limit - b);
   const size_t blocks = (n + 63) / 64;
   thread_local std::vector<uint8_t> scratch;
@@ -276,7 +255,6 @@ bool parse_pixels_fast_sse2(const char* lo, const char* b, const char* limit, ui
   uint8_t* tens_units = scratch.data();
   uint8_t* hundreds = scratch.data() + blocks * 64;
 
-  const __m128i space = _mm_set1_epi8(' '), zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
   // prev_*: the previous block's masks, last byte at bit 63. "A space before the field" makes a
   // leading blank an empty token.
   uint64_t bad = 0, prev_sp = uint64_t{1} << 63, prev_dg = 0;
@@ -294,26 +272,14 @@ bool parse_pixels_fast_sse2(const char* lo, const char* b, const char* limit, ui
       std::memset(tmp + 2 + avail, ' ', 64 - avail);
       src = tmp + 2;
     }
-    uint64_t sp = 0, dg = 0;
-    for (int q = 0; q < 4; ++q) {
-      const char* c = src + 16 * q;
-      __m128i c0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c));
-      __m128i c1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c - 1));
-      __m128i c2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c - 2));
-      __m128i d0 = _mm_sub_epi8(c0, zero), d1 = _mm_sub_epi8(c1, zero), d2 = _mm_sub_epi8(c2, zero);
-      __m128i g0 = _mm_cmpeq_epi8(_mm_min_epu8(d0, nine), d0);
-      __m128i g1 = _mm_cmpeq_epi8(_mm_min_epu8(d1, nine), d1);
-      __m128i g2 = _mm_cmpeq_epi8(_mm_min_epu8(d2, nine), d2);
-      __m128i t = _mm_and_si128(d1, g1);  // tens digit (0 when the byte before is not a digit)
-      // 10*t per byte: t <= 9, so the 16-bit shifts never carry into the neighbouring byte.
-      __m128i ten_t = _mm_add_epi8(_mm_slli_epi16(t, 3), _mm_slli_epi16(t, 1));
-      __m128i tu = _mm_add_epi8(_mm_and_si128(d0, g0), ten_t);
-      __m128i h = _mm_and_si128(d2, _mm_and_si128(g1, g2));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(tens_units + 64 * k + 16 * q), tu);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(hundreds + 64 * k + 16 * q), h);
-      sp |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(c0, space))) & 0xffffu) << (16 * q);
-      dg |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(g0)) & 0xffffu) << (16 * q);
-    }
+    Block blk{0, 0, tens_units + 64 * k, hundreds + 64 * k};
+#ifdef FER_HAVE_SSE2
+    if (kSimd)
+      block_sse2(src, blk);
+    else
+#endif
+      block_portable(src, blk);
+    uint64_t sp = blk.spaces, dg = blk.digits;
     uint64_t valid = avail == 64 ? ~uint64_t{0} : (uint64_t{1} << avail) - 1;
     const uint64_t other = ~(sp | dg) & valid;  // neither digit nor space: the field ends there
     bool last = k + 1 == blocks;
@@ -332,8 +298,8 @@ bool parse_pixels_fast_sse2(const char* lo, const char* b, const char* limit, ui
     prev_sp = sp << (63 - (avail - 1));  // keep the last valid bit at bit 63 (unused after the last block)
     prev_dg = dg << (63 - (avail - 1));
     if (count + 32 >= npix && count + popcount64(sp) >= npix) return false;  // too many tokens
-    const uint8_t* tu = tens_units + 64 * k - 1;  // token ending just before the space at bit i
-    const uint8_t* hu = hundreds + 64 * k - 1;
+    const uint8_t* tu = blk.tens_units - 1;  // the token ending just before the space at bit i
+    const uint8_t* hu = blk.hundreds - 1;
     while (sp) {
       const int i = ctz64(sp);
       sp &= sp - 1;
@@ -350,7 +316,6 @@ bool parse_pixels_fast_sse2(const char* lo, const char* b, const char* limit, ui
   *field_end = b + n;
   return (acc >> 8) == 0 && count == npix;
 }
-#endif
 
 // Byte-at-a-time pixels parser: accepts any whitespace between tokens and words the error.
 bool parse_pixels_slow(const char* b, const char* e, uint8_t* out, int64_t npix, std::string& err) {
@@ -439,11 +404,12 @@ bool parse_usage(Field f, const std::vector<std::string>& usages, int8_t& code, 
   return false;
 }
 
-#ifdef FER_HAVE_SSE2
-// One pass over a row in the common shape (no quotes, no blanks around the short fields, the
-// pixels canonical): the pixels field's end is found by the SIMD parser itself instead of a
-// comma search. Returns false for anything else, and the caller runs the general path, which
-// gives the same values and words the errors.
+// The fast path: one pass over a row in the common shape (no blanks around the fields, no
+// doubled quotes, the pixels canonical; any field may be wrapped in quotes, as csv writers
+// with QUOTE_ALL do). The pixels field's end is found by the pixels parser itself instead of
+// a comma search. Returns false for anything else, and the caller runs the simple path,
+// which gives the same values and words the errors.
+template <bool kSimd>
 bool parse_row_fast(const char* lo, const Line& ln, const CsvLayout& L, int64_t row, ParseOutput& out) {
   const char* p = ln.b;
   const char* const e = ln.e;
@@ -452,13 +418,14 @@ bool parse_row_fast(const char* lo, const Line& ln, const CsvLayout& L, int64_t 
   for (int c = 0; c < L.ncols; ++c) {
     const bool last_col = c + 1 == L.ncols;
     if (p >= e && !(last_col && p == e && c != L.pixels_col)) return false;
+    const bool quoted = p < e && *p == '"';
+    if (quoted) ++p;
     if (p < e && (*p == '"' || *p == ' ' || *p == '\t')) return false;
-    const char* end;
+    const char* end;  // end of the field's content: the closing quote, ',' or e
     if (c == L.pixels_col) {
-      if (!parse_pixels_fast_sse2(lo, p, e, out.images.get() + row * npix, npix, &end)) return false;
-      if (end < e && *end != ',') return false;
+      if (!parse_pixels_fast<kSimd>(lo, p, e, out.images.get() + row * npix, npix, &end)) return false;
     } else {
-      end = static_cast<const char*>(std::memchr(p, ',', static_cast<size_t>(e - p)));
+      end = static_cast<const char*>(std::memchr(p, quoted ? '"' : ',', static_cast<size_t>(e - p)));
       if (!end) end = e;
       const Field f{p, end};
       if (c == L.label_col) {
@@ -467,6 +434,11 @@ bool parse_row_fast(const char* lo, const Line& ln, const CsvLayout& L, int64_t 
         if (!parse_usage(f, L.usages, out.usage[row], ignored)) return false;
       }
     }
+    if (quoted) {
+      if (end == e || *end != '"') return false;
+      ++end;
+    }
+    if (end < e && *end != ',') return false;
     if (last_col) {
       if (end != e) return false;  // more fields than the header
     } else {
@@ -478,14 +450,9 @@ bool parse_row_fast(const char* lo, const Line& ln, const CsvLayout& L, int64_t 
   if (L.usage_col < 0) out.usage[row] = -1;
   return true;
 }
-#endif
 
-bool parse_row(const char* lo, const Line& ln, const CsvLayout& L, int64_t row, ParseOutput& out,
-               std::string& err) {
-#ifdef FER_HAVE_SSE2
-  if (g_pixels_path.load(std::memory_order_relaxed) == PixelsPath::kSimd && parse_row_fast(lo, ln, L, row, out))
-    return true;
-#endif
+// The simple path: the whole grammar, byte at a time; words the error of a bad row.
+bool parse_row_slow(const Line& ln, const CsvLayout& L, int64_t row, ParseOutput& out, std::string& err) {
   Field fields[kMaxCols];
   int nf = 0;
   if (!split_fields(ln.b, ln.e, fields, L.ncols, nf, err)) return false;
@@ -496,28 +463,7 @@ bool parse_row(const char* lo, const Line& ln, const CsvLayout& L, int64_t row, 
   const int64_t npix = static_cast<int64_t>(L.side) * L.side;
   for (int c = 0; c < L.ncols; ++c) {
     if (c == L.pixels_col) {
-      uint8_t* dst = out.images.get() + row * npix;
-      bool fast = false;
-      switch (g_pixels_path.load(std::memory_order_relaxed)) {
-        case PixelsPath::kSimd:
-#ifdef FER_HAVE_SSE2
-        {
-          const char* end = nullptr;
-          fast = parse_pixels_fast_sse2(lo, fields[c].b, fields[c].e, dst, npix, &end) && end == fields[c].e;
-          break;
-        }
-#else
-          [[fallthrough]];
-#endif
-        case PixelsPath::kScalar:
-          fast = parse_pixels_fast(lo, fields[c].b, fields[c].e, dst, npix);
-          break;
-        case PixelsPath::kSlow:
-          break;
-      }
-      if (!fast &&
-          !parse_pixels_slow(fields[c].b, fields[c].e, dst, npix, err))
-        return false;
+      if (!parse_pixels_slow(fields[c].b, fields[c].e, out.images.get() + row * npix, npix, err)) return false;
     } else if (c == L.label_col) {
       if (!parse_label(fields[c], L.num_classes, out.labels[row], err)) return false;
     } else if (c == L.usage_col) {
@@ -527,6 +473,25 @@ bool parse_row(const char* lo, const Line& ln, const CsvLayout& L, int64_t row, 
   if (L.label_col < 0) out.labels[row] = -1;
   if (L.usage_col < 0) out.usage[row] = -1;
   return true;
+}
+
+bool parse_row(const char* lo, const Line& ln, const CsvLayout& L, int64_t row, ParseOutput& out,
+               std::string& err) {
+  switch (g_pixels_path.load(std::memory_order_relaxed)) {
+    case PixelsPath::kSimd:
+#ifdef FER_HAVE_SSE2
+      if (parse_row_fast<true>(lo, ln, L, row, out)) return true;
+      break;
+#else
+      [[fallthrough]];
+#endif
+    case PixelsPath::kScalar:
+      if (parse_row_fast<false>(lo, ln, L, row, out)) return true;
+      break;
+    case PixelsPath::kSlow:
+      break;
+  }
+  return parse_row_slow(ln, L, row, out, err);
 }
 
 struct Chunk {

@@ -44,9 +44,10 @@ struct ParseOutput {
   Buffer<int8_t> usage;    // rows; index into CsvLayout::usages, -1 without Usage
 };
 
-// Which pixels parser runs first (tests force each one; the byte-at-a-time path always runs
-// when the faster one declines a row, and words the errors). kSimd falls back to kScalar
-// where SSE2 is not available.
+// Which path parses rows first (a testing hook; results and errors are the same on each):
+// kSimd: the fast path with its SIMD block kernel (the portable kernel where there is no
+// SSE2); kScalar: the fast path with the portable kernel; kSlow: the simple path only. The
+// simple path always runs for a row the fast path declines, and words the errors.
 enum class PixelsPath { kSimd, kScalar, kSlow };
 void set_pixels_path(PixelsPath path);
 bool simd_available();
