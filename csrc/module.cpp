@@ -1,5 +1,5 @@
 // Python bindings of fer_edge._native. Argument checking lives here (with the GIL held);
-// the kernels in parse.cpp / normalize.cpp / preprocess.cpp run with the GIL released.
+// the kernels in parse.cpp / normalize.cpp run with the GIL released.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -10,7 +10,6 @@
 
 #include "normalize.hpp"
 #include "parse.hpp"
-#include "preprocess.hpp"
 
 namespace py = pybind11;
 
@@ -149,71 +148,15 @@ py::array_t<float> normalize(const py::object& images, double mean, double std, 
   return o;
 }
 
-py::array_t<float> preprocess_faces(const py::object& image, const py::object& boxes, int size, double mean,
-                                    double std, const py::object& out) {
-  py::array img = require_u8(image, "image");
-  if (!(img.ndim() == 2 || (img.ndim() == 3 && img.shape(2) == 3)))
-    throw py::value_error("image must have shape (H, W) (gray) or (H, W, 3) (BGR), got " + shape_str(img));
-  if (img.shape(0) < 1 || img.shape(1) < 1) throw py::value_error("image is empty: shape " + shape_str(img));
-  if (size < 1 || size > 4096) throw py::value_error("size must be in 1..4096, got " + std::to_string(size));
-  check_mean_std(mean, std);
-  if (!py::isinstance<py::array>(boxes)) throw py::value_error("boxes must be an integer numpy array of shape (K, 4)");
-  py::array b = py::reinterpret_borrow<py::array>(boxes);
-  const char kind = b.dtype().kind();
-  if (kind != 'i' && kind != 'u')
-    throw py::value_error("boxes must be integers (x, y, w, h), got " + py::str(b.dtype()).cast<std::string>());
-  if (b.ndim() != 2 || b.shape(1) != 4) throw py::value_error("boxes must have shape (K, 4), got " + shape_str(b));
-  auto bx = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(b);
-  if (!bx) throw py::error_already_set();
-
-  fer::ImageView view;
-  view.data = static_cast<const uint8_t*>(img.data());
-  view.height = img.shape(0);
-  view.width = img.shape(1);
-  view.channels = img.ndim() == 3 ? 3 : 1;
-  view.stride_y = img.strides(0);
-  view.stride_x = img.strides(1);
-  view.stride_c = img.ndim() == 3 ? img.strides(2) : 0;
-
-  const py::ssize_t k = bx.shape(0);
-  struct Crop {
-    int64_t x0, y0, w, h;
-  };
-  std::vector<Crop> crops(static_cast<size_t>(k));
-  const int64_t W = view.width, H = view.height, kLimit = int64_t{1} << 31;
-  auto r = bx.unchecked<2>();
-  for (py::ssize_t i = 0; i < k; ++i) {
-    const int64_t x = r(i, 0), y = r(i, 1), w = r(i, 2), h = r(i, 3);
-    const std::string desc = "box " + std::to_string(i) + " (" + std::to_string(x) + ", " + std::to_string(y) +
-                             ", " + std::to_string(w) + ", " + std::to_string(h) + ")";
-    if (std::llabs(x) >= kLimit || std::llabs(y) >= kLimit || std::llabs(w) >= kLimit || std::llabs(h) >= kLimit)
-      throw py::value_error(desc + " has coordinates outside -2**31..2**31");
-    const int64_t x0 = std::max<int64_t>(x, 0), y0 = std::max<int64_t>(y, 0);
-    const int64_t x1 = std::min<int64_t>(x + w, W), y1 = std::min<int64_t>(y + h, H);
-    if (x1 <= x0 || y1 <= y0)
-      throw py::value_error(desc + " is empty inside the " + std::to_string(W) + "x" + std::to_string(H) + " image");
-    crops[static_cast<size_t>(i)] = Crop{x0, y0, x1 - x0, y1 - y0};
-  }
-  py::array_t<float> o = check_out(out, {k, 1, size, size});
-  float* dst = o.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    const float m = static_cast<float>(mean), s = static_cast<float>(std);
-    for (size_t i = 0; i < crops.size(); ++i)
-      fer::preprocess_face(view, crops[i].x0, crops[i].y0, crops[i].w, crops[i].h, size, m, s,
-                           dst + i * static_cast<size_t>(size) * size);
-  }
-  return o;
-}
-
 const std::vector<std::string> kUsages = {"Training", "PublicTest", "PrivateTest"};
 
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
   m.doc() =
-      "fer-edge's C++ core: FER2013 CSV parsing, exact mean/std, normalisation and fused face "
-      "preprocessing. Pure-numpy references of every function are in fer_edge.reference.";
+      "fer-edge's C++ core: FER2013 CSV parsing, exact mean/std and normalisation "
+      "(face preprocessing is OpenCV's, see fer_edge/runtime/align.py). Pure-numpy references of "
+      "every function are in fer_edge.reference.";
   m.attr("USAGES") = py::make_tuple("Training", "PublicTest", "PrivateTest");
   m.attr("SIMD") = fer::simd_available() ? "sse2" : "none";
 
@@ -289,14 +232,4 @@ depend on the order of the pixels or the number of threads.)doc");
 
 The division is done in double and rounded once to float32. `out`, when given, must be a
 C-contiguous writeable float32 array of exactly that shape; it is filled and returned.)doc");
-
-  m.def("preprocess_faces", &preprocess_faces, py::arg("image"), py::arg("boxes"), py::arg("size"), py::arg("mean"),
-        py::arg("std"), py::arg("out") = py::none(),
-        R"doc(Crop, gray, resize and normalise faces in one pass: float32 (K, 1, size, size).
-
-image: uint8 (H, W) gray or (H, W, 3) BGR. boxes: integer (K, 4) as x, y, w, h, clipped
-to the image (a box empty after clipping raises ValueError). Gray conversion is OpenCV's
-uint8 BGR2GRAY; the resize is cv2.resize on the float32 crop with INTER_AREA when the crop
-is larger than `size` in both dimensions and INTER_LINEAR otherwise; then (v - mean) / std
-in float32. Equals fer_edge.reference.preprocess_faces_reference within float rounding.)doc");
 }

@@ -30,13 +30,5 @@ def mean_std(images: np.ndarray, *, threads: int = 0) -> tuple[float, float]: ..
 def normalize(
     images: np.ndarray, mean: float, std: float, out: Optional[np.ndarray] = None, *, threads: int = 0
 ) -> np.ndarray: ...
-def preprocess_faces(
-    image: np.ndarray,
-    boxes: np.ndarray,
-    size: int,
-    mean: float,
-    std: float,
-    out: Optional[np.ndarray] = None,
-) -> np.ndarray: ...
 def _set_pixels_path(name: str) -> None:
     """Testing hook: 'simd' (default), 'scalar' or 'slow'; results are identical on each."""

@@ -7,9 +7,8 @@ Keep the two in step: a change of grammar or wording goes into both.
 """
 from __future__ import annotations
 
-import contextlib
 import math
-from typing import Iterator, Optional, Sequence, Union
+from typing import Sequence, Union
 
 import numpy as np
 
@@ -235,70 +234,3 @@ def normalize_reference(images: np.ndarray, mean: float, std: float) -> np.ndarr
         raise ValueError(f"images must have shape (N, H, W), got {images.shape}")
     _check_mean_std(mean, std)
     return ((images.astype(np.float64) - mean) / std).astype(np.float32)[:, None]
-
-
-@contextlib.contextmanager
-def opencv_without_ipp() -> Iterator[None]:
-    """Run OpenCV's own code paths: x86 wheels route float32 INTER_LINEAR through Intel IPP,
-    which places the samples in double precision and differs from OpenCV's own algorithm
-    (and from ARM builds) by up to ~1e-3 grey levels. The reference pins OpenCV's algorithm."""
-    import cv2
-
-    previous = cv2.ipp.useIPP()
-    cv2.ipp.setUseIPP(False)
-    try:
-        yield
-    finally:
-        cv2.ipp.setUseIPP(previous)
-
-
-def clip_box(box: Sequence[int], index: int, width: int, height: int) -> tuple[int, int, int, int]:
-    """(x, y, w, h) clipped to the image as (x0, y0, x1, y1); ValueError when nothing is left."""
-    x, y, w, h = (int(v) for v in box)
-    desc = f"box {index} ({x}, {y}, {w}, {h})"
-    if max(abs(x), abs(y), abs(w), abs(h)) >= 2**31:
-        raise ValueError(f"{desc} has coordinates outside -2**31..2**31")
-    x0, y0 = max(x, 0), max(y, 0)
-    x1, y1 = min(x + w, width), min(y + h, height)
-    if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"{desc} is empty inside the {width}x{height} image")
-    return x0, y0, x1, y1
-
-
-def preprocess_faces_reference(
-    image: np.ndarray,
-    boxes: np.ndarray,
-    size: int,
-    mean: float,
-    std: float,
-    out: Optional[np.ndarray] = None,
-) -> np.ndarray:
-    """Reference of ``_native.preprocess_faces``, written with cv2 the way the seed did it."""
-    import cv2
-
-    image = _require_u8(image, "image")
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-        raise ValueError(f"image must have shape (H, W) (gray) or (H, W, 3) (BGR), got {image.shape}")
-    if not 1 <= size <= 4096:
-        raise ValueError(f"size must be in 1..4096, got {size}")
-    _check_mean_std(mean, std)
-    boxes = np.asarray(boxes)
-    if boxes.dtype.kind not in "iu":
-        raise ValueError(f"boxes must be integers (x, y, w, h), got {boxes.dtype}")
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"boxes must have shape (K, 4), got {boxes.shape}")
-    height, width = image.shape[:2]
-    clipped = [clip_box(b, i, width, height) for i, b in enumerate(boxes)]
-    result = np.empty((len(clipped), 1, size, size), np.float32)
-    with opencv_without_ipp():
-        for i, (x0, y0, x1, y1) in enumerate(clipped):
-            crop = image[y0:y1, x0:x1]
-            gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
-            h, w = gray.shape
-            interp = cv2.INTER_AREA if (w > size and h > size) else cv2.INTER_LINEAR
-            resized = cv2.resize(gray.astype(np.float32), (size, size), interpolation=interp)
-            result[i, 0] = (resized - np.float32(mean)) / np.float32(std)
-    if out is not None:
-        out[...] = result
-        return out
-    return result

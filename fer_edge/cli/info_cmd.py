@@ -94,7 +94,8 @@ def collect(device: str = "auto") -> dict[str, Any]:
         info["native"] = {"loaded": True, "path": getattr(_native, "__file__", None)}
     except ImportError as exc:
         info["native"] = {"loaded": False, "error": str(exc)}
-        info["warnings"].append("the C++ extension fer_edge._native is not built; preprocessing falls back to numpy")
+        info["warnings"].append("the C++ extension fer_edge._native is not built; inference works without it, "
+                                "reading FER2013 CSVs (data, train, eval) does not")
 
     from ..runtime.default_model import default_model_path, sample_image_path
 
