@@ -17,7 +17,10 @@
 
 #include "common.hpp"
 #include "normalize.hpp"
-#include "parse.hpp"
+// parse.cpp itself (not only its header), so that the fast path can be called directly and
+// shown to take the rows it is meant for: the agreement checks alone would also pass if it
+// declined every row. Build this file without linking parse.cpp a second time.
+#include "../parse.cpp"
 
 namespace {
 
@@ -256,6 +259,44 @@ void test_mean_std_normalize() {
   check(same, "normalize = float((v - mean) / std) computed in double");
 }
 
+// The fast path must accept the rows real files are made of (else every row silently takes
+// the simple path), and decline what only the simple path may decide.
+void test_fast_path_takes_canonical_rows() {
+  const std::string good = pixels_of(ramp(2304));
+  const std::vector<std::pair<std::string, bool>> rows = {
+      {"3," + good + ",Training", true},
+      {"\"3\",\"" + good + "\",\"PublicTest\"", true},  // csv.QUOTE_ALL
+      {"6," + good + ",\"PrivateTest\"", true},
+      {"3,  " + good + ",Training", false},                 // blanks: the simple path
+      {"3," + good + " ,Training", false},
+      {"3,\"" + good + "\" ,Training", false},
+      {"3," + good + "  1,Training", false},                // two spaces
+      {"3,0001 " + good.substr(2) + ",Training", false},    // four digits
+      {"3,256 " + good.substr(2) + ",Training", false},     // out of range: the simple path words it
+      {"3," + good.substr(0, good.size() - 4) + ",Training", false},
+      {"9," + good + ",Training", false},
+  };
+  const fer::CsvLayout L = kaggle();
+  for (const auto& row : rows) {
+    const std::string text = "x,pixels,Usage\n" + row.first;  // the fast path looks 2 bytes back
+    fer::ParseOutput out;
+    out.images.reset(static_cast<uint8_t*>(fer::alloc_buffer(2304)));
+    out.labels.reset(static_cast<int64_t*>(fer::alloc_buffer(sizeof(int64_t))));
+    out.usage.reset(static_cast<int8_t*>(fer::alloc_buffer(1)));
+    const char* lo = text.data();
+    const fer::Line ln{lo + 15, lo + text.size(), 2};
+    bool taken[2] = {fer::parse_row_fast<false>(lo, ln, L, 0, out), false};
+#ifdef FER_HAVE_SSE2
+    taken[1] = fer::parse_row_fast<true>(lo, ln, L, 0, out);
+#else
+    taken[1] = taken[0];
+#endif
+    for (bool t : taken)
+      check(t == row.second, std::string("fast path ") + (row.second ? "takes" : "declines") + " row '" +
+                                 row.first.substr(0, 24) + "...'");
+  }
+}
+
 void test_parallel_for_passes_exceptions_on() {
   for (int threads : {1, 2, 4}) {
     std::vector<int> done(4, 0);
@@ -279,6 +320,7 @@ int main() {
   test_valid_rows();
   test_errors();
   test_paths_agree_on_random_input();
+  test_fast_path_takes_canonical_rows();
   test_mean_std_normalize();
   test_parallel_for_passes_exceptions_on();
   std::printf("check_core: %d checks, %d failed (simd kernel: %s)\n", g_checks, g_failures,
