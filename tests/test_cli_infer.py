@@ -66,7 +66,7 @@ def test_json_document(cnn_model, photos, capsys):
     assert [t["label"] for t in face["top_k"]][0] == face["label"] and len(face["top_k"]) == 2
     assert len(by_name["b.png"]["faces"]) == 1  # the mirrored photo: face found as well
     assert by_name["empty.png"]["faces"] == [] and by_name["empty.png"]["error"] is None
-    assert doc["errors"] == [] and doc["summary"] == {"inputs": 3, "failed": 0, "faces": 2}
+    assert doc["errors"] == [] and doc["summary"] == {"inputs": 3, "failed": 0, "faces": 2, "warning": None}
 
 
 def test_glob_and_max_faces(cnn_model, photos, capsys):
