@@ -29,8 +29,10 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime.sources import Source
     from .infer_cmd import _prepare_dir, build_predictor, process
 
-    # the demo uses infer's defaults: Haar detector, all faces, no margin
-    args.detector, args.detector_model, args.no_detect, args.max_faces, args.margin = "haar", None, False, None, 0.0
+    # the demo uses infer's defaults: the shipped detector (aligned crops), all faces, no margin
+    from ..runtime.detect import DEFAULT_DETECTOR
+
+    args.detector, args.detector_model, args.no_detect, args.max_faces, args.margin = DEFAULT_DETECTOR, None, False, None, 0.0
     predictor = build_predictor(args)
     sample = sample_image_path()
     # a broken sample image is a broken installation, not the user's input
