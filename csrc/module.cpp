@@ -148,6 +148,9 @@ py::array_t<float> normalize(const py::object& images, double mean, double std, 
   return o;
 }
 
+// Kaggle's Usage values, in the order of their codes. The Python data layer passes its own
+// list (fer_edge.data.dataset.USAGE_TO_SPLIT) on every call; this is only the default and
+// the USAGES attribute, both made from this one list.
 const std::vector<std::string> kUsages = {"Training", "PublicTest", "PrivateTest"};
 
 }  // namespace
@@ -155,9 +158,9 @@ const std::vector<std::string> kUsages = {"Training", "PublicTest", "PrivateTest
 PYBIND11_MODULE(_native, m) {
   m.doc() =
       "fer-edge's C++ core: FER2013 CSV parsing, exact mean/std and normalisation "
-      "(face preprocessing is OpenCV's, see fer_edge/runtime/align.py). Pure-numpy references of "
-      "every function are in fer_edge.reference.";
-  m.attr("USAGES") = py::make_tuple("Training", "PublicTest", "PrivateTest");
+      "(face preprocessing is OpenCV's, see fer_edge/runtime/align.py). The tests hold each function "
+      "to a pure-numpy reference (tests/native_reference.py).";
+  m.attr("USAGES") = py::tuple(py::cast(kUsages));
   m.attr("SIMD") = fer::simd_available() ? "sse2" : "none";
 
   m.def(
@@ -201,8 +204,9 @@ the GIL, on `threads` threads (0: all cores).)doc");
           throw py::value_error("pixels path must be 'simd', 'scalar' or 'slow'");
       },
       py::arg("name"),
-      "Testing hook: force the pixels fast path ('simd', the default; 'scalar'; 'slow': none). "
-      "Results and errors are the same on every path; only speed differs.");
+      "Testing hook: which row parser runs first ('simd', the default: the fast path with its SIMD "
+      "kernel where there is one; 'scalar': the fast path with the portable kernel; 'slow': the simple "
+      "path only). Results and errors are the same on every path; only speed differs.");
 
   m.def(
       "parse_pixels",

@@ -1,4 +1,4 @@
-"""Type stub for the C++ extension (csrc/). Pure-numpy references: fer_edge.reference."""
+"""Type stub for the C++ extension (csrc/). Pure-numpy references the tests compare with: tests/native_reference.py."""
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -31,4 +31,5 @@ def normalize(
     images: np.ndarray, mean: float, std: float, out: Optional[np.ndarray] = None, *, threads: int = 0
 ) -> np.ndarray: ...
 def _set_pixels_path(name: str) -> None:
-    """Testing hook: 'simd' (default), 'scalar' or 'slow'; results are identical on each."""
+    """Testing hook: 'simd' (default: the fast path, SIMD kernel), 'scalar' (the fast path,
+    portable kernel) or 'slow' (the simple path only); results are identical on each."""

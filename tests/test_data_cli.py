@@ -9,7 +9,7 @@ from conftest import run_cli
 from fer_edge.cli import main
 from fer_edge.errors import EXIT_INPUT
 from fer_edge.labels import CLASSES
-from fer_edge.reference import mean_std_reference
+from native_reference import mean_std_reference
 
 
 def test_stats_json(fer_csv, fer_data, capsys):

@@ -17,7 +17,7 @@ from fer_edge.data import (
 )
 from fer_edge.data.synthetic import make_synthetic
 from fer_edge.errors import EXIT_INPUT, InputError
-from fer_edge.reference import mean_std_reference
+from native_reference import mean_std_reference
 
 
 def assert_matches(ds: FerDataset, data, path) -> None:

@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO_ROOT, run_cli
 from fer_edge.data import read_fer_csv
 from fer_edge.labels import CLASSES
-from fer_edge.reference import mean_std_reference
+from native_reference import mean_std_reference
 
 pytestmark = pytest.mark.real_data
 NPZ = {"train": "fer2013_train.npz", "validation": "fer2013_publictest.npz"}

@@ -15,12 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fer_edge import _native
-from fer_edge.reference import parse_fer_csv_reference, parse_pixels_reference
+from native_reference import parse_fer_csv_reference, parse_pixels_reference
 
 
 @pytest.fixture(scope="module", params=["simd", "scalar", "slow"])
 def pixels_path(request):
-    """Each pixels parser in turn (SIMD, scalar fast path, byte-at-a-time): same results."""
+    """Each row parser in turn (fast path with the SIMD kernel, fast path with the portable
+    kernel, the simple byte-at-a-time path alone): same results."""
     _native._set_pixels_path(request.param)
     yield request.param
     _native._set_pixels_path("simd")
@@ -64,14 +65,12 @@ def agree(data: bytes, **kw) -> None:
 
 
 def valid_csv(rng: np.random.Generator, rows: int, side: int, layout: dict) -> bytes:
-    names = {0: "emotion", 1: "pixels", 2: "Usage"}
     cols = [None] * layout["ncols"]
     cols[layout["pixels_col"]] = "pixels"
     if layout.get("label_col", -1) >= 0:
         cols[layout["label_col"]] = "emotion"
     if layout.get("usage_col", -1) >= 0:
         cols[layout["usage_col"]] = "Usage"
-    del names
     lines = [",".join(cols)]
     for _ in range(rows):
         vals = {

@@ -10,12 +10,13 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from fer_edge import _native
-from fer_edge.reference import parse_fer_csv_reference, parse_pixels_reference
+from native_reference import parse_fer_csv_reference, parse_pixels_reference
 
 
 @pytest.fixture(scope="module", params=["simd", "scalar", "slow"])
 def pixels_path(request):
-    """Each pixels parser in turn (SIMD, scalar fast path, byte-at-a-time): same results."""
+    """Each row parser in turn (fast path with the SIMD kernel, fast path with the portable
+    kernel, the simple byte-at-a-time path alone): same results."""
     _native._set_pixels_path(request.param)
     yield request.param
     _native._set_pixels_path("simd")

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from fer_edge import _native
-from fer_edge.reference import mean_std_reference, normalize_reference
+from native_reference import mean_std_reference, normalize_reference
 
 u8_arrays = hnp.arrays(np.uint8, hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=40))
 

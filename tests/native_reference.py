@@ -1,9 +1,10 @@
-"""Pure-numpy reference implementations of every :mod:`fer_edge._native` function.
+"""Pure-numpy reference implementations of the :mod:`fer_edge._native` functions (the test oracle).
 
 They are slow on purpose: each is the plain, obviously-correct way (the pixel parser is the
 seed-style ``np.array(s.split(), dtype=np.uint8)`` plus the checks that make it strict), and
 the tests require the C++ kernels to return the same arrays and raise the same messages.
-Keep the two in step: a change of grammar or wording goes into both.
+Keep the two in step: a change of grammar or wording goes into both. The runtime never
+imports this module: it lives with the tests (issue 13).
 """
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import Sequence, Union
 
 import numpy as np
 
-USAGES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
+from fer_edge.data.dataset import USAGE_TO_SPLIT
+
+USAGES: tuple[str, ...] = tuple(USAGE_TO_SPLIT)
 _DISPLAY_LIMIT = 20
 _BLANKS = b" \t"
 
