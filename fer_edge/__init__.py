@@ -12,7 +12,9 @@ from .labels import CLASSES, NUM_CLASSES
 
 _explain_unbuilt_extension()
 
-__version__ = "0.1.0"
+# __version__ is the installed distribution's (pyproject.toml's [project] version, the one
+# place it is written), read on first use by __getattr__ below.
+_DISTRIBUTION = "fer-edge"
 
 # Public names that live in the runtime, imported on first use (onnxruntime and OpenCV load
 # then): `import fer_edge` stays cheap until asked.
@@ -30,7 +32,19 @@ _LAZY = {
 __all__ = ["CLASSES", "NUM_CLASSES", "__version__", *_LAZY]
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(_DISTRIBUTION)
+    except PackageNotFoundError:  # a source tree used without installing it (scripts/dev_build.sh)
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()["__version__"] = v = _version()
+        return v
     if name in _LAZY:
         import importlib
 

@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n 1)  # [project] version: written once
 cmake -S . -B build/dev -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release \
-  -DSKBUILD_PROJECT_NAME=fer_edge -DSKBUILD_PROJECT_VERSION=0.1.0 \
+  -DSKBUILD_PROJECT_NAME=fer_edge -DSKBUILD_PROJECT_VERSION="$VERSION" \
   -Dpybind11_DIR="$("$PY" -m pybind11 --cmakedir)" -DPython_EXECUTABLE="$(command -v "$PY")" \
   ${EXTRA_CMAKE_ARGS:-} >/dev/null
 cmake --build build/dev -j2

@@ -12,13 +12,12 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from fer_edge.data.dataset import SPLIT_TO_USAGE
 from fer_edge.errors import InputError, ModelError
 from fer_edge.labels import CLASSES
 
 from .metrics import EvalReport, compute_report, markdown_table, per_class_csv
 from .splits import canonical_split, compute, load
-
-USAGE_NAMES = {"train": "Training", "validation": "PublicTest", "test": "PrivateTest"}
 
 
 def load_split(data: str, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -28,7 +27,7 @@ def load_split(data: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     name = canonical_split(split)
     sub = load(data).subset(name)
     if len(sub.labels) == 0:
-        raise InputError(f"{data}: no faces in split {USAGE_NAMES[name]} ({name})")
+        raise InputError(f"{data}: no faces in split {SPLIT_TO_USAGE[name]} ({name})")
     return np.ascontiguousarray(sub.images), np.asarray(sub.labels, dtype=np.int64)
 
 
@@ -109,7 +108,7 @@ def evaluate(model_path: str, data: str, split: str = "validation", *, device: s
         logits, name, extra = checkpoint_logits(model_path, images, split_stats, device=device)
         backend = "torch"
     report, curves = compute_report(labels, logits, CLASSES, model=name, model_path=str(model_path), data=str(data),
-                                    split=USAGE_NAMES[canonical_split(split)], backend=backend)
+                                    split=SPLIT_TO_USAGE[canonical_split(split)], backend=backend)
     report.extra.update(extra)
     return report, curves
 

@@ -12,17 +12,16 @@ from typing import Optional
 
 import numpy as np
 
+from fer_edge.data.dataset import SPLITS, USAGE_TO_SPLIT, NormStats
 from fer_edge.errors import InputError
 from fer_edge.labels import CLASSES
 
-SPLIT_ALIASES = {
-    "training": "train",
-    "train": "train",
-    "publictest": "validation",
-    "validation": "validation",
+# The spellings --split accepts (compared in lower case): the split names, Kaggle's Usage names
+# (both from fer_edge.data.dataset, where they are defined) and "val".
+SPLIT_ALIASES: dict[str, str] = {
+    **{split: split for split in SPLITS},
+    **{usage.lower(): split for usage, split in USAGE_TO_SPLIT.items()},
     "val": "validation",
-    "privatetest": "test",
-    "test": "test",
 }
 
 
@@ -31,21 +30,10 @@ def canonical_split(name: str) -> str:
     try:
         return SPLIT_ALIASES[name.strip().lower()]
     except KeyError:
+        *first, last = USAGE_TO_SPLIT
         raise InputError(
-            f"unknown split {name!r}; use Training, PublicTest or PrivateTest (or train, validation, test)"
+            f"unknown split {name!r}; use {', '.join(first)} or {last} (or {', '.join(SPLITS)})"
         ) from None
-
-
-@dataclass
-class Stats:
-    """Normalisation statistics in 0..255 pixel units (mirrors fer_edge.data.NormStats)."""
-
-    mean: float
-    std: float
-    scope: str = "train"
-
-    def as_dict(self) -> dict:
-        return {"mean": float(self.mean), "std": float(self.std), "scope": self.scope}
 
 
 @dataclass
@@ -54,8 +42,8 @@ class PreparedData:
     train_labels: np.ndarray  # (N,) int64
     val_images: np.ndarray
     val_labels: np.ndarray
-    stats: Stats  # applied to training faces (and to validation unless val_stats is set)
-    val_stats: Optional[Stats]  # per-split normalisation: the validation split's own statistics
+    stats: NormStats  # applied to training faces (and to validation unless val_stats is set)
+    val_stats: Optional[NormStats]  # per-split normalisation: the validation split's own statistics
     val_source: str  # "validation" or "holdout"
 
     def class_counts(self) -> np.ndarray:
@@ -69,11 +57,11 @@ def load(path: str):
     return load_dataset(path)
 
 
-def compute(images: np.ndarray, scope: str) -> Stats:
+def compute(images: np.ndarray, scope: str) -> NormStats:
+    """Exact mean/std of uint8 faces (fer_edge.data.compute_stats: the C++ kernel)."""
     from fer_edge.data import compute_stats
 
-    s = compute_stats(images, scope=scope)
-    return Stats(float(s.mean), float(s.std), scope)
+    return compute_stats(images, scope=scope)
 
 
 def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:

@@ -39,8 +39,10 @@ class NormStats:
     std: float
     scope: str = "train"
 
-    def to_dict(self) -> dict[str, Union[float, str]]:
-        return {"mean": self.mean, "std": self.std, "scope": self.scope}
+    def as_dict(self) -> dict[str, Union[float, str]]:
+        """Plain floats and a string: what a checkpoint stores under "norm" / "val_norm"
+        (``torch.load(weights_only=True)`` reads it back), and what JSON takes."""
+        return {"mean": float(self.mean), "std": float(self.std), "scope": self.scope}
 
 
 def compute_stats(images: np.ndarray, scope: str = "train") -> NormStats:
