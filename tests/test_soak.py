@@ -8,6 +8,9 @@ on a busy 2-core machine)::
 
     FER_SOAK=full python -m pytest tests/test_soak.py -m soak -s -q
 
+Memory is measured with glibc's mmap threshold fixed at 128 KiB (see :func:`fixed_mmap_threshold`;
+``FER_SOAK_GLIBC_DEFAULTS=1`` measures with glibc's defaults instead).
+
 Order: serial references first (every photo with each detector; the stream alone, each
 frame's faces hashed), then a warm-up, then the baseline RSS, then the concurrent phase, then
 the final RSS. ``-s`` prints the numbers.
@@ -39,6 +42,25 @@ SOAK_CANVASES = (((640, 480), 1.0, (260, 110)), ((400, 300), 0.8, (30, 20)), ((4
 DETECTORS = ("haar", "yunet")
 
 pytestmark = [pytest.mark.soak, pytest.mark.slow]
+
+
+def fixed_mmap_threshold() -> bool:
+    """``mallopt(M_MMAP_THRESHOLD, 128 KiB)``, as ``MALLOC_MMAP_THRESHOLD_=131072`` does for a
+    server (docs/RUNTIME.md): blocks of 128 KiB and more (frames, detector blobs) are mapped and
+    unmapped on their own. glibc otherwise raises the threshold after the first such free, and
+    from then on serves those blocks from per-thread arenas that keep them: with threads, RSS
+    then wanders by +-40 MB around a plateau (measured: 4 threads x 100 predictions, five times:
+    157-248 MB; with the fixed threshold 132.6 MB every time; serial calls: flat either way).
+    The soak is about leaks, so it removes that noise; ``FER_SOAK_GLIBC_DEFAULTS=1`` keeps
+    glibc's defaults. False where there is no glibc."""
+    if os.environ.get("FER_SOAK_GLIBC_DEFAULTS"):
+        return False
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024))  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
 
 
 def rss_mb(trim: bool = False) -> Optional[float]:
@@ -128,6 +150,7 @@ def test_soak_threads_and_stream_identical_to_serial_and_memory_flat(sample_bgr)
     from fer_edge.runtime.detect import build_detector
     from fer_edge.runtime.model import FerModel
 
+    fixed = fixed_mmap_threshold()
     model = FerModel.load(None, device="cpu")
     predictors = {d: Predictor(model, **detector_kwargs(d)) for d in DETECTORS}
     stream_kw = detector_kwargs(DETECTORS[-1])
@@ -213,7 +236,8 @@ def test_soak_threads_and_stream_identical_to_serial_and_memory_flat(sample_bgr)
         f"({stream_out['summary'].fps:.1f} FPS; alone {FRAMES / serial_stream_s:.1f} FPS); wall {wall_s:.1f}s; "
         f"wrong predictions {wrong}, stream frames differing from serial {frames_wrong}; "
         f"RSS {base:.1f} -> {final:.1f} MB after malloc_trim (growth {growth:+.1f} MB; without trim "
-        f"{base_raw:.1f} -> {final_raw:.1f} MB, peak {peak[0]:.1f} MB)"
+        f"{base_raw:.1f} -> {final_raw:.1f} MB, peak {peak[0]:.1f} MB; glibc mmap threshold "
+        f"{'fixed at 128 KiB' if fixed else 'default (dynamic)'})"
     )
     assert wrong == 0, f"{wrong} of {THREADS * CALLS} concurrent predictions differ from the serial ones"
     assert frames_wrong == 0, f"{frames_wrong} stream frames differ from the serial run (first: frame {first_bad})"
