@@ -8,19 +8,21 @@
 #   2. compiles the pybind11 bindings (csrc/module.cpp) for aarch64 against this Python's
 #      headers (compile only: linking and importing the module needs an aarch64 Python).
 #
-# Usage: scripts/aarch64_check.sh [--install] [--native]
+# Usage: scripts/aarch64_check.sh [--install] [--native [--asan]]
 #   --install  apt-get install the cross compiler and qemu-user first (needs root)
 #   --native   build and run check_core for this machine instead (no cross compiler, no qemu)
+#   --asan     with --native: under AddressSanitizer + UBSan (every input is an exact-size buffer)
 # Build products go to build/aarch64/ (git-ignored). Exit status 0 only if every check passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-install=0 native=0
+install=0 native=0 asan=0
 for arg in "$@"; do
   case "$arg" in
     --install) install=1 ;;
     --native) native=1 ;;
-    *) echo "usage: $0 [--install] [--native]" >&2; exit 2 ;;
+    --asan) asan=1 ;;
+    *) echo "usage: $0 [--install] [--native [--asan]]" >&2; exit 2 ;;
   esac
 done
 
@@ -35,8 +37,14 @@ OUT=build/aarch64
 mkdir -p "$OUT"
 
 if [[ $native == 1 ]]; then
-  ${CXX:-g++} "${FLAGS[@]}" "${SOURCES[@]}" -pthread -o "$OUT/check_core_native"
-  "$OUT/check_core_native"
+  if [[ $asan == 1 ]]; then
+    ${CXX:-g++} "${FLAGS[@]}" -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+      -fno-omit-frame-pointer "${SOURCES[@]}" -pthread -o "$OUT/check_core_asan"
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$OUT/check_core_asan"
+  else
+    ${CXX:-g++} "${FLAGS[@]}" "${SOURCES[@]}" -pthread -o "$OUT/check_core_native"
+    "$OUT/check_core_native"
+  fi
   exit
 fi
 
