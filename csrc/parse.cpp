@@ -15,9 +15,11 @@
 // Two implementations, no more:
 //   * the fast path (parse_row_fast): one pass over a row in the shape real files have
 //     (no blanks around fields, pixels as 1-3 digit tokens separated by single spaces,
-//     fields quoted or not). It classifies 64 bytes at a time (block_sse2 on x86, block_portable
-//     elsewhere, both computing the same masks and digit values) and walks the separator
-//     bitmask. It only ever accepts a row or declines it; it never words an error.
+//     fields quoted or not). It classifies 64 bytes at a time into space and digit bitmasks
+//     and walks the separators: on x86, block_sse2 also computes every token's value in the
+//     same pass; elsewhere (aarch64) masks_portable finds the separators and token_value
+//     reads each token's up to three digits. It only ever accepts a row or declines it; it
+//     never words an error.
 //   * the simple path (parse_row_slow): byte at a time, the whole grammar, and the one that
 //     words every error. It runs for every row the fast path declines.
 // Rows are split across threads; the Python binding releases the GIL for all of it.
@@ -179,35 +181,57 @@ bool split_fields(const char* p, const char* e, Field* fields, int max_fields, i
   }
 }
 
-// One 64-byte block of a pixels field, at src (src[-2] and src[-1] are read too): bit i of
-// `spaces` / `digits` says whether byte i is ' ' / an ASCII digit, and for every byte
+// The value of a token of at most three digits whose last digit is at p (p[-1] and p[-2] are
+// read, and count only while they are digits). Tokens of four digits or more never get here.
+// Branch-free (token lengths are unpredictable): a factor of 0 cancels a non-digit's garbage.
+inline uint32_t token_value(const char* p) {
+  const uint32_t d0 = static_cast<unsigned char>(p[0]) - uint32_t{'0'};
+  const uint32_t d1 = static_cast<unsigned char>(p[-1]) - uint32_t{'0'};
+  const uint32_t d2 = static_cast<unsigned char>(p[-2]) - uint32_t{'0'};
+  const uint32_t g1 = d1 < 10, g2 = d2 < 10;
+  return d0 + g1 * (10 * d1 + g2 * 100 * d2);
+}
+
+// Bit i of `spaces` / `digits`: byte i of the 64 at src is ' ' / an ASCII digit. Portable
+// SWAR: eight bytes per 64-bit word, each byte's answer in its high bit (bytes >= 0x80 are
+// masked out first so that no addition carries into the next byte), then the eight high
+// bits gathered into one byte by a multiplication.
+inline uint64_t high_bits_to_mask(uint64_t x) {  // bit 8j+7 -> bit j
+  return ((x >> 7) * 0x0102040810204080ull) >> 56;
+}
+
+inline void masks_portable(const char* src, uint64_t& spaces, uint64_t& digits) {
+  constexpr uint64_t kLow7 = 0x7f7f7f7f7f7f7f7full, kHigh = 0x8080808080808080ull;
+  uint64_t sp = 0, dg = 0;
+  for (int k = 0; k < 8; ++k) {
+    uint64_t w;
+    std::memcpy(&w, src + 8 * k, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);  // byte j of memory in bits 8j..8j+7
+#endif
+    const uint64_t low = w & kLow7, ascii = ~w & kHigh;
+    const uint64_t ge0 = low + 0x5050505050505050ull;     // high bit: byte >= '0'
+    const uint64_t gt9 = low + 0x4646464646464646ull;     // high bit: byte >= ':'
+    const uint64_t not_space = ((low ^ 0x2020202020202020ull) + kLow7) | (low ^ 0x2020202020202020ull);
+    dg |= high_bits_to_mask(ge0 & ~gt9 & ascii) << (8 * k);
+    sp |= high_bits_to_mask(~not_space & ascii) << (8 * k);
+  }
+  spaces = sp;
+  digits = dg;
+}
+
+#ifdef FER_HAVE_SSE2
+// The same masks for 64 bytes at src (src[-2] and src[-1] are read too), and, for every byte,
+// the value token_value would give for a token ending there, in two parts:
 //   tens_units[i] = d[i] + 10*d[i-1]   (d[i-1] counted only when byte i-1 is a digit)
 //   hundreds[i]   = d[i-2]             (only when bytes i-1 and i-2 are both digits)
-// where d[i] is byte i minus '0' (counted only when it is a digit), so a token of at most
-// three digits ending at byte i has the value tens_units[i] + 100*hundreds[i].
+// so that walking the separators only reads two bytes per token.
 struct Block {
   uint64_t spaces, digits;
   uint8_t* tens_units;  // 64 bytes
   uint8_t* hundreds;    // 64 bytes
 };
 
-inline void block_portable(const char* src, Block& blk) {
-  uint64_t sp = 0, dg = 0;
-  for (int i = 0; i < 64; ++i) {
-    const unsigned d0 = static_cast<unsigned char>(src[i]) - unsigned{'0'};
-    const unsigned d1 = static_cast<unsigned char>(src[i - 1]) - unsigned{'0'};
-    const unsigned d2 = static_cast<unsigned char>(src[i - 2]) - unsigned{'0'};
-    const bool g0 = d0 < 10, g1 = d1 < 10, g2 = d2 < 10;
-    blk.tens_units[i] = static_cast<uint8_t>((g0 ? d0 : 0) + 10 * (g1 ? d1 : 0));
-    blk.hundreds[i] = static_cast<uint8_t>(g1 && g2 ? d2 : 0);
-    sp |= static_cast<uint64_t>(src[i] == ' ') << i;
-    dg |= static_cast<uint64_t>(g0) << i;
-  }
-  blk.spaces = sp;
-  blk.digits = dg;
-}
-
-#ifdef FER_HAVE_SSE2
 inline void block_sse2(const char* src, Block& blk) {
   const __m128i space = _mm_set1_epi8(' '), zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
   uint64_t sp = 0, dg = 0;
@@ -250,36 +274,41 @@ bool parse_pixels_fast(const char* lo, const char* b, const char* limit, uint8_t
   if (b - lo < 2 || limit <= b) return false;
   size_t n = static_cast<size_t>(limit - b);
   const size_t blocks = (n + 63) / 64;
+#ifdef FER_HAVE_SSE2
   thread_local std::vector<uint8_t> scratch;
-  if (scratch.size() < blocks * 128) scratch.resize(blocks * 128);
+  if (kSimd && scratch.size() < blocks * 128) scratch.resize(blocks * 128);
   uint8_t* tens_units = scratch.data();
   uint8_t* hundreds = scratch.data() + blocks * 64;
+#endif
 
   // prev_*: the previous block's masks, last byte at bit 63. "A space before the field" makes a
   // leading blank an empty token.
   uint64_t bad = 0, prev_sp = uint64_t{1} << 63, prev_dg = 0;
   uint32_t acc = 0;
   int64_t count = 0;
-  char tmp[2 + 64];
+  char tmp[3 + 64];
   for (size_t k = 0; k < blocks; ++k) {
     const char* p = b + 64 * k;
     const size_t avail = std::min<size_t>(64, n - 64 * k);
-    const char* src = p;  // reads src[-2 .. 63]
+    const char* src = p;  // reads src[-3 .. 63] (src[-3]: token_value of a token ending at -1)
     if (avail < 64) {
-      tmp[0] = p[-2];
-      tmp[1] = p[-1];
-      std::memcpy(tmp + 2, p, avail);
-      std::memset(tmp + 2 + avail, ' ', 64 - avail);
-      src = tmp + 2;
+      tmp[0] = k ? p[-3] : ' ';  // k == 0: a token ending at -1 is a leading blank, refused below
+      tmp[1] = p[-2];
+      tmp[2] = p[-1];
+      std::memcpy(tmp + 3, p, avail);
+      std::memset(tmp + 3 + avail, ' ', 64 - avail);
+      src = tmp + 3;
     }
-    Block blk{0, 0, tens_units + 64 * k, hundreds + 64 * k};
+    uint64_t sp, dg;
 #ifdef FER_HAVE_SSE2
-    if (kSimd)
+    Block blk{0, 0, tens_units + 64 * k, hundreds + 64 * k};
+    if (kSimd) {
       block_sse2(src, blk);
-    else
+      sp = blk.spaces;
+      dg = blk.digits;
+    } else
 #endif
-      block_portable(src, blk);
-    uint64_t sp = blk.spaces, dg = blk.digits;
+      masks_portable(src, sp, dg);
     uint64_t valid = avail == 64 ? ~uint64_t{0} : (uint64_t{1} << avail) - 1;
     const uint64_t other = ~(sp | dg) & valid;  // neither digit nor space: the field ends there
     bool last = k + 1 == blocks;
@@ -294,23 +323,33 @@ bool parse_pixels_fast(const char* lo, const char* b, const char* limit, uint8_t
     bad |= sp & ((sp << 1) | (prev_sp >> 63));         // a space after a space: empty token
     bad |= dg & ((dg << 1) | (prev_dg >> 63)) & ((dg << 2) | (prev_dg >> 62)) &
            ((dg << 3) | (prev_dg >> 61));               // 4 digits in a row
-    if (bad || n == 0) return false;
+    if (bad || n == 0) return false;  // from here on, the byte before every space is a digit
     prev_sp = sp << (63 - (avail - 1));  // keep the last valid bit at bit 63 (unused after the last block)
     prev_dg = dg << (63 - (avail - 1));
     if (count + 32 >= npix && count + popcount64(sp) >= npix) return false;  // too many tokens
-    const uint8_t* tu = blk.tens_units - 1;  // the token ending just before the space at bit i
-    const uint8_t* hu = blk.hundreds - 1;
     while (sp) {
-      const int i = ctz64(sp);
+      const int i = ctz64(sp);  // the token ends at byte i - 1
       sp &= sp - 1;
-      const uint32_t v = tu[i] + 100u * hu[i];
+      uint32_t v;
+#ifdef FER_HAVE_SSE2
+      if (kSimd)
+        v = blk.tens_units[i - 1] + 100u * blk.hundreds[i - 1];  // i - 1 >= -1: the block before
+      else
+#endif
+        v = token_value(src + i - 1);
       acc |= v;
       out[count++] = static_cast<uint8_t>(v);
     }
     if (last) break;
   }
   if (!is_digit(static_cast<unsigned char>(b[n - 1]))) return false;  // trailing blank
-  const uint32_t v = tens_units[n - 1] + 100u * hundreds[n - 1];
+  uint32_t v;
+#ifdef FER_HAVE_SSE2
+  if (kSimd)
+    v = tens_units[n - 1] + 100u * hundreds[n - 1];
+  else
+#endif
+    v = token_value(b + n - 1);
   acc |= v;
   out[count++] = static_cast<uint8_t>(v);
   *field_end = b + n;

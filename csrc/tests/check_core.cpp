@@ -259,6 +259,29 @@ void test_mean_std_normalize() {
   check(same, "normalize = float((v - mean) / std) computed in double");
 }
 
+// The portable block kernel's masks equal the byte-by-byte answer for every byte value at
+// every position (SWAR tricks are easy to get wrong at 0x7f/0x80 and at byte boundaries).
+void test_portable_masks_every_byte() {
+  std::mt19937 rng(11);
+  bool same = true;
+  for (int v = 0; v < 256 && same; ++v) {
+    for (int pos = 0; pos < 64 && same; ++pos) {
+      char block[3 + 64];
+      for (char& c : block) c = static_cast<char>(rng() % 3 == 0 ? ' ' : rng() % 2 ? '0' + rng() % 10 : rng());
+      block[3 + pos] = static_cast<char>(v);
+      uint64_t sp = 0, dg = 0, want_sp = 0, want_dg = 0;
+      fer::masks_portable(block + 3, sp, dg);
+      for (int i = 0; i < 64; ++i) {
+        const unsigned char c = static_cast<unsigned char>(block[3 + i]);
+        want_sp |= static_cast<uint64_t>(c == ' ') << i;
+        want_dg |= static_cast<uint64_t>(c >= '0' && c <= '9') << i;
+      }
+      same = sp == want_sp && dg == want_dg;
+    }
+  }
+  check(same, "portable space/digit masks equal the byte-by-byte answer");
+}
+
 // The fast path must accept the rows real files are made of (else every row silently takes
 // the simple path), and decline what only the simple path may decide.
 void test_fast_path_takes_canonical_rows() {
@@ -321,6 +344,7 @@ int main() {
   test_errors();
   test_paths_agree_on_random_input();
   test_fast_path_takes_canonical_rows();
+  test_portable_masks_every_byte();
   test_mean_std_normalize();
   test_parallel_for_passes_exceptions_on();
   std::printf("check_core: %d checks, %d failed (simd kernel: %s)\n", g_checks, g_failures,
