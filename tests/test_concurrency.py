@@ -118,7 +118,7 @@ def test_shared_fer_model_matches_serial(images, model) -> None:
 
 
 def test_preprocess_from_threads(images, model) -> None:
-    """The C++ preprocessing releases the GIL: concurrent calls must not share buffers."""
+    """Preprocessing runs OpenCV with the GIL released: concurrent calls must not share buffers."""
     from fer_edge.runtime.preprocess import preprocess_faces
 
     jobs = [(img, np.array([[10, 10, 60 + 7 * k, 60 + 7 * k], [40, 30, 90, 90]], dtype=np.int32))
