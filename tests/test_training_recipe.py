@@ -214,3 +214,24 @@ def test_eval_robustness_writes_and_prints_the_report(fernet_run, stripes_csv, t
     assert rep["faces"] == 28 and rep["worst"]["perturbation"] in {p.name for p in PERTURBATIONS}
     main = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert main["extra"]["robustness"]["clean_accuracy"] == pytest.approx(main["accuracy"])
+
+
+def test_export_and_eval_never_overwrite_files_they_were_not_told_to_replace(fernet_run, stripes_csv, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    int8 = tmp_path / "m.int8.onnx"
+    int8.write_bytes(b"the user's own file")
+    assert cli("export", "--checkpoint", fernet_run / "best.pt", "--out", out, "--data", stripes_csv, "--int8") == 2
+    assert "would overwrite" in capsys.readouterr().err and not out.exists()
+    assert int8.read_bytes() == b"the user's own file"
+    assert cli("export", "--checkpoint", fernet_run / "best.pt", "--out", out, "--data", stripes_csv, "--int8",
+               "--overwrite", "--calibration-size", "32") == 0
+    assert out.is_file() and int8.read_bytes() != b"the user's own file"
+
+    rep = tmp_path / "rep"
+    rep.mkdir()
+    (rep / "report.md").write_text("notes of mine")
+    assert cli("eval", "--model", out, "--data", stripes_csv, "--out", rep) == 2
+    assert "report.md" in capsys.readouterr().err and (rep / "report.md").read_text() == "notes of mine"
+    assert not (rep / "report.json").exists()
+    assert cli("eval", "--model", out, "--data", stripes_csv, "--out", rep, "--overwrite") == 0
+    assert (rep / "report.json").is_file()

@@ -138,7 +138,10 @@ def register(subparsers) -> None:
     p.add_argument("--data", required=True, help="FER2013 CSV or image folder")
     p.add_argument("--split", default="PublicTest", type=_split_name,
                    help="PublicTest (default), PrivateTest or Training (or validation, test, train)")
-    p.add_argument("--out", help="directory for the report files (default: none written unless given)")
+    p.add_argument("--out", help="directory for the report files (default: none written unless given); refuses "
+                   "(exit 2, nothing written) when a report file is already there, unless --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace report files an earlier run left in --out (never the model or the data)")
     p.add_argument("--device", default="auto", type=onnx_device,
                    help="auto, cpu or cuda (checkpoints); cpu/cuda/tensorrt for .onnx")
     p.add_argument("--threads", type=positive_int, help="onnxruntime threads for .onnx models")
@@ -162,7 +165,11 @@ def register(subparsers) -> None:
         "on PublicTest.",
     )
     p.add_argument("--checkpoint", required=True, help="training checkpoint, e.g. runs/resnet18/best.pt (or the run directory)")
-    p.add_argument("--out", required=True, type=file_with_suffix(".onnx"), help="output .onnx path")
+    p.add_argument("--out", required=True, type=file_with_suffix(".onnx"),
+                   help="output .onnx path; refuses (exit 2, nothing written) when it or its .int8/.fp16 variant "
+                   "exists, unless --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files of an earlier export (never the checkpoint or the data)")
     p.add_argument("--data", help="FER2013 CSV / folder for the real-face parity check, calibration and accuracy "
                    "(default: the dataset the checkpoint was trained on, if it still exists)")
     p.add_argument("--opset", type=int_at_least(13), help="ONNX opset (default 17; 18 with --dynamo)")
@@ -273,6 +280,14 @@ def run_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, write_report
 
     args.model = str(resolve_model_path(args.model))  # "default": the packaged model
+    if args.out:
+        from fer_edge.cli.outputs import check_derived_outputs
+
+        from .robustness import ROBUSTNESS_FILES
+        from .evaluate import REPORT_FILES
+
+        names = REPORT_FILES + (ROBUSTNESS_FILES if args.robustness else ())
+        check_derived_outputs("--out", [Path(args.out) / n for n in names], [args.model, args.data], args.overwrite)
 
     report, curves = evaluate(args.model, args.data, args.split, device=args.device, threads=args.threads,
                               split_stats=args.split_stats)
@@ -314,6 +329,13 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.data:
         _check_data(args.data)
+    from fer_edge.cli.outputs import check_derived_outputs
+
+    from .quantize import variant_path
+
+    targets = [Path(args.out)] + [variant_path(args.out, tag) for tag, on in (("int8", args.int8), ("fp16", args.fp16)) if on]
+    check_derived_outputs("--out", targets, [args.checkpoint, args.data] if args.data else [args.checkpoint],
+                          args.overwrite)
     result = export_checkpoint(args.checkpoint, args.out, data=args.data, opset=args.opset, dynamo=args.dynamo,
                                tta=args.tta)
     par = result.parity

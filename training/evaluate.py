@@ -113,6 +113,9 @@ def evaluate(model_path: str, data: str, split: str = "validation", *, device: s
     return report, curves
 
 
+REPORT_FILES = ("report.json", "report.md", "per_class.csv", "confusion.csv", "confusion.png", "roc.png")
+
+
 def write_report(report: EvalReport, curves: dict, out_dir: str | Path,
                  notes: Optional[list[str]] = None) -> list[Path]:
     """report.json, report.md, per_class.csv, confusion.csv, confusion.png and roc.png in ``out_dir``.
@@ -130,7 +133,7 @@ def write_report(report: EvalReport, curves: dict, out_dir: str | Path,
         "true\\pred," + ",".join(report.classes) + "\n"
         + "".join(f"{n}," + ",".join(map(str, row)) + "\n" for n, row in zip(report.classes, report.confusion_matrix))
     )
-    written += [out / f for f in ("report.json", "report.md", "per_class.csv", "confusion.csv")]
+    written += [out / f for f in REPORT_FILES[:4]]
     from .plots import PlotUnavailable, plot_confusion, plot_roc
 
     title = f"{report.model} on {report.split}"

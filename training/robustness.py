@@ -165,10 +165,13 @@ def robustness_report(
     return RobustnessReport(model, split, len(labels), clean_acc, clean_f1, rows)
 
 
+ROBUSTNESS_FILES = ("robustness.json", "robustness.md")
+
+
 def write_robustness(report: RobustnessReport, out_dir: str | Path) -> list[Path]:
-    """robustness.json and robustness.md in ``out_dir`` (and robustness.png when matplotlib is there)."""
+    """robustness.json and robustness.md in ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "robustness.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    (out / "robustness.md").write_text(report.markdown())
-    return [out / "robustness.json", out / "robustness.md"]
+    (out / ROBUSTNESS_FILES[0]).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    (out / ROBUSTNESS_FILES[1]).write_text(report.markdown())
+    return [out / name for name in ROBUSTNESS_FILES]
