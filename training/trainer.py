@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -131,7 +131,13 @@ def resolve_channels_last(flag: str, device: torch.device, model: str) -> bool:
 
 
 class WarmupCosine:
-    """LR factor per optimizer step: linear warm-up, then cosine decay to zero (or constant)."""
+    """LR factor per optimizer step: linear warm-up, then cosine decay to zero (or constant).
+
+    Kept as a per-step LambdaLR rather than SequentialLR(LinearLR, CosineAnnealingLR): that
+    cannot load the LambdaLR states in existing checkpoints, its recursive cosine drifts from
+    this closed form (last bits), and on --resume with another --epochs it rescales the old
+    curve instead of re-fitting (LR off by up to 0.26 x peak; measured with torch 2.15).
+    """
 
     def __init__(self, warmup_steps: int, total_steps: int, cosine: bool = True):
         self.warmup_steps = max(0, warmup_steps)
@@ -265,7 +271,130 @@ def train(
         dist_util.shutdown(info)
 
 
-def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResult:
+def _train(
+    cfg: TrainConfig,
+    ckpt: Optional[dict],
+    out: Path,
+    device: torch.device,
+    info: dist_util.DistInfo,
+    quiet: bool,
+    progress: Optional[bool],
+    on_epoch: Optional[Callable[[dict], None]],
+) -> TrainResult:
+    """The run, step by step; each step is a function below so it can be read (and changed) alone.
+
+    The order matters for resume exactness: the model is built right after
+    ``torch.manual_seed(cfg.seed)``, and nothing draws random numbers between
+    restoring the checkpoint's RNG state and the first epoch's own seeding.
+    """
+    env = _setup_device(cfg, device, info, quiet, progress)
+    data = _load_data(cfg, out, env)
+    run = _build(cfg, env, data)
+    if ckpt is not None:
+        _restore(run, ckpt, cfg, env, out)
+    batches = _to_device(cfg, env, data, run)
+    hooks = _step_hooks()
+
+    # A finished run resumed with a larger --epochs or --patience continues; otherwise nothing to do.
+    done_before = ckpt is not None and run.start_epoch - run.best_epoch >= cfg.patience
+    if done_before:
+        _say(f"run already stopped early at epoch {run.start_epoch} (patience {cfg.patience})", info)
+    else:
+        for epoch in range(run.start_epoch + 1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            stats = _train_epoch(cfg, env, batches, run, epoch, hooks)
+            _validate(env, batches, run, stats)
+            row = _record(cfg, env, data, run, epoch, t0, stats)
+            if env.info.is_main:
+                _save(cfg, data, run, epoch, bool(row["best"]), out)
+            _say(
+                f"epoch {epoch}/{cfg.epochs}  train loss {stats.train_loss:.4f} acc {stats.train_acc:.4f}  "
+                f"val loss {stats.val_loss:.4f} acc {stats.val_acc:.4f}  lr {row['lr']:.3g}  "
+                f"{stats.images_per_s:.0f} img/s  {row['epoch_time_s']:.1f}s{'  *best' if row['best'] else ''}",
+                info,
+            )
+            if on_epoch is not None and info.is_main:
+                on_epoch(row)
+            if run.stopped_early:
+                _say(f"early stop: no better validation accuracy for {cfg.patience} epochs", info)
+                break
+    dist_util.barrier(info)
+    return _finish(cfg, env, data, run, ckpt, out)
+
+
+@dataclass
+class _Env:
+    """Where and how this process computes: resolved once from the config and torchrun's variables."""
+
+    device: torch.device
+    info: dist_util.DistInfo
+    amp: Optional[torch.dtype]  # autocast dtype; None is fp32
+    channels_last: bool
+    show_bar: bool  # a tqdm bar per epoch (a terminal)
+    text_progress: bool  # a line now and then instead (a log file)
+
+    @property
+    def amp_name(self) -> str:
+        return str(self.amp).replace("torch.", "") if self.amp else "off"
+
+
+@dataclass
+class _Batches:
+    """The data as the step loop indexes it: uint8 faces on the device, normalised per batch."""
+
+    train_x: torch.Tensor  # (N, 1, 48, 48) uint8, on the device
+    train_y: torch.Tensor  # (N,) int64, on the device
+    val_x: torch.Tensor  # (M, 1, 48, 48) float32, normalised, on the CPU (predict_logits moves batches)
+    val_y: torch.Tensor  # (M,) int64, on the CPU
+    mean: float
+    std: float
+    loss_weights: Optional[torch.Tensor]  # --balance weights
+    sample_weights: Optional[torch.Tensor]  # --balance sampler: per-face draw weights
+    aug: Optional[AugmentConfig]
+
+
+@dataclass
+class RunState:
+    """The run's model, optimizer, schedule and progress (what ``last.pt`` saves and restores),
+    with the step geometry they were built for."""
+
+    model: nn.Module  # the bare model: validated and saved
+    train_model: nn.Module  # the model the steps run: DDP-wrapped under torchrun, else ``model``
+    optimizer: torch.optim.Optimizer
+    schedule: WarmupCosine
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    params: int
+    macs: int
+    n_train: int
+    per_rank: int  # faces each rank trains on per epoch
+    batch_size: int
+    steps_per_epoch: int
+    history: list[dict] = field(default_factory=list)
+    best_acc: float = -1.0
+    best_epoch: int = 0
+    start_epoch: int = 0  # the last epoch the restored checkpoint holds; 0 for a fresh run
+    stopped_early: bool = False
+
+
+@dataclass
+class EpochStats:
+    """One epoch's numbers, reduced over all ranks: filled by _train_epoch, then _validate."""
+
+    train_loss: float
+    train_acc: float
+    images_per_s: float
+    val_loss: float = math.nan
+    val_acc: float = math.nan
+    pred_counts: np.ndarray = field(default_factory=lambda: np.zeros(NUM_CLASSES))  # validation predictions per class
+
+
+StepHook = Callable[[int, int], None]  # (epoch, step), called before each optimizer step
+
+
+def _setup_device(cfg: TrainConfig, device: torch.device, info: dist_util.DistInfo, quiet: bool,
+                  progress: Optional[bool]) -> _Env:
+    """Threads, cuDNN/TF32 flags, precision, memory format and progress output, decided once."""
     if device.type == "cpu":
         torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // info.world_size))
     elif cfg.threads:
@@ -274,240 +403,318 @@ def _train(cfg, ckpt, out, device, info, quiet, progress, on_epoch) -> TrainResu
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    amp = resolve_amp(cfg.amp, device)
-    channels_last = resolve_channels_last(cfg.channels_last, device, cfg.model)
     show_bar = info.is_main and not quiet and (progress if progress is not None else sys.stderr.isatty())
-    text_progress = info.is_main and not quiet and not show_bar  # a log file: a line now and then instead
-
-    data: PreparedData = prepare(cfg.data, val_fraction=cfg.val_fraction, seed=cfg.seed, norm=cfg.norm, limit=cfg.limit)
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-    counts = data.class_counts()
-    _say(
-        f"{cfg.model}: {len(data.train_labels)} training faces, {len(data.val_labels)} validation faces "
-        f"({data.val_source}); mean {data.stats.mean:.2f} std {data.stats.std:.2f}; device {device}"
-        f"{' x' + str(info.world_size) if info.enabled else ''}, amp {str(amp).replace('torch.', '') if amp else 'off'}"
-        f", channels_last {'on' if channels_last else 'off'}",
-        info,
+    return _Env(
+        device=device,
+        info=info,
+        amp=resolve_amp(cfg.amp, device),
+        channels_last=resolve_channels_last(cfg.channels_last, device, cfg.model),
+        show_bar=show_bar,
+        text_progress=info.is_main and not quiet and not show_bar,
     )
 
+
+def _load_data(cfg: TrainConfig, out: Path, env: _Env) -> PreparedData:
+    """Read and split the faces, fit the normalisation, create the run folder and say what was found."""
+    data = prepare(cfg.data, val_fraction=cfg.val_fraction, seed=cfg.seed, norm=cfg.norm, limit=cfg.limit)
+    if env.info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    _say(
+        f"{cfg.model}: {len(data.train_labels)} training faces, {len(data.val_labels)} validation faces "
+        f"({data.val_source}); mean {data.stats.mean:.2f} std {data.stats.std:.2f}; device {env.device}"
+        f"{' x' + str(env.info.world_size) if env.info.enabled else ''}, amp {env.amp_name}"
+        f", channels_last {'on' if env.channels_last else 'off'}",
+        env.info,
+    )
+    return data
+
+
+def _build(cfg: TrainConfig, env: _Env, data: PreparedData) -> RunState:
+    """Model (seeded by ``cfg.seed``), optimizer, per-step LR schedule and GradScaler for a fresh run."""
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model)
     params, macs = count_parameters(model), count_macs(model)
-    model.to(device)
-    if channels_last:
+    model.to(env.device)
+    if env.channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, cfg)
 
-    world = info.world_size
+    world = env.info.world_size
     n_train = len(data.train_labels)
     per_rank = n_train // world
     if per_rank < 2:
         raise InputError(f"{cfg.data}: only {n_train} training faces; need at least {2 * world}")
     bs = min(cfg.batch_size, per_rank)
     steps_per_epoch = per_rank // bs + (1 if per_rank % bs >= 2 else 0)
-    schedule = WarmupCosine(
+    schedule = _fit_schedule(cfg, steps_per_epoch)
+    return RunState(
+        model=model,
+        train_model=model,
+        optimizer=optimizer,
+        schedule=schedule,
+        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, schedule),
+        scaler=torch.amp.GradScaler("cuda", enabled=env.amp == torch.float16),
+        params=params,
+        macs=macs,
+        n_train=n_train,
+        per_rank=per_rank,
+        batch_size=bs,
+        steps_per_epoch=steps_per_epoch,
+    )
+
+
+def _fit_schedule(cfg: TrainConfig, steps_per_epoch: int) -> WarmupCosine:
+    return WarmupCosine(
         int(round(cfg.warmup_epochs * steps_per_epoch)), cfg.epochs * steps_per_epoch, cfg.schedule == "cosine"
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
 
-    history: list[dict] = []
-    best_acc, best_epoch, start_epoch = -1.0, 0, 0
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        # load_state_dict copied the saved schedule's fields over ours; a resumed run may
-        # have raised --epochs, so the schedule follows this run's config.
-        scheduler.lr_lambdas = [schedule] * len(optimizer.param_groups)
-        schedule.__init__(
-            int(round(cfg.warmup_epochs * steps_per_epoch)), cfg.epochs * steps_per_epoch, cfg.schedule == "cosine"
+
+def _restore(run: RunState, ckpt: dict, cfg: TrainConfig, env: _Env, out: Path) -> None:
+    """Load ``last.pt`` into a freshly built run: weights, optimizer, schedule position, scaler, RNGs, history.
+
+    The RNG state is restored last, so the next random draw is the one the killed run
+    would have made.
+    """
+    run.model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    # load_state_dict copied the saved schedule's fields over ours; a resumed run may
+    # have raised --epochs, so the schedule follows this run's config.
+    run.schedule = _fit_schedule(cfg, run.steps_per_epoch)
+    run.scheduler.lr_lambdas = [run.schedule] * len(run.optimizer.param_groups)
+    if ckpt.get("scaler"):
+        run.scaler.load_state_dict(ckpt["scaler"])
+    restore_rng(ckpt["rng"])
+    run.history = list(ckpt["history"])
+    run.best_acc, run.best_epoch = float(ckpt["best_val_accuracy"]), int(ckpt["best_epoch"])
+    run.start_epoch = int(ckpt["epoch"])
+    _say(f"resuming {out / 'last.pt'} after epoch {run.start_epoch} (best {run.best_acc:.4f} at epoch "
+         f"{run.best_epoch})", env.info)
+    if env.info.is_main:
+        _write_log(out, run.history)
+
+
+def _to_device(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState) -> _Batches:
+    """Wrap the model for DDP under torchrun, move the faces to the device, resolve balance and augmentation."""
+    if env.info.enabled:
+        run.train_model = nn.parallel.DistributedDataParallel(
+            run.model, device_ids=[env.device.index] if env.device.type == "cuda" else None
         )
-        if ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        restore_rng(ckpt["rng"])
-        history = list(ckpt["history"])
-        best_acc, best_epoch = float(ckpt["best_val_accuracy"]), int(ckpt["best_epoch"])
-        start_epoch = int(ckpt["epoch"])
-        _say(f"resuming {out / 'last.pt'} after epoch {start_epoch} (best {best_acc:.4f} at epoch {best_epoch})", info)
-        if info.is_main:
-            _write_log(out, history)
-
-    train_model: nn.Module = model
-    if info.enabled:
-        train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-
-    # Data on the device, as uint8; normalisation happens per batch.
-    train_x = torch.from_numpy(data.train_images).unsqueeze(1).to(device)
-    train_y = torch.from_numpy(data.train_labels).to(device)
+    counts = data.class_counts()
     vstats = data.val_stats or data.stats
-    val_x = normalize(torch.from_numpy(data.val_images).unsqueeze(1), vstats.mean, vstats.std)
-    val_y = torch.from_numpy(data.val_labels)
-    mean, std = data.stats.mean, data.stats.std
-
-    loss_weights = class_weights(counts).to(device) if cfg.balance == "weights" else None
+    loss_weights = class_weights(counts).to(env.device) if cfg.balance == "weights" else None
     sample_weights = None
     if cfg.balance == "sampler":
         per_class = class_weights(counts).numpy()
         sample_weights = torch.from_numpy(per_class[data.train_labels]).double()
     elif cfg.balance not in ("none", "weights"):
         raise InputError(f"unknown --balance {cfg.balance!r}; use none, weights or sampler")
-    aug_cfg = AugmentConfig.preset(cfg.augment)
+    return _Batches(
+        train_x=torch.from_numpy(data.train_images).unsqueeze(1).to(env.device),
+        train_y=torch.from_numpy(data.train_labels).to(env.device),
+        val_x=normalize(torch.from_numpy(data.val_images).unsqueeze(1), vstats.mean, vstats.std),
+        val_y=torch.from_numpy(data.val_labels),
+        mean=data.stats.mean,
+        std=data.stats.std,
+        loss_weights=loss_weights,
+        sample_weights=sample_weights,
+        aug=AugmentConfig.preset(cfg.augment),
+    )
+
+
+def _step_hooks() -> list[StepHook]:
+    """Callbacks the step loop calls before each step; set up once per run.
+
+    The only one today is the test hook of ``FER_EDGE_TEST_KILL_AT=EPOCH:STEP``: a real
+    SIGKILL mid-epoch, for the --resume tests. Without that variable the list is empty.
+    """
     kill_at = _kill_point()
-    autocast_dtype = amp or torch.float32
+    if kill_at is None:
+        return []
 
-    stopped_early = False
-    # A finished run resumed with a larger --epochs or --patience continues; otherwise nothing to do.
-    done_before = ckpt is not None and start_epoch - best_epoch >= cfg.patience
-    if done_before:
-        _say(f"run already stopped early at epoch {start_epoch} (patience {cfg.patience})", info)
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        if done_before:
-            break
-        t0 = time.perf_counter()
-        model.train()
-        g_shuffle = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 0))
-        g_aug = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 1, info.rank))
-        torch.manual_seed(_epoch_seed(cfg.seed, epoch, 2, info.rank))  # dropout
-        if sample_weights is not None:
-            order = torch.multinomial(sample_weights, n_train, replacement=True, generator=g_shuffle)
-        else:
-            order = torch.randperm(n_train, generator=g_shuffle)
-        mine = order[info.rank :: world][:per_rank].to(device)
-        # Mixup's Beta draws: numpy, seeded per epoch like the torch generators (torch's
-        # Beta sampler takes no generator).
-        mix_rng = np.random.default_rng(_epoch_seed(cfg.seed, epoch, 3, info.rank)) if cfg.mixup > 0 else None
+    def kill(epoch: int, step: int) -> None:
+        if (epoch, step) == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
 
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        bar = None
-        last_line = t0
-        if show_bar:
+    return [kill]
+
+
+class _Progress:
+    """Progress within an epoch: a tqdm bar on a terminal, else one line per PROGRESS_EVERY_S in a log."""
+
+    def __init__(self, env: _Env, epoch: int, epochs: int, steps: int, t0: float):
+        self.env, self.epoch, self.steps, self.t0 = env, epoch, steps, t0
+        self.last_line = t0
+        self.bar: Any = None
+        if env.show_bar:
             from tqdm import tqdm
 
-            bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}", file=sys.stderr, leave=False,
-                       dynamic_ncols=True)
-        for step in range(steps_per_epoch):
-            if kill_at == (epoch, step):
-                os.kill(os.getpid(), signal.SIGKILL)
-            idx = mine[step * bs : (step + 1) * bs]
-            yb = train_y[idx]
-            if aug_cfg is not None and aug_cfg.photometric:
-                xb = (photometric_batch(train_x[idx].float(), aug_cfg, g_aug) - mean) / std
-            else:
-                xb = normalize(train_x[idx], mean, std)
-            if aug_cfg is not None:
-                xb = augment_batch(xb, aug_cfg, g_aug)
-            target: torch.Tensor = yb
-            smoothing = cfg.label_smoothing
-            if mix_rng is not None:
-                xb, target = mixup_batch(xb, yb, NUM_CLASSES, float(mix_rng.beta(cfg.mixup, cfg.mixup)), g_aug,
-                                         cfg.label_smoothing)
-                smoothing = 0.0  # already in the soft targets
-            if channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=autocast_dtype, enabled=amp is not None):
-                logits = train_model(xb)
-            loss = F.cross_entropy(logits.float(), target, weight=loss_weights, label_smoothing=smoothing)
-            if step % 25 == 0 and not bool(torch.isfinite(loss)):  # checked now and then: each check syncs a GPU
-                _diverged(loss, epoch, step, optimizer)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.detach().argmax(1) == yb).sum()
-            seen += len(idx)
-            if bar is not None:
-                bar.update(1)
-                if step % 10 == 0 or step == steps_per_epoch - 1:
-                    dt = time.perf_counter() - t0
-                    bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}",
-                                    img_s=f"{seen * world / max(dt, 1e-9):.0f}")
-            elif text_progress and time.perf_counter() - last_line >= PROGRESS_EVERY_S:
-                last_line = time.perf_counter()
-                _say(f"  epoch {epoch}: step {step + 1}/{steps_per_epoch}  loss {loss_sum.item() / seen:.4f} "
-                     f"acc {correct.item() / seen:.4f}  {seen * world / (last_line - t0):.0f} img/s", info)
-        if bar is not None:
-            bar.close()
-        train_time = time.perf_counter() - t0
-        n_seen = torch.tensor(float(seen), device=device, dtype=torch.float64)
-        totals = dist_util.all_reduce_sum(torch.stack([loss_sum.double(), correct.double(), n_seen]), info).cpu()
-        train_loss, train_acc = float(totals[0] / totals[2]), float(totals[1] / totals[2])
-        if not math.isfinite(train_loss):
-            _diverged(torch.tensor(train_loss), epoch, steps_per_epoch, optimizer)
-        images_per_s = float(totals[2]) / train_time
+            self.bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", file=sys.stderr, leave=False,
+                            dynamic_ncols=True)
 
-        # Validation: each rank scores its share, sums are reduced.
-        vidx = torch.arange(info.rank, len(val_y), world)
-        logits = predict_logits(model, val_x[vidx], amp=amp, channels_last=channels_last)
-        vy = val_y[vidx].to(device)
-        vtot = dist_util.all_reduce_sum(
-            torch.stack([F.cross_entropy(logits, vy, reduction="sum").double(),
-                         (logits.argmax(1) == vy).sum().double(),
-                         torch.tensor(float(len(vidx)), device=device, dtype=torch.float64)]),
-            info,
-        ).cpu()
-        val_loss, val_acc = float(vtot[0] / vtot[2]), float(vtot[1] / vtot[2])
-        epoch_time = time.perf_counter() - t0
+    def update(self, step: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int) -> None:
+        world = self.env.info.world_size
+        if self.bar is not None:
+            self.bar.update(1)
+            if step % 10 == 0 or step == self.steps - 1:
+                dt = time.perf_counter() - self.t0
+                self.bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}",
+                                     img_s=f"{seen * world / max(dt, 1e-9):.0f}")
+        elif self.env.text_progress and time.perf_counter() - self.last_line >= PROGRESS_EVERY_S:
+            self.last_line = time.perf_counter()
+            _say(f"  epoch {self.epoch}: step {step + 1}/{self.steps}  loss {loss_sum.item() / seen:.4f} "
+                 f"acc {correct.item() / seen:.4f}  {seen * world / (self.last_line - self.t0):.0f} img/s",
+                 self.env.info)
 
-        pred_counts = dist_util.all_reduce_sum(torch.bincount(logits.argmax(1), minlength=NUM_CLASSES).double(),
-                                               info).cpu().numpy()
-        warning = divergence_warning(history, train_loss, pred_counts, np.bincount(data.val_labels, minlength=NUM_CLASSES))
-        if warning:
-            _say(f"warning: epoch {epoch}: {warning}", info)
-        improved = val_acc > best_acc
-        if improved:
-            best_acc, best_epoch = val_acc, epoch
-        row = {
-            "epoch": epoch, "train_loss": round(train_loss, 6), "train_acc": round(train_acc, 6),
-            "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6),
-            "lr": optimizer.param_groups[0]["lr"], "images_per_s": round(images_per_s, 1),
-            "epoch_time_s": round(epoch_time, 3), "best": improved,
-        }
-        if warning:
-            row["warning"] = warning
-        history.append(row)
-        stopped_early = epoch - best_epoch >= cfg.patience
-        finished = stopped_early or epoch == cfg.epochs
-        if info.is_main:
-            state = _checkpoint(cfg, model, optimizer, scheduler, scaler, epoch, best_acc, best_epoch, data,
-                                history, finished)
-            if improved:
-                best = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler", "scaler", "rng")}
-                best["kind"] = "best"
-                atomic_save(best, out / "best.pt")
-            atomic_save(state, out / "last.pt")
-            _write_log(out, history)
-        _say(
-            f"epoch {epoch}/{cfg.epochs}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
-            f"val loss {val_loss:.4f} acc {val_acc:.4f}  lr {row['lr']:.3g}  {images_per_s:.0f} img/s  "
-            f"{epoch_time:.1f}s{'  *best' if improved else ''}",
-            info,
-        )
-        if on_epoch is not None and info.is_main:
-            on_epoch(row)
-        if stopped_early:
-            _say(f"early stop: no better validation accuracy for {cfg.patience} epochs", info)
-            break
-    dist_util.barrier(info)
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
-    epochs_run = len(history)
+
+def _train_epoch(cfg: TrainConfig, env: _Env, b: _Batches, run: RunState, epoch: int,
+                 hooks: list[StepHook]) -> EpochStats:
+    """One epoch of optimizer steps: training loss, accuracy and images/s over all ranks.
+
+    Shuffle, augmentation, dropout and mixup draws are seeded from ``(seed, epoch, rank)``
+    here, so a resumed epoch draws what the uninterrupted one did.
+    """
+    info, device, world = env.info, env.device, env.info.world_size
+    t0 = time.perf_counter()
+    run.model.train()
+    g_shuffle = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 0))
+    g_aug = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 1, info.rank))
+    torch.manual_seed(_epoch_seed(cfg.seed, epoch, 2, info.rank))  # dropout
+    if b.sample_weights is not None:
+        order = torch.multinomial(b.sample_weights, run.n_train, replacement=True, generator=g_shuffle)
+    else:
+        order = torch.randperm(run.n_train, generator=g_shuffle)
+    mine = order[info.rank :: world][: run.per_rank].to(device)
+    # Mixup's Beta draws: numpy, seeded per epoch like the torch generators (torch's
+    # Beta sampler takes no generator).
+    mix_rng = np.random.default_rng(_epoch_seed(cfg.seed, epoch, 3, info.rank)) if cfg.mixup > 0 else None
+    autocast_dtype = env.amp or torch.float32
+    bs, steps = run.batch_size, run.steps_per_epoch
+
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    progress = _Progress(env, epoch, cfg.epochs, steps, t0)
+    for step in range(steps):
+        for hook in hooks:
+            hook(epoch, step)
+        idx = mine[step * bs : (step + 1) * bs]
+        yb = b.train_y[idx]
+        if b.aug is not None and b.aug.photometric:
+            xb = (photometric_batch(b.train_x[idx].float(), b.aug, g_aug) - b.mean) / b.std
+        else:
+            xb = normalize(b.train_x[idx], b.mean, b.std)
+        if b.aug is not None:
+            xb = augment_batch(xb, b.aug, g_aug)
+        target: torch.Tensor = yb
+        smoothing = cfg.label_smoothing
+        if mix_rng is not None:
+            xb, target = mixup_batch(xb, yb, NUM_CLASSES, float(mix_rng.beta(cfg.mixup, cfg.mixup)), g_aug,
+                                     cfg.label_smoothing)
+            smoothing = 0.0  # already in the soft targets
+        if env.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=env.amp is not None):
+            logits = run.train_model(xb)
+        loss = F.cross_entropy(logits.float(), target, weight=b.loss_weights, label_smoothing=smoothing)
+        if step % 25 == 0 and not bool(torch.isfinite(loss)):  # checked now and then: each check syncs a GPU
+            _diverged(loss, epoch, step, run.optimizer)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
+        loss_sum += loss.detach() * len(idx)
+        correct += (logits.detach().argmax(1) == yb).sum()
+        seen += len(idx)
+        progress.update(step, loss_sum, correct, seen)
+    progress.close()
+    train_time = time.perf_counter() - t0
+    n_seen = torch.tensor(float(seen), device=device, dtype=torch.float64)
+    totals = dist_util.all_reduce_sum(torch.stack([loss_sum.double(), correct.double(), n_seen]), info).cpu()
+    train_loss, train_acc = float(totals[0] / totals[2]), float(totals[1] / totals[2])
+    if not math.isfinite(train_loss):
+        _diverged(torch.tensor(train_loss), epoch, steps, run.optimizer)
+    return EpochStats(train_loss, train_acc, float(totals[2]) / train_time)
+
+
+def _validate(env: _Env, b: _Batches, run: RunState, stats: EpochStats) -> None:
+    """Validation loss, accuracy and predicted-class counts into ``stats``; each rank scores its share."""
+    info, device = env.info, env.device
+    vidx = torch.arange(info.rank, len(b.val_y), info.world_size)
+    logits = predict_logits(run.model, b.val_x[vidx], amp=env.amp, channels_last=env.channels_last)
+    vy = b.val_y[vidx].to(device)
+    vtot = dist_util.all_reduce_sum(
+        torch.stack([F.cross_entropy(logits, vy, reduction="sum").double(),
+                     (logits.argmax(1) == vy).sum().double(),
+                     torch.tensor(float(len(vidx)), device=device, dtype=torch.float64)]),
+        info,
+    ).cpu()
+    pred_counts = dist_util.all_reduce_sum(torch.bincount(logits.argmax(1), minlength=NUM_CLASSES).double(),
+                                           info).cpu().numpy()
+    stats.val_loss, stats.val_acc = float(vtot[0] / vtot[2]), float(vtot[1] / vtot[2])
+    stats.pred_counts = pred_counts
+
+
+def _record(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState, epoch: int, t0: float,
+            stats: EpochStats) -> dict:
+    """Warn on early divergence, track the best epoch and early stopping, append the epoch's log row."""
+    epoch_time = time.perf_counter() - t0
+    warning = divergence_warning(run.history, stats.train_loss, stats.pred_counts,
+                                 np.bincount(data.val_labels, minlength=NUM_CLASSES))
+    if warning:
+        _say(f"warning: epoch {epoch}: {warning}", env.info)
+    improved = stats.val_acc > run.best_acc
+    if improved:
+        run.best_acc, run.best_epoch = stats.val_acc, epoch
+    row = {
+        "epoch": epoch, "train_loss": round(stats.train_loss, 6), "train_acc": round(stats.train_acc, 6),
+        "val_loss": round(stats.val_loss, 6), "val_acc": round(stats.val_acc, 6),
+        "lr": run.optimizer.param_groups[0]["lr"], "images_per_s": round(stats.images_per_s, 1),
+        "epoch_time_s": round(epoch_time, 3), "best": improved,
+    }
+    if warning:
+        row["warning"] = warning
+    run.history.append(row)
+    run.stopped_early = epoch - run.best_epoch >= cfg.patience
+    return row
+
+
+def _save(cfg: TrainConfig, data: PreparedData, run: RunState, epoch: int, improved: bool, out: Path) -> None:
+    """``best.pt`` (without training state) when the epoch improved, then ``last.pt`` and ``log.jsonl``.
+
+    Main rank only. ``last.pt`` goes before the log, so the log never holds an epoch the
+    checkpoint lacks.
+    """
+    finished = run.stopped_early or epoch == cfg.epochs
+    state = _checkpoint(cfg, run.model, run.optimizer, run.scheduler, run.scaler, epoch, run.best_acc,
+                        run.best_epoch, data, run.history, finished)
+    if improved:
+        best = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler", "scaler", "rng")}
+        best["kind"] = "best"
+        atomic_save(best, out / "best.pt")
+    atomic_save(state, out / "last.pt")
+    _write_log(out, run.history)
+
+
+def _finish(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState, ckpt: Optional[dict],
+            out: Path) -> TrainResult:
+    """The run's summary; on the main rank also ``summary.json`` and the curves (when matplotlib is there)."""
+    history = run.history
     wall = float(sum(r["epoch_time_s"] for r in history))
     ips = float(np.mean([r["images_per_s"] for r in history])) if history else 0.0
     result = TrainResult(
-        out_dir=str(out), model=cfg.model, best_epoch=best_epoch, best_val_accuracy=max(best_acc, 0.0),
-        epochs_run=epochs_run, stopped_early=stopped_early or bool(ckpt and ckpt.get("stopped_early")),
-        wall_time_s=round(wall, 2), images_per_s=round(ips, 1), params=params, macs=macs, device=str(device),
-        amp=str(amp).replace("torch.", "") if amp else "off", channels_last=channels_last, val_source=data.val_source,
-        device_name=device_name(device),
+        out_dir=str(out), model=cfg.model, best_epoch=run.best_epoch, best_val_accuracy=max(run.best_acc, 0.0),
+        epochs_run=len(history), stopped_early=run.stopped_early or bool(ckpt and ckpt.get("stopped_early")),
+        wall_time_s=round(wall, 2), images_per_s=round(ips, 1), params=run.params, macs=run.macs,
+        device=str(env.device), amp=env.amp_name, channels_last=env.channels_last, val_source=data.val_source,
+        device_name=device_name(env.device),
     )
-    if info.is_main:
+    if env.info.is_main:
         (out / "summary.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
         try:
             from .plots import plot_curves
@@ -544,14 +751,16 @@ def divergence_warning(history: list[dict], train_loss: float, pred_counts: np.n
     return "; ".join(reasons) + " (early divergence? lower --lr or use --optimizer adamw)"
 
 
-def _diverged(loss: torch.Tensor, epoch: int, step: int, optimizer) -> None:
+def _diverged(loss: torch.Tensor, epoch: int, step: int, optimizer: torch.optim.Optimizer) -> None:
     raise ModelError(
         f"training diverged (loss {loss.item()}) at epoch {epoch} step {step}; "
         f"lower --lr (peak now {optimizer.param_groups[0]['initial_lr']:.3g}) or use --optimizer adamw"
     )
 
 
-def _checkpoint(cfg, model, optimizer, scheduler, scaler, epoch, best_acc, best_epoch, data, history, finished) -> dict:
+def _checkpoint(cfg: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
+                scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler, epoch: int,
+                best_acc: float, best_epoch: int, data: PreparedData, history: list[dict], finished: bool) -> dict:
     return {
         "format": FORMAT,
         "version": VERSION,
