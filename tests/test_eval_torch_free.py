@@ -39,7 +39,11 @@ def test_onnx_eval_without_torch_writes_report_and_plots(fer_csv, tmp_path):
                      "--split", "PublicTest", "--out", str(out), "--json")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
-    assert report["backend"] == "onnxruntime" and report["n"] == 8 and report["model"] == "resnet18"
+    from fer_edge.runtime.default_model import default_model_path
+    from fer_edge.runtime.model import FerModel
+
+    shipped = FerModel.load(default_model_path(), device="cpu").contract.model
+    assert report["backend"] == "onnxruntime" and report["n"] == 8 and report["model"] == shipped
     assert {p.name for p in out.iterdir()} >= {"report.json", "confusion.png", "roc.png"}
     assert "not drawn" not in r.stderr
 
