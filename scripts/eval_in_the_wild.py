@@ -55,13 +55,14 @@ class Row:
         return self.correct / self.found if self.found else 0.0
 
 
-def make_scene(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+def make_scene(face: np.ndarray, rng: np.random.Generator,
+               max_tilt: float = 15.0) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """A 640x480 BGR scene with ``face`` placed at a random size, angle, brightness and position."""
     import cv2
 
     W, H = SCENE
     side = float(rng.uniform(60, 200))
-    angle = float(rng.uniform(-15, 15))
+    angle = float(rng.uniform(-max_tilt, max_tilt))
     gain = float(rng.uniform(0.6, 1.4))
     cx = float(rng.uniform(side, W - side))
     cy = float(rng.uniform(side, H - side))
@@ -89,6 +90,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="first N faces (default: all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--haar", action="store_true", help="also the Haar cascade (about 70 ms per scene)")
+    ap.add_argument("--max-tilt", type=float, default=15.0, help="faces are turned by up to +-this many degrees (default 15)")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = ap.parse_args()
 
@@ -119,7 +121,7 @@ def main() -> int:
 
     rng = np.random.default_rng(args.seed)
     for face, label in zip(faces, labels):
-        scene, truth = make_scene(face, rng)
+        scene, truth = make_scene(face, rng, args.max_tilt)
         found: FaceDetections = aligned.detect_faces(scene)
         hit = _match(found.boxes, truth, iou_matrix)
         for name, pred, use_lm in pipelines:
