@@ -17,6 +17,19 @@ from torchvision.models.resnet import BasicBlock
 from fer_edge.labels import NUM_CLASSES
 
 
+def init_conv_bn(model: nn.Module) -> None:
+    """He initialisation for convolutions followed by ReLU, BatchNorm as identity.
+
+    torchvision's ResNet recipe; the 48x48-native nets here (edgenet, fernet) use it too.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 def _conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
@@ -49,12 +62,7 @@ class EdgeNet(nn.Module):
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(w3, num_classes)
         )
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
         # Zero the last BN of each residual branch: every block starts as identity,
         # which makes the first epochs of a from-scratch run noticeably steadier.
         for m in self.features.modules():

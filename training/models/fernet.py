@@ -22,6 +22,8 @@ from torch import nn
 
 from fer_edge.labels import NUM_CLASSES
 
+from .edgenet import init_conv_bn
+
 PER_FACE_EPS = 1e-3  # in units of the input; flat faces (std ~ 0) map to zeros, not inf
 
 
@@ -58,12 +60,7 @@ class FerNet(nn.Module):
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes)
         )
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(self.norm(x)))
