@@ -15,7 +15,8 @@ import pytest
 from fer_edge.cli import main
 from fer_edge.errors import DeviceError
 from fer_edge.runtime.api import Predictor
-from fer_edge.runtime.stream import FrameReader, StreamOptions, run_stream
+from fer_edge.runtime.capture import FrameReader
+from fer_edge.runtime.stream import StreamOptions, run_stream
 from fer_edge.runtime.tracking import iou_matrix
 
 from fixtures_runtime import (  # noqa: F401

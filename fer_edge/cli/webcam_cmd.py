@@ -64,15 +64,16 @@ def register(subparsers: Any) -> None:
 
 
 def _video_output(text: str) -> str:
-    """``type=`` for --output: a file name the video writer knows (stream.VIDEO_OUTPUT_SUFFIXES)."""
-    from ..runtime.stream import VIDEO_OUTPUT_SUFFIXES
+    """``type=`` for --output: a file name the video writer knows (sinks.VIDEO_OUTPUT_SUFFIXES)."""
+    from ..runtime.sinks import VIDEO_OUTPUT_SUFFIXES
 
     return file_with_suffix(*VIDEO_OUTPUT_SUFFIXES)(text)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import DeviceError
-    from ..runtime.stream import StreamOptions, check_output_path, gui_available, run_stream
+    from ..runtime.sinks import check_output_path
+    from ..runtime.stream import StreamOptions, gui_available, run_stream
 
     check_verb_outputs(args)  # no output may be the source video, a model or another output
     output = Path(args.output).expanduser() if args.output else None

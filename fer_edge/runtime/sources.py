@@ -157,7 +157,7 @@ def image_format(data: bytes) -> Optional[str]:
 def _imread_quietly(path: Path) -> Optional[np.ndarray]:
     import cv2
 
-    from .stream import _QuietOpenCV
+    from .capture import _QuietOpenCV
 
     try:
         with _QuietOpenCV():

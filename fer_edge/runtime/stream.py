@@ -1,4 +1,7 @@
-"""Webcam / video / network-stream mode: capture thread, detect-track-classify loop, sinks.
+"""Webcam / video / network-stream mode: the detect-track-classify loop.
+
+Frames come from :mod:`.capture` (sources and the capture thread); results go to :mod:`.sinks`
+(video, JSONL) and :mod:`.timeline` (CSV, plot). This module is the loop between them.
 
 Design:
 
@@ -22,7 +25,6 @@ Design:
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import os
 import signal
@@ -31,23 +33,21 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Protocol, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
-from ..errors import EXIT_DEVICE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, DeviceError, InputError
+from ..errors import EXIT_DEVICE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError
 from .annotate import draw_faces
 from .api import Predictor
+from .capture import (
+    END_EOF, END_INTERRUPTED, END_LOST, END_MAX_FRAMES, END_QUIT, END_TRUNCATED, CaptureLike, FrameReader, open_capture,
+    parse_source,
+)
+from .sinks import VideoSink, check_output_path, write_jsonl
 from .tracking import FaceTracker
 
 log = logging.getLogger("fer_edge")
-
-END_EOF = "eof"  # a video file ended
-END_MAX_FRAMES = "max_frames"
-END_QUIT = "quit"  # q / Esc in the display window
-END_INTERRUPTED = "interrupted"  # Ctrl-C / SIGINT / SIGTERM
-END_LOST = "lost"  # a camera or stream stopped delivering frames
-END_TRUNCATED = "truncated"  # a video file ended well before the frame count it declares
 
 _EXIT_CODES = {
     END_EOF: EXIT_OK,
@@ -57,16 +57,6 @@ _EXIT_CODES = {
     END_LOST: EXIT_DEVICE,
     END_TRUNCATED: EXIT_INPUT,
 }
-
-
-class CaptureLike(Protocol):
-    """What the loop needs from ``cv2.VideoCapture`` (tests inject their own)."""
-
-    def read(self) -> tuple[bool, Optional[np.ndarray]]: ...
-
-    def release(self) -> None: ...
-
-    def get(self, prop: int) -> float: ...
 
 
 @dataclass
@@ -144,280 +134,6 @@ class StreamSummary:
         }
 
 
-# ---------------------------------------------------------------------------- sources
-@dataclass(frozen=True)
-class SourceSpec:
-    value: Union[int, str]  # camera index or path/URL
-    kind: str  # "camera", "file" or "url"
-    name: str
-
-
-def parse_source(source: Union[int, str]) -> SourceSpec:
-    """``0`` -> camera 0; ``rtsp://...`` -> URL; anything else is a video file path."""
-    if isinstance(source, int):
-        return SourceSpec(source, "camera", f"camera {source}")
-    text = str(source).strip()
-    if text.isdigit():
-        return SourceSpec(int(text), "camera", f"camera {text}")
-    if "://" in text:
-        return SourceSpec(text, "url", text)
-    return SourceSpec(os.path.expanduser(text), "file", text)
-
-
-def open_capture(spec: SourceSpec, timeout_s: float = 10.0):
-    """Open ``spec`` with OpenCV; raises DeviceError (camera, URL) or InputError (file)."""
-    if spec.kind == "file":
-        p = Path(spec.value)  # type: ignore[arg-type]
-        if not p.exists():
-            raise InputError(f"video not found: {spec.name}")
-        if p.is_dir():
-            raise InputError(f"is a folder, not a video: {spec.name}")
-    with _QuietOpenCV():
-        cap, opened = _open(spec, timeout_s)
-    if not opened:
-        if cap is not None:
-            cap.release()
-        if spec.kind == "file":
-            raise InputError(f"cannot open video {spec.name}: not a video, or a codec OpenCV cannot read")
-        if spec.kind == "camera":
-            raise DeviceError(f"cannot open {spec.name}: no such camera, or it is in use or not permitted")
-        raise DeviceError(f"cannot open stream {spec.name}")
-    return cap
-
-
-def _open(spec: SourceSpec, timeout_s: float):
-    import cv2
-
-    cap = None
-    try:
-        if spec.kind == "url":
-            ms = int(timeout_s * 1000)
-            try:
-                cap = cv2.VideoCapture(
-                    spec.value, cv2.CAP_ANY, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
-                )
-            except (cv2.error, TypeError, AttributeError):
-                cap = cv2.VideoCapture(spec.value)
-        else:
-            cap = cv2.VideoCapture(spec.value)
-        opened = cap.isOpened()
-    except cv2.error:
-        opened = False
-    return cap, opened
-
-
-class _QuietOpenCV:
-    """Silence OpenCV's own multi-line warnings while probing a source; we report one line.
-
-    Left alone when the ``fer_edge`` logger is at DEBUG (``-v``), where the details help.
-    """
-
-    def __enter__(self) -> "_QuietOpenCV":
-        self._old = None
-        if log.isEnabledFor(logging.DEBUG):
-            return self
-        try:
-            import cv2
-
-            self._old = cv2.utils.logging.getLogLevel()
-            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-        except Exception:  # an OpenCV build without cv2.utils.logging
-            self._old = None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            import cv2
-
-            cv2.utils.logging.setLogLevel(self._old)
-
-
-# ---------------------------------------------------------------------------- capture thread
-@dataclass
-class Frame:
-    index: int  # 0-based index among captured frames
-    time_s: float  # media time for files, seconds since start for live sources
-    image: np.ndarray
-
-
-class FrameReader:
-    """Reads frames on a daemon thread; ``get()`` hands them to the processing loop.
-
-    ``policy="latest"``: one slot, a new frame replaces an unconsumed one (counted in
-    ``dropped``). ``policy="all"``: a queue of ``queue_size`` frames; the reader waits
-    when it is full, so every frame is processed and memory stays bounded.
-    """
-
-    def __init__(self, cap: CaptureLike, policy: str, live: bool, queue_size: int = 4, lost_after_s: float = 2.0):
-        if policy not in ("latest", "all"):
-            raise ValueError(f"frame policy must be 'latest' or 'all', got {policy!r}")
-        self.cap = cap
-        self.policy = policy
-        self.live = live
-        self.queue_size = max(1, queue_size) if policy == "all" else 1
-        self.lost_after_s = lost_after_s
-        self.captured = 0
-        self.dropped = 0
-        self.end: Optional[str] = None
-        self.message: Optional[str] = None
-        self._q: collections.deque[Frame] = collections.deque()
-        self._cv = threading.Condition()
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="fer-edge-capture", daemon=True)
-        self._t0 = time.monotonic()
-
-    def start(self) -> "FrameReader":
-        self._t0 = time.monotonic()
-        self._thread.start()
-        return self
-
-    def _finish(self, end: str, message: Optional[str] = None) -> None:
-        with self._cv:
-            if self.end is None:
-                self.end, self.message = end, message
-            self._cv.notify_all()
-
-    def _media_time(self) -> Optional[float]:
-        if self.live:
-            return None
-        try:
-            import cv2
-
-            ms = float(self.cap.get(cv2.CAP_PROP_POS_MSEC))
-            return ms / 1000.0 if np.isfinite(ms) and ms >= 0 else None
-        except Exception:
-            return None
-
-    def _run(self) -> None:
-        last_ok = time.monotonic()
-        try:
-            while not self._stop:
-                ok, img = self.cap.read()
-                if not ok or img is None:
-                    if not self.live:
-                        self._finish(END_EOF)
-                        return
-                    if time.monotonic() - last_ok > self.lost_after_s:
-                        self._finish(END_LOST, f"no frame for {self.lost_after_s:.1f}s after {self.captured} frames")
-                        return
-                    time.sleep(0.005)
-                    continue
-                last_ok = time.monotonic()
-                t = self._media_time()
-                frame = Frame(self.captured, t if t is not None else last_ok - self._t0, img)
-                self.captured += 1
-                with self._cv:
-                    if self.policy == "latest":
-                        self.dropped += len(self._q)
-                        self._q.clear()
-                    else:
-                        while len(self._q) >= self.queue_size and not self._stop:
-                            self._cv.wait(0.1)
-                        if self._stop:
-                            return
-                    self._q.append(frame)
-                    self._cv.notify_all()
-        except Exception as exc:  # a driver or decoder error: the source is gone
-            first = str(exc).strip().splitlines()
-            self._finish(END_LOST, f"reading frames failed: {first[-1] if first else type(exc).__name__}")
-        finally:
-            with self._cv:
-                if self.end is None:
-                    self.end = END_INTERRUPTED if self._stop else END_EOF
-                self._cv.notify_all()
-
-    def get(self, timeout: float = 0.1) -> Optional[Frame]:
-        """The next frame, or None when none arrived within ``timeout`` (check :attr:`done`)."""
-        with self._cv:
-            if not self._q and self.end is None:
-                self._cv.wait(timeout)
-            if self._q:
-                frame = self._q.popleft()
-                self._cv.notify_all()  # room in the queue
-                return frame
-            return None
-
-    @property
-    def done(self) -> bool:
-        """The source has ended and every delivered frame has been taken."""
-        with self._cv:
-            return self.end is not None and not self._q
-
-    def stop(self, join_timeout: float = 3.0) -> None:
-        with self._cv:
-            self._stop = True
-            self._cv.notify_all()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(join_timeout)
-        if not self._thread.is_alive():
-            try:
-                self.cap.release()
-            except Exception:  # releasing a broken device must not hide the real outcome
-                pass
-        else:
-            log.warning("fer-edge: the capture thread did not stop within %.0fs; leaving it to exit with the process", join_timeout)
-
-
-# ---------------------------------------------------------------------------- sinks
-class VideoSink:
-    """``cv2.VideoWriter`` opened on the first frame (its size is not known before)."""
-
-    def __init__(self, path: Path, fps: float):
-        self.path = Path(path)
-        self.fps = fps
-        self.frames = 0
-        self._writer = None
-
-    def write(self, img: np.ndarray) -> None:
-        import cv2
-
-        if self._writer is None:
-            h, w = img.shape[:2]
-            fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
-            writer = cv2.VideoWriter(str(self.path), fourcc, float(self.fps), (w, h))
-            if not writer.isOpened():  # check_output_path has ruled out the folder and the extension
-                raise InputError(f"cannot write video {self.path}: OpenCV's video writer cannot open it "
-                                 f"({'MJPG' if self.path.suffix.lower() == '.avi' else 'mp4v'} codec)")
-            self._writer = writer
-        self._writer.write(img)
-        self.frames += 1
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-
-
-VIDEO_OUTPUT_SUFFIXES = (".mp4", ".avi")
-
-
-def check_output_path(path: Optional[Path], what: str) -> None:
-    """Fail before opening a camera when an output cannot be created, with the real reason.
-
-    The output's folder is created when missing (as ``--save-annotated`` does), and the file
-    is probed for writing, so a read-only or virtual folder (``/proc``) is reported as what it
-    is rather than as a wrong extension when the video writer fails on the first frame.
-    """
-    if path is None:
-        return
-    p = Path(path).expanduser()
-    if p.is_dir():
-        raise InputError(f"cannot write {what} {path}: it is a folder")
-    if what == "video" and p.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
-        raise InputError(f"cannot write video {path}: use a .mp4 or .avi file name")
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        if p.exists():
-            if not os.access(p, os.W_OK):
-                raise PermissionError(13, "Permission denied")
-        else:
-            with open(p, "xb"):  # probe: create and remove again
-                pass
-            p.unlink()
-    except OSError as exc:
-        raise InputError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
-
-
 def gui_available() -> bool:
     """Whether cv2.imshow can open a window here (no display on a headless Linux box)."""
     if sys.platform.startswith("linux"):
@@ -474,11 +190,11 @@ def run_stream(
 
     opts = options or StreamOptions()
     if opts.min_hits < 1:
-        raise InputError(f"--min-hits must be at least 1, got {opts.min_hits}")
+        raise InputError(f"StreamOptions.min_hits must be at least 1, got {opts.min_hits}")
     if opts.detect_every < 1:
-        raise InputError(f"--detect-every must be at least 1, got {opts.detect_every}")
+        raise InputError(f"StreamOptions.detect_every must be at least 1, got {opts.detect_every}")
     if not 0.05 <= opts.detect_scale <= 1.0:
-        raise InputError(f"--detect-scale must be in [0.05, 1], got {opts.detect_scale}")
+        raise InputError(f"StreamOptions.detect_scale must be in [0.05, 1], got {opts.detect_scale}")
     check_output_path(opts.output, "video")
     check_output_path(opts.jsonl, "JSONL")
 
@@ -570,7 +286,7 @@ def run_stream(
                         else:
                             display = shown_ok
                 t3 = time.perf_counter()
-                _write_jsonl(jsonl, frame, faces)
+                write_jsonl(jsonl, frame, faces)
                 for sink in opts.frame_sinks:
                     sink.add(frame.index, frame.time_s, faces)
                 _count(summary, faces)
@@ -642,14 +358,6 @@ def _count(summary: StreamSummary, faces: list) -> None:
     summary.frames += 1
     summary.faces += len(faces)
     summary.frames_with_faces += bool(faces)
-
-
-def _write_jsonl(f, frame: Frame, faces: list) -> None:
-    if f is None:
-        return
-    rec = {"frame": frame.index, "time": round(frame.time_s, 4), "faces": [x.to_dict() for x in faces]}
-    f.write(json.dumps(rec) + "\n")
-    f.flush()  # a crash or kill -9 still leaves every processed frame on disk
 
 
 def _stage_ms(total: dict[str, float], frames: int) -> dict[str, float]:

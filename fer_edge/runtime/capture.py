@@ -1,0 +1,255 @@
+"""Where the webcam loop's frames come from: sources (camera, file, URL) and the capture thread.
+
+:func:`parse_source` turns what the user typed into a :class:`SourceSpec`, :func:`open_capture`
+opens it with OpenCV (one-line errors, OpenCV's own warnings silenced), and :class:`FrameReader`
+reads frames on their own thread so a slow model never stalls the camera driver: on cameras and
+streams the newest frame wins, video files go frame by frame with back-pressure.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Protocol, Union
+
+import numpy as np
+
+from ..errors import DeviceError, InputError
+
+log = logging.getLogger("fer_edge")
+
+# How a capture ended (StreamSummary.ended; the loop maps each to an exit code).
+END_EOF = "eof"  # a video file ended
+END_MAX_FRAMES = "max_frames"
+END_QUIT = "quit"  # q / Esc in the display window
+END_INTERRUPTED = "interrupted"  # Ctrl-C / SIGINT / SIGTERM
+END_LOST = "lost"  # a camera or stream stopped delivering frames
+END_TRUNCATED = "truncated"  # a video file ended well before the frame count it declares
+
+
+class CaptureLike(Protocol):
+    """What the loop needs from ``cv2.VideoCapture`` (tests inject their own)."""
+
+    def read(self) -> tuple[bool, Optional[np.ndarray]]: ...
+
+    def release(self) -> None: ...
+
+    def get(self, prop: int) -> float: ...
+
+
+# ---------------------------------------------------------------------------- sources
+@dataclass(frozen=True)
+class SourceSpec:
+    value: Union[int, str]  # camera index or path/URL
+    kind: str  # "camera", "file" or "url"
+    name: str
+
+
+def parse_source(source: Union[int, str]) -> SourceSpec:
+    """``0`` -> camera 0; ``rtsp://...`` -> URL; anything else is a video file path."""
+    if isinstance(source, int):
+        return SourceSpec(source, "camera", f"camera {source}")
+    text = str(source).strip()
+    if text.isdigit():
+        return SourceSpec(int(text), "camera", f"camera {text}")
+    if "://" in text:
+        return SourceSpec(text, "url", text)
+    return SourceSpec(os.path.expanduser(text), "file", text)
+
+
+def open_capture(spec: SourceSpec, timeout_s: float = 10.0):
+    """Open ``spec`` with OpenCV; raises DeviceError (camera, URL) or InputError (file)."""
+    if spec.kind == "file":
+        p = Path(spec.value)  # type: ignore[arg-type]
+        if not p.exists():
+            raise InputError(f"video not found: {spec.name}")
+        if p.is_dir():
+            raise InputError(f"is a folder, not a video: {spec.name}")
+    with _QuietOpenCV():
+        cap, opened = _open(spec, timeout_s)
+    if not opened:
+        if cap is not None:
+            cap.release()
+        if spec.kind == "file":
+            raise InputError(f"cannot open video {spec.name}: not a video, or a codec OpenCV cannot read")
+        if spec.kind == "camera":
+            raise DeviceError(f"cannot open {spec.name}: no such camera, or it is in use or not permitted")
+        raise DeviceError(f"cannot open stream {spec.name}")
+    return cap
+
+
+def _open(spec: SourceSpec, timeout_s: float):
+    import cv2
+
+    cap = None
+    try:
+        if spec.kind == "url":
+            ms = int(timeout_s * 1000)
+            try:
+                cap = cv2.VideoCapture(
+                    spec.value, cv2.CAP_ANY, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+                )
+            except (cv2.error, TypeError, AttributeError):
+                cap = cv2.VideoCapture(spec.value)
+        else:
+            cap = cv2.VideoCapture(spec.value)
+        opened = cap.isOpened()
+    except cv2.error:
+        opened = False
+    return cap, opened
+
+
+class _QuietOpenCV:
+    """Silence OpenCV's own multi-line warnings while probing a source; we report one line.
+
+    Left alone when the ``fer_edge`` logger is at DEBUG (``-v``), where the details help.
+    """
+
+    def __enter__(self) -> "_QuietOpenCV":
+        self._old = None
+        if log.isEnabledFor(logging.DEBUG):
+            return self
+        try:
+            import cv2
+
+            self._old = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        except Exception:  # an OpenCV build without cv2.utils.logging
+            self._old = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            import cv2
+
+            cv2.utils.logging.setLogLevel(self._old)
+
+
+# ---------------------------------------------------------------------------- capture thread
+@dataclass
+class Frame:
+    index: int  # 0-based index among captured frames
+    time_s: float  # media time for files, seconds since start for live sources
+    image: np.ndarray
+
+
+class FrameReader:
+    """Reads frames on a daemon thread; ``get()`` hands them to the processing loop.
+
+    ``policy="latest"``: one slot, a new frame replaces an unconsumed one (counted in
+    ``dropped``). ``policy="all"``: a queue of ``queue_size`` frames; the reader waits
+    when it is full, so every frame is processed and memory stays bounded.
+    """
+
+    def __init__(self, cap: CaptureLike, policy: str, live: bool, queue_size: int = 4, lost_after_s: float = 2.0):
+        if policy not in ("latest", "all"):
+            raise ValueError(f"frame policy must be 'latest' or 'all', got {policy!r}")
+        self.cap = cap
+        self.policy = policy
+        self.live = live
+        self.queue_size = max(1, queue_size) if policy == "all" else 1
+        self.lost_after_s = lost_after_s
+        self.captured = 0
+        self.dropped = 0
+        self.end: Optional[str] = None
+        self.message: Optional[str] = None
+        self._q: collections.deque[Frame] = collections.deque()
+        self._cv = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="fer-edge-capture", daemon=True)
+        self._t0 = time.monotonic()
+
+    def start(self) -> "FrameReader":
+        self._t0 = time.monotonic()
+        self._thread.start()
+        return self
+
+    def _finish(self, end: str, message: Optional[str] = None) -> None:
+        with self._cv:
+            if self.end is None:
+                self.end, self.message = end, message
+            self._cv.notify_all()
+
+    def _media_time(self) -> Optional[float]:
+        if self.live:
+            return None
+        try:
+            import cv2
+
+            ms = float(self.cap.get(cv2.CAP_PROP_POS_MSEC))
+            return ms / 1000.0 if np.isfinite(ms) and ms >= 0 else None
+        except Exception:
+            return None
+
+    def _run(self) -> None:
+        last_ok = time.monotonic()
+        try:
+            while not self._stop:
+                ok, img = self.cap.read()
+                if not ok or img is None:
+                    if not self.live:
+                        self._finish(END_EOF)
+                        return
+                    if time.monotonic() - last_ok > self.lost_after_s:
+                        self._finish(END_LOST, f"no frame for {self.lost_after_s:.1f}s after {self.captured} frames")
+                        return
+                    time.sleep(0.005)
+                    continue
+                last_ok = time.monotonic()
+                t = self._media_time()
+                frame = Frame(self.captured, t if t is not None else last_ok - self._t0, img)
+                self.captured += 1
+                with self._cv:
+                    if self.policy == "latest":
+                        self.dropped += len(self._q)
+                        self._q.clear()
+                    else:
+                        while len(self._q) >= self.queue_size and not self._stop:
+                            self._cv.wait(0.1)
+                        if self._stop:
+                            return
+                    self._q.append(frame)
+                    self._cv.notify_all()
+        except Exception as exc:  # a driver or decoder error: the source is gone
+            first = str(exc).strip().splitlines()
+            self._finish(END_LOST, f"reading frames failed: {first[-1] if first else type(exc).__name__}")
+        finally:
+            with self._cv:
+                if self.end is None:
+                    self.end = END_INTERRUPTED if self._stop else END_EOF
+                self._cv.notify_all()
+
+    def get(self, timeout: float = 0.1) -> Optional[Frame]:
+        """The next frame, or None when none arrived within ``timeout`` (check :attr:`done`)."""
+        with self._cv:
+            if not self._q and self.end is None:
+                self._cv.wait(timeout)
+            if self._q:
+                frame = self._q.popleft()
+                self._cv.notify_all()  # room in the queue
+                return frame
+            return None
+
+    @property
+    def done(self) -> bool:
+        """The source has ended and every delivered frame has been taken."""
+        with self._cv:
+            return self.end is not None and not self._q
+
+    def stop(self, join_timeout: float = 3.0) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(join_timeout)
+        if not self._thread.is_alive():
+            try:
+                self.cap.release()
+            except Exception:  # releasing a broken device must not hide the real outcome
+                pass
+        else:
+            log.warning("fer-edge: the capture thread did not stop within %.0fs; leaving it to exit with the process", join_timeout)

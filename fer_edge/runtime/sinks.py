@@ -1,0 +1,85 @@
+"""Where the webcam loop's results go: the annotated video and the JSONL events.
+
+(The per-frame CSV and the timeline plot are in :mod:`.timeline`, beside the rows they share
+with the Python API.) Outputs are checked before a camera is opened (:func:`check_output_path`),
+so a run never ends on its first frame because a file cannot be written.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import InputError
+from .capture import Frame
+
+
+class VideoSink:
+    """``cv2.VideoWriter`` opened on the first frame (its size is not known before)."""
+
+    def __init__(self, path: Path, fps: float):
+        self.path = Path(path)
+        self.fps = fps
+        self.frames = 0
+        self._writer = None
+
+    def write(self, img: np.ndarray) -> None:
+        import cv2
+
+        if self._writer is None:
+            h, w = img.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
+            writer = cv2.VideoWriter(str(self.path), fourcc, float(self.fps), (w, h))
+            if not writer.isOpened():  # check_output_path has ruled out the folder and the extension
+                raise InputError(f"cannot write video {self.path}: OpenCV's video writer cannot open it "
+                                 f"({'MJPG' if self.path.suffix.lower() == '.avi' else 'mp4v'} codec)")
+            self._writer = writer
+        self._writer.write(img)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+VIDEO_OUTPUT_SUFFIXES = (".mp4", ".avi")
+
+
+def check_output_path(path: Optional[Path], what: str) -> None:
+    """Fail before opening a camera when an output cannot be created, with the real reason.
+
+    The output's folder is created when missing (as ``--save-annotated`` does), and the file
+    is probed for writing, so a read-only or virtual folder (``/proc``) is reported as what it
+    is rather than as a wrong extension when the video writer fails on the first frame.
+    """
+    if path is None:
+        return
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise InputError(f"cannot write {what} {path}: it is a folder")
+    if what == "video" and p.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
+        raise InputError(f"cannot write video {path}: use a .mp4 or .avi file name")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if p.exists():
+            if not os.access(p, os.W_OK):
+                raise PermissionError(13, "Permission denied")
+        else:
+            with open(p, "xb"):  # probe: create and remove again
+                pass
+            p.unlink()
+    except OSError as exc:
+        raise InputError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+
+
+def write_jsonl(f, frame: Frame, faces: list) -> None:
+    """One JSON line per frame (``--jsonl``), flushed so a killed run keeps what it processed."""
+    if f is None:
+        return
+    rec = {"frame": frame.index, "time": round(frame.time_s, 4), "faces": [x.to_dict() for x in faces]}
+    f.write(json.dumps(rec) + "\n")
+    f.flush()  # a crash or kill -9 still leaves every processed frame on disk
