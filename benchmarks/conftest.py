@@ -178,3 +178,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.write_line("")
         tr.write_line(f"{len(skipped)} case(s) not measured on this machine (reasons above).")
 
+
+@pytest.fixture(scope="session")
+def sample_frame():
+    """The packaged sample photo on a plain background: a 640x480 BGR frame with one face of
+    about 80 px (groups 2 and 2b; the content does not change what they cost)."""
+    import cv2
+    import numpy as np
+
+    from fer_edge.runtime.default_model import sample_image_path
+
+    img = cv2.imread(str(sample_image_path()), cv2.IMREAD_COLOR)
+    out = np.full((480, 640, 3), 90, dtype=np.uint8)
+    out[80:400, 160:480] = img
+    return out

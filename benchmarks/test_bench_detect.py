@@ -29,28 +29,16 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def frame640() -> np.ndarray:
-    import cv2
-
-    from fer_edge.runtime.default_model import sample_image_path
-
-    img = cv2.imread(str(sample_image_path()), cv2.IMREAD_COLOR)
-    out = np.full((480, 640, 3), 90, dtype=np.uint8)
-    out[80:400, 160:480] = img
-    return out
-
-
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("size", list(SIZES))
-def test_detect(benchmark, describe: Callable, frame640: np.ndarray, size: str, case: str) -> None:
+def test_detect(benchmark, describe: Callable, sample_frame: np.ndarray, size: str, case: str) -> None:
     import cv2
 
     from fer_edge.runtime.detect import HaarDetector, YuNetDetector
 
     label, role = CASES[case]
     w, h = SIZES[size]
-    frame = frame640 if (w, h) == (640, 480) else cv2.resize(frame640, (w, h), interpolation=cv2.INTER_AREA)
+    frame = sample_frame if (w, h) == (640, 480) else cv2.resize(sample_frame, (w, h), interpolation=cv2.INTER_AREA)
     det = {"haar": lambda: HaarDetector(), "haar-fast": lambda: HaarDetector(scale_factor=1.2),
            "yunet": lambda: YuNetDetector()}[case]()
     # the CLI's detectors run on what the stream hands them: gray for Haar, BGR for YuNet

@@ -39,19 +39,6 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def frame() -> np.ndarray:
-    """The sample photo on a plain background, 640x480 BGR (content does not change the cost)."""
-    import cv2
-
-    from fer_edge.runtime.default_model import sample_image_path
-
-    img = cv2.imread(str(sample_image_path()), cv2.IMREAD_COLOR)
-    out = np.full((480, 640, 3), 90, dtype=np.uint8)
-    out[80:400, 160:480] = img
-    return out
-
-
 def face_boxes(k: int, seed: int = 0) -> np.ndarray:
     """``k`` boxes of 40..220 px (webcam faces from far to near), all inside the frame."""
     rng = np.random.default_rng(seed)
@@ -92,8 +79,9 @@ def opencv_loop(image: np.ndarray, boxes: np.ndarray, size: int, mean: float, st
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("faces", PREPROCESS_BATCHES)
-def test_preprocess(benchmark, describe: Callable, not_measured: Callable, frame: np.ndarray, faces: int,
+def test_preprocess(benchmark, describe: Callable, not_measured: Callable, sample_frame: np.ndarray, faces: int,
                     case: str) -> None:
+    frame = sample_frame
     from fer_edge.contract import ModelContract
     from fer_edge.runtime.preprocess import preprocess_faces
 
