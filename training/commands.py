@@ -93,6 +93,7 @@ def _model_names(names, allow_all: bool = False, many: bool = False):
 
 
 def register(subparsers) -> None:
+    from .export import TTA_MODES
     from .models import list_models
 
     names = list_models()
@@ -174,7 +175,7 @@ def register(subparsers) -> None:
                    "(default: the dataset the checkpoint was trained on, if it still exists)")
     p.add_argument("--opset", type=int_at_least(13), help="ONNX opset (default 17; 18 with --dynamo)")
     p.add_argument("--dynamo", action="store_true", help="use torch.export-based exporter instead of TorchScript")
-    p.add_argument("--tta", choices=("none", "flip"), default="none",
+    p.add_argument("--tta", choices=TTA_MODES, default="none",
                    help="test-time augmentation inside the graph; flip: average each face with its mirror image "
                    "(twice the work per face; default none)")
     p.add_argument("--int8", action="store_true", help="also write a static-quantized int8 model (QDQ, per-channel)")

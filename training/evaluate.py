@@ -7,6 +7,7 @@ checkpoint is evaluated with torch (imported only then).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from fer_edge.data.dataset import SPLIT_TO_USAGE
 from fer_edge.errors import InputError, ModelError
-from fer_edge.labels import CLASSES
+from fer_edge.labels import CLASSES, IMAGE_SIZE
 
 from .metrics import EvalReport, compute_report, markdown_table, per_class_csv
 from .splits import canonical_split, compute, load
@@ -41,26 +42,46 @@ def normalize_np(images: np.ndarray, mean: float, std: float) -> np.ndarray:
         return ((images.astype(np.float32) - np.float32(mean)) / np.float32(std))[:, None]
 
 
-def onnx_logits(path: str, images: np.ndarray, split_stats: bool, device: str = "cpu",
-                threads: Optional[int] = None, batch_size: int = 256) -> tuple[np.ndarray, str, dict]:
-    """Logits of an exported model through the runtime, normalised by its own contract."""
+@dataclass
+class Scorer:
+    """A model loaded once that maps faces ``(N, 48, 48) uint8`` to logits, normalised its way.
+
+    ``fer-edge eval`` scores the split once and ``--robustness`` nine more times; loading the
+    model (an ONNX Runtime session, or a checkpoint into torch) once serves all of them.
+    """
+
+    name: str
+    backend: str  # "onnxruntime" (through the runtime, no torch) or "torch"
+    extra: dict
+    mean: float
+    std: float
+    per_split: bool  # normalise each scored set with its own statistics
+    run: Callable[[np.ndarray], np.ndarray]  # normalised (N, 1, 48, 48) float32 -> logits
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        mean, std = self.mean, self.std
+        if self.per_split:
+            s = compute(images, "split")
+            mean, std = s.mean, s.std
+        return self.run(normalize_np(images, mean, std))
+
+
+def _onnx_scorer(path: str, split_stats: bool, device: str, threads: Optional[int], batch_size: int) -> Scorer:
     from fer_edge.runtime.model import FerModel
 
     model = FerModel.load(path, device=device, threads=threads)
     c = model.contract
-    if c.input_size != images.shape[-1] or c.channels != 1:
-        raise ModelError(f"{path}: expects {c.channels}x{c.input_size}x{c.input_size} input, data is 1x48x48")
-    mean, std = (c.mean, c.std)
-    if split_stats or c.normalization == "per_split":
-        s = compute(images, "split")
-        mean, std = s.mean, s.std
-    x = normalize_np(images, mean, std)
-    logits = np.concatenate([model.run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-    return logits, c.model, {"providers": model.providers, "contract": json.loads(c.to_json())}
+    if c.input_size != IMAGE_SIZE or c.channels != 1:
+        raise ModelError(f"{path}: expects {c.channels}x{c.input_size}x{c.input_size} input, data is 1x{IMAGE_SIZE}x{IMAGE_SIZE}")
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([model.run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+    return Scorer(c.model, "onnxruntime", {"providers": model.providers, "contract": json.loads(c.to_json())},
+                  c.mean, c.std, split_stats or c.normalization == "per_split", run)
 
 
-def checkpoint_logits(path: str, images: np.ndarray, split_stats: bool, device: str = "auto",
-                      batch_size: int = 256) -> tuple[np.ndarray, str, dict]:
+def _checkpoint_scorer(path: str, split_stats: bool, device: str, batch_size: int) -> Scorer:
     from fer_edge.errors import require
 
     require("torch")
@@ -71,23 +92,22 @@ def checkpoint_logits(path: str, images: np.ndarray, split_stats: bool, device: 
 
     ckpt = load_checkpoint(path)
     model = build_from_checkpoint(ckpt, path).to(resolve_device(device))
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return predict_logits(model, torch.from_numpy(x), batch_size=batch_size).cpu().numpy()
+
     norm = ckpt["norm"]
-    mean, std = norm["mean"], norm["std"]
-    if split_stats or ckpt.get("normalization") == "per_split":
-        s = compute(images, "split")
-        mean, std = s.mean, s.std
-    x = torch.from_numpy(normalize_np(images, mean, std))
-    logits = predict_logits(model, x, batch_size=batch_size).cpu().numpy()
-    return logits, ckpt["model_name"], {"epoch": ckpt["epoch"], "checkpoint_val_accuracy": ckpt["best_val_accuracy"]}
+    return Scorer(ckpt["model_name"], "torch",
+                  {"epoch": ckpt["epoch"], "checkpoint_val_accuracy": ckpt["best_val_accuracy"]},
+                  norm["mean"], norm["std"], split_stats or ckpt.get("normalization") == "per_split", run)
 
 
-def scorer(model_path: str, *, device: str = "auto", threads: Optional[int] = None,
-           split_stats: bool = False) -> Callable[[np.ndarray], np.ndarray]:
-    """``faces (N, 48, 48) uint8 -> logits``, the way :func:`evaluate` scores ``model_path``."""
+def scorer(model_path: str, *, device: str = "auto", threads: Optional[int] = None, split_stats: bool = False,
+           batch_size: int = 256) -> Scorer:
+    """Load ``model_path`` (``.onnx`` through the runtime, else a checkpoint in torch) for scoring."""
     if Path(model_path).suffix.lower() == ".onnx":
-        onnx_device = "cpu" if device == "auto" else device
-        return lambda images: onnx_logits(model_path, images, split_stats, device=onnx_device, threads=threads)[0]
-    return lambda images: checkpoint_logits(model_path, images, split_stats, device=device)[0]
+        return _onnx_scorer(model_path, split_stats, "cpu" if device == "auto" else device, threads, batch_size)
+    return _checkpoint_scorer(model_path, split_stats, device, batch_size)
 
 
 def evaluate(model_path: str, data: str, split: str = "validation", *, device: str = "auto",
@@ -100,16 +120,10 @@ def evaluate(model_path: str, data: str, split: str = "validation", *, device: s
         raise ModelError(f"{model_path}: model not found")
     model_path = str(p)
     images, labels = load_split(data, split)
-    if p.suffix.lower() == ".onnx":
-        logits, name, extra = onnx_logits(model_path, images, split_stats, device="cpu" if device == "auto" else device,
-                                          threads=threads)
-        backend = "onnxruntime"
-    else:
-        logits, name, extra = checkpoint_logits(model_path, images, split_stats, device=device)
-        backend = "torch"
-    report, curves = compute_report(labels, logits, CLASSES, model=name, model_path=str(model_path), data=str(data),
-                                    split=SPLIT_TO_USAGE[canonical_split(split)], backend=backend)
-    report.extra.update(extra)
+    score = scorer(model_path, device=device, threads=threads, split_stats=split_stats)
+    report, curves = compute_report(labels, score(images), CLASSES, model=score.name, model_path=str(model_path),
+                                    data=str(data), split=SPLIT_TO_USAGE[canonical_split(split)], backend=score.backend)
+    report.extra.update(score.extra)
     return report, curves
 
 
