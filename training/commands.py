@@ -26,7 +26,7 @@ def _torch_env() -> None:
 
 
 # Options a --resume may change; every other option continues the run as configured.
-RESUME_OVERRIDES = ("epochs", "device", "data", "threads", "patience")
+RESUME_OVERRIDES = ("epochs", "device", "data", "threads", "patience", "time_budget")
 
 
 def _train_options(p: argparse.ArgumentParser) -> None:
@@ -51,6 +51,12 @@ def _train_options(p: argparse.ArgumentParser) -> None:
                    help="standard: crop/pad 4px, flip, rotate 10deg, scale 0.9-1.1, random erasing (default); "
                    "strong: also rotate 15deg, scale 0.85-1.15, gamma/contrast/brightness, blur and noise")
     p.add_argument("--mixup", type=float_range(0.0), help="mixup on every batch with Beta(A, A) blending; 0 = off (default)")
+    p.add_argument("--teacher", action="append", metavar="CKPT",
+                   help="distil from this trained checkpoint (repeat for an ensemble: logits averaged); the loss is "
+                   "--distill-weight x KL to the teacher + the rest x the label loss")
+    p.add_argument("--distill-weight", type=float_range(0.0, 1.0),
+                   help=f"share of the distillation loss with --teacher (default {d.distill_weight})")
+    p.add_argument("--distill-temp", type=positive_float, help=f"distillation temperature (default {d.distill_temp})")
     p.add_argument("--patience", type=positive_int, help=f"early stopping: epochs without a better validation accuracy (default {d.patience})")
     p.add_argument("--val-fraction", type=float_range(0.0, 1.0, low_open=True, high_open=True),
                    help=f"held-out share of training faces when the data has no PublicTest split (default {d.val_fraction})")
@@ -62,6 +68,9 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels-last", choices=("auto", "on", "off"),
                    help="memory format; auto: on for CUDA, and on the CPU for models measured faster with it (default)")
     p.add_argument("--threads", type=positive_int, help="CPU threads (default: all cores / processes)")
+    p.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
+                   help="wall-clock budget for the epochs of this process: after epoch 2 the run lowers --epochs to "
+                   "what fits and re-fits the LR schedule, so the cosine still ends at zero (a lent GPU's 10-minute call)")
     p.add_argument("--limit", type=positive_int, help="train on a seeded random subset of this many faces (quick runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch is still printed)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
@@ -246,6 +255,9 @@ def run_train(args: argparse.Namespace) -> int:
                 f"{cfg.out} already holds a training run; continue it with --resume or choose another --out"
             )
     _check_data(cfg.data)
+    for t in cfg.teacher or []:  # before any data is read: a typo should not cost a minute of loading
+        if not Path(t).is_file():
+            raise InputError(f"--teacher {t}: no such checkpoint")
     result = train(cfg, resume=args.resume, quiet=args.quiet, checkpoint=ckpt)
     _print_summary(result, args.json)
     return 0

@@ -30,6 +30,10 @@ class TrainConfig:
     channels_last: str = "auto"  # auto | on | off
     threads: Optional[int] = None
     limit: Optional[int] = None  # use a random subset of this many training faces
+    time_budget: Optional[float] = None  # seconds: after epoch 2, lower --epochs to what fits (schedule re-fitted)
+    teacher: Optional[list[str]] = None  # checkpoints to distil from (logits averaged); None = no distillation
+    distill_weight: float = 0.7  # share of the distillation loss; the rest is the hard-label loss
+    distill_temp: float = 3.0  # softmax temperature of the distillation loss
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

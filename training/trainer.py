@@ -37,6 +37,7 @@ from . import distributed as dist_util
 from .augment import AugmentConfig, augment_batch, mixup_batch, photometric_batch
 from .checkpoint import FORMAT, VERSION, atomic_save, capture_rng, load_checkpoint, restore_rng
 from .config import TrainConfig
+from .distill import Teacher, distill_loss
 from .models import count_macs, count_parameters, create_model, get_spec
 from .splits import PreparedData, prepare
 
@@ -300,11 +301,16 @@ def _train(
     if done_before:
         _say(f"run already stopped early at epoch {run.start_epoch} (patience {cfg.patience})", info)
     else:
-        for epoch in range(run.start_epoch + 1, cfg.epochs + 1):
+        t_start = time.perf_counter()
+        epoch = run.start_epoch
+        while epoch < cfg.epochs:
+            epoch += 1
             t0 = time.perf_counter()
             stats = _train_epoch(cfg, env, batches, run, epoch, hooks)
             _validate(env, batches, run, stats)
             row = _record(cfg, env, data, run, epoch, t0, stats)
+            if cfg.time_budget and epoch == run.start_epoch + 2:
+                _fit_time_budget(cfg, env, run, epoch, time.perf_counter() - t_start, row["epoch_time_s"])
             if env.info.is_main:
                 _save(cfg, data, run, epoch, bool(row["best"]), out)
             _say(
@@ -351,6 +357,7 @@ class _Batches:
     loss_weights: Optional[torch.Tensor]  # --balance weights
     sample_weights: Optional[torch.Tensor]  # --balance sampler: per-face draw weights
     aug: Optional[AugmentConfig]
+    teacher: Optional[Teacher] = None  # --teacher: soft targets for distillation
 
 
 @dataclass
@@ -469,6 +476,28 @@ def _fit_schedule(cfg: TrainConfig, steps_per_epoch: int) -> WarmupCosine:
     )
 
 
+def _fit_time_budget(cfg: TrainConfig, env: _Env, run: RunState, epoch: int, elapsed: float,
+                     epoch_time: float) -> None:
+    """--time-budget: lower ``cfg.epochs`` to the epochs that fit and re-fit the LR schedule.
+
+    Decided once, after this process's second epoch (the first pays cuDNN's autotuning and
+    warm-up), so the cosine decay still reaches zero at the last epoch instead of being cut
+    off in the middle by a killed process. Under torchrun the ranks' times are averaged, so
+    they all agree on the new length.
+    """
+    times = dist_util.all_reduce_sum(torch.tensor([elapsed, epoch_time], dtype=torch.float64,
+                                                  device=env.device), env.info).cpu() / env.info.world_size
+    elapsed, epoch_time = float(times[0]), float(times[1])
+    fit = epoch + int(max(0.0, cfg.time_budget - elapsed) // max(epoch_time, 1e-6))
+    if fit >= cfg.epochs:
+        return
+    _say(f"time budget {cfg.time_budget:.0f}s: {epoch_time:.1f}s per epoch, so {fit} epochs instead of "
+         f"{cfg.epochs} (LR schedule re-fitted)", env.info)
+    cfg.epochs = max(fit, epoch)
+    run.schedule = _fit_schedule(cfg, run.steps_per_epoch)
+    run.scheduler.lr_lambdas = [run.schedule] * len(run.optimizer.param_groups)
+
+
 def _restore(run: RunState, ckpt: dict, cfg: TrainConfig, env: _Env, out: Path) -> None:
     """Load ``last.pt`` into a freshly built run: weights, optimizer, schedule position, scaler, RNGs, history.
 
@@ -509,7 +538,13 @@ def _to_device(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState) -
         sample_weights = torch.from_numpy(per_class[data.train_labels]).double()
     elif cfg.balance not in ("none", "weights"):
         raise InputError(f"unknown --balance {cfg.balance!r}; use none, weights or sampler")
+    teacher = None
+    if cfg.teacher:
+        teacher = Teacher(cfg.teacher, data.stats.mean, data.stats.std, env.device, env.channels_last, env.amp)
+        _say(f"distilling from {teacher.describe()} (weight {cfg.distill_weight}, temperature {cfg.distill_temp})",
+             env.info)
     return _Batches(
+        teacher=teacher,
         train_x=torch.from_numpy(data.train_images).unsqueeze(1).to(env.device),
         train_y=torch.from_numpy(data.train_labels).to(env.device),
         val_x=normalize(torch.from_numpy(data.val_images).unsqueeze(1), vstats.mean, vstats.std),
@@ -621,6 +656,9 @@ def _train_epoch(cfg: TrainConfig, env: _Env, b: _Batches, run: RunState, epoch:
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=env.amp is not None):
             logits = run.train_model(xb)
         loss = F.cross_entropy(logits.float(), target, weight=b.loss_weights, label_smoothing=smoothing)
+        if b.teacher is not None:
+            w = cfg.distill_weight
+            loss = (1.0 - w) * loss + w * distill_loss(logits, b.teacher.logits(xb), cfg.distill_temp)
         if step % 25 == 0 and not bool(torch.isfinite(loss)):  # checked now and then: each check syncs a GPU
             _diverged(loss, epoch, step, run.optimizer)
         run.optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Train several models side by side on one lent GPU, export and evaluate them, in one device call.
+
+Why side by side: FER2013's 48x48 faces leave an H100 idle most of the time behind Python's
+kernel launches (a small net's step is a few hundred tiny kernels), so N trainings in N
+processes share the GPU at little cost to each. Why a budget: a device call ends after 10
+minutes and its machine goes back bare, so every job gets ``fer-edge train --time-budget``
+(the schedule is re-fitted to the epochs that fit) and the driver stops whatever is left
+before the call's end, keeping what finished.
+
+Before the first call, once, on the developer machine (``.data/`` is git-ignored):
+
+    mkdir -p .data && cp ../shared/data/fer2013/{compact.py,fer2013_compact.npz} .data/
+
+then a device call with carry [".data"] and, for example,
+
+    python3 scripts/device_train.py --budget 530 \\
+        --job "resnet18=resnet18:60:--augment strong --mixup 0.2" \\
+        --job "fernet_l=fernet_l:120:--augment strong --mixup 0.2" --bring fernet_l
+
+A job is NAME=MODEL:EPOCHS[:EXTRA fer-edge train OPTIONS]. Each finished job is exported
+(fp32 + int8) and evaluated on PublicTest (int8 with --robustness) while the others still
+train. Back under $OUT: results.tar.gz (or results.tar.gz.00, .01, ... when over 15 MiB;
+``cat results.tar.gz.* | tar xz``) holding results/NAME/{train.log, summary.json,
+log.jsonl, curves.png, export.json, eval-fp32/, eval-int8/} plus, for --bring jobs,
+best.fp16.pt (the weights in half precision: a teacher for --teacher, or for a local export)
+and the int8 ONNX file when under 8 MB. Locally (CPU, a smoke test):
+
+    OUT=/tmp/out python3 scripts/device_train.py --budget 300 --limit 500 --job "a=fernet_s:2"
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+PART_BYTES = 15 * 1024 * 1024  # a returned file may be 16 MiB
+SMALL_ONNX = 8_000_000
+T0 = time.monotonic()
+
+
+def say(msg: str) -> None:
+    print(f"[{time.monotonic() - T0:5.0f}s] {msg}", flush=True)
+
+
+@dataclass
+class Job:
+    name: str
+    model: str
+    epochs: int
+    extra: list[str]
+    out: Path = Path()
+    res: Path = Path()
+    proc: Optional[subprocess.Popen] = None
+    post: Optional[Future] = None
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, spec: str) -> "Job":
+        try:
+            name, rest = spec.split("=", 1)
+            parts = rest.split(":", 2)
+            model, epochs = parts[0], int(parts[1])
+        except ValueError:
+            sys.exit(f"device_train.py: --job {spec!r}: expected NAME=MODEL:EPOCHS[:EXTRA OPTIONS]")
+        return cls(name, model, epochs, shlex.split(parts[2]) if len(parts) > 2 else [])
+
+
+def run(cmd: list[str], log: Path, timeout: float) -> int:
+    with open(log, "a") as f:
+        f.write("$ " + shlex.join(cmd) + "\n")
+        f.flush()
+        try:
+            return subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=max(1.0, timeout)).returncode
+        except subprocess.TimeoutExpired:
+            f.write("killed: out of time\n")
+            return 124
+
+
+def setup(data_dir: Path, work: Path) -> Path:
+    try:
+        import fer_edge._native  # noqa: F401
+    except ImportError:
+        say("installing fer-edge")
+        r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps", "."],
+                           capture_output=True, text=True)
+        if r.returncode:
+            sys.exit(r.stdout[-3000:] + r.stderr[-3000:])
+    csv = work / "fer2013.csv"
+    if not csv.is_file():
+        say(f"rebuilding {csv} from {data_dir}/fer2013_compact.npz")
+        subprocess.run([sys.executable, str(data_dir / "compact.py"), "csv", str(csv)], check=True)
+    import torch
+
+    say(f"torch {torch.__version__}, cuda {torch.cuda.is_available()}"
+        f"{', ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else ''}; {os.cpu_count()} CPUs")
+    return csv
+
+
+def post_process(job: Job, csv: Path, deadline: float, eval_threads: int, bring: bool) -> None:
+    """Export fp32 + int8, evaluate both on PublicTest (int8 with the robustness report)."""
+    best = job.out / "best.pt"
+    for f in ("summary.json", "log.jsonl", "curves.png"):
+        if (job.out / f).is_file():
+            (job.res / f).write_bytes((job.out / f).read_bytes())
+    if not best.is_file():
+        job.notes.append("no best.pt")
+        return
+    if bring:
+        import torch
+
+        ck = torch.load(best, map_location="cpu", weights_only=True)
+        ck["model"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ck["model"].items()}
+        torch.save(ck, job.res / "best.fp16.pt")
+    onnx = job.out.parent.parent / "onnx" / f"{job.name}.onnx"
+    onnx.parent.mkdir(parents=True, exist_ok=True)
+    log = job.res / "post.log"
+    left = lambda: deadline - time.monotonic()  # noqa: E731
+    with open(job.res / "export.json", "w") as f:
+        code = subprocess.run(["fer-edge", "export", "--checkpoint", str(best), "--out", str(onnx), "--data", str(csv),
+                               "--int8", "--json", "--overwrite"], stdout=f, stderr=open(log, "a"),
+                              timeout=max(1.0, left())).returncode
+    if code:
+        job.notes.append(f"export exit {code}")
+        return
+    int8 = onnx.with_suffix(".int8.onnx")
+    for path, tag, extra in ((int8, "int8", ["--robustness"]), (onnx, "fp32", [])):
+        code = run(["fer-edge", "eval", "--model", str(path), "--data", str(csv), "--split", "PublicTest",
+                    "--threads", str(eval_threads), "--out", str(job.res / f"eval-{tag}"), "--overwrite", "--json",
+                    *extra], log, left())
+        if code:
+            job.notes.append(f"eval {tag} exit {code}")
+    if int8.stat().st_size < SMALL_ONNX:
+        (job.res / int8.name).write_bytes(int8.read_bytes())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--job", action="append", required=True, help="NAME=MODEL:EPOCHS[:EXTRA train options]")
+    p.add_argument("--budget", type=float, default=530, help="seconds for the whole call from start (default 530)")
+    p.add_argument("--eval-reserve", type=float, default=110,
+                   help="seconds kept after training for export and evaluation (default 110)")
+    p.add_argument("--bring", action="append", default=[], help="job whose best.pt comes back in fp16")
+    p.add_argument("--limit", type=int, help="train on this many faces (smoke tests)")
+    p.add_argument("--data-dir", default=".data")
+    p.add_argument("--eval-workers", type=int, default=4)
+    args = p.parse_args()
+
+    out_dir = Path(os.environ.get("OUT") or sys.exit("set OUT to the folder whose files come back"))
+    work = Path(os.environ.get("WORK", "/tmp/fer-work"))
+    res_root = work / "results"
+    for d in (out_dir, work, res_root):
+        d.mkdir(parents=True, exist_ok=True)
+    jobs = [Job.parse(s) for s in args.job]
+    csv = setup(Path(args.data_dir), work)
+    deadline = T0 + args.budget
+    train_budget = deadline - args.eval_reserve - time.monotonic()
+    cpus = os.cpu_count() or 2
+    threads = max(1, cpus // max(1, len(jobs)))
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+    for job in jobs:
+        job.out, job.res = work / "runs" / job.name, res_root / job.name
+        job.res.mkdir(parents=True, exist_ok=True)
+        cmd = ["fer-edge", "train", "--data", str(csv), "--model", job.model, "--epochs", str(job.epochs),
+               "--patience", str(job.epochs), "--out", str(job.out), "--quiet", "--threads", str(threads),
+               "--time-budget", f"{train_budget:.0f}", *(["--limit", str(args.limit)] if args.limit else []),
+               *job.extra]
+        log = open(job.res / "train.log", "w")
+        log.write("$ " + shlex.join(cmd) + "\n")
+        log.flush()
+        job.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    say(f"{len(jobs)} jobs training, {train_budget:.0f}s each at most, {threads} CPU threads each")
+
+    pool = ThreadPoolExecutor(max_workers=args.eval_workers)
+    eval_threads = max(1, cpus // args.eval_workers)
+    pending = list(jobs)
+    while pending:
+        for job in list(pending):
+            code = job.proc.poll()
+            if code is None and time.monotonic() > deadline - args.eval_reserve + 20:
+                os.killpg(job.proc.pid, signal.SIGTERM)  # past its budget: keep best.pt as it is
+                job.notes.append("training stopped at the deadline")
+                code = job.proc.wait()
+            if code is not None:
+                pending.remove(job)
+                last = [ln for ln in (job.res / "train.log").read_text().splitlines() if ln.strip()][-1:]
+                say(f"{job.name}: training exit {code}: {last[0] if last else ''}")
+                if code:
+                    job.notes.append(f"training exit {code}")
+                job.post = pool.submit(post_process, job, csv, deadline, eval_threads, job.name in args.bring)
+        time.sleep(2)
+    for job in jobs:
+        try:
+            job.post.result(timeout=max(1.0, deadline - time.monotonic()))
+        except Exception as exc:  # a timeout or a failed step: report it, keep the rest
+            job.notes.append(f"post-processing: {type(exc).__name__}: {exc}")
+        rep = job.res / "eval-int8" / "report.json"
+        acc = ""
+        if rep.is_file():
+            import json
+
+            acc = f"PublicTest int8 {json.loads(rep.read_text())['accuracy']:.4f}"
+        say(f"{job.name}: {acc} {'; '.join(job.notes)}")
+        (job.res / "notes.txt").write_text("\n".join(job.notes) + "\n")
+    pool.shutdown(wait=False, cancel_futures=True)
+
+    tar_path = work / "results.tar.gz"
+    with tarfile.open(tar_path, "w:gz") as tar:
+        tar.add(res_root, arcname="results")
+    data = tar_path.read_bytes()
+    if len(data) <= PART_BYTES:
+        (out_dir / "results.tar.gz").write_bytes(data)
+    else:
+        for i in range(0, len(data), PART_BYTES):
+            (out_dir / f"results.tar.gz.{i // PART_BYTES:02d}").write_bytes(data[i : i + PART_BYTES])
+    say(f"done: {len(data) / 1e6:.1f} MB of results in {sorted(x.name for x in out_dir.iterdir())}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Distillation (--teacher): the loss, the teacher's own normalisation, and a student that
+learns the task from a trained teacher's soft targets alone."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from fer_edge.training.checkpoint import load_checkpoint  # noqa: E402
+from fer_edge.training.distill import Teacher, distill_loss  # noqa: E402
+from test_training_e2e import cli, edgenet_run, stripes_csv, synthetic_faces, train_args  # noqa: E402,F401
+
+
+def test_distill_loss_is_zero_only_when_the_student_agrees():
+    g = torch.Generator().manual_seed(0)
+    t = torch.randn(8, 7, generator=g) * 3
+    assert float(distill_loss(t.clone(), t, 3.0)) == pytest.approx(0.0, abs=1e-6)
+    s = torch.randn(8, 7, generator=g)
+    loss = distill_loss(s, t, 2.0)
+    q = torch.softmax(t / 2, 1)
+    manual = (q * (q.log() - torch.log_softmax(s / 2, 1))).sum(1).mean() * 4
+    assert float(loss) == pytest.approx(float(manual), rel=1e-5) and float(loss) > 0.1
+
+
+def test_teacher_reexpresses_the_students_normalisation(edgenet_run):
+    ckpt = load_checkpoint(edgenet_run / "best.pt")
+    mean, std = ckpt["norm"]["mean"], ckpt["norm"]["std"]
+    px = torch.from_numpy(synthetic_faces(2, 9)[0]).float().unsqueeze(1)
+    own = Teacher([str(edgenet_run / "best.pt")], mean, std, torch.device("cpu"))
+    other = Teacher([str(edgenet_run / "best.pt")], 100.0, 40.0, torch.device("cpu"))
+    a = own.logits((px - mean) / std)
+    b = other.logits((px - 100.0) / 40.0)  # the same faces, normalised by a student with other stats
+    assert torch.allclose(a, b, atol=1e-4)
+    # Two copies of one teacher average to that teacher.
+    pair = Teacher([str(edgenet_run / "best.pt")] * 2, mean, std, torch.device("cpu"))
+    assert torch.allclose(pair.logits((px - mean) / std), a, atol=1e-5)
+
+
+def test_student_learns_from_the_teacher_alone(edgenet_run, stripes_csv, tmp_path):
+    teacher_acc = load_checkpoint(edgenet_run / "best.pt")["best_val_accuracy"]
+    assert teacher_acc >= 0.6
+    out = tmp_path / "student"
+    # --distill-weight 1: the labels carry no weight, so everything the student learns comes from the teacher.
+    code = cli(*train_args(stripes_csv, "edgenet", out, "--epochs", "6", "--augment", "light", "--lr", "0.05",
+                           "--teacher", edgenet_run / "best.pt", "--distill-weight", "1.0", "--seed", "3"))
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    # Chance is 1/7; measured 0.61 with a 0.75 teacher.
+    assert summary["best_val_accuracy"] >= 0.45
+    cfg = load_checkpoint(out / "last.pt")["config"]
+    assert cfg["teacher"] == [str(edgenet_run / "best.pt")] and cfg["distill_weight"] == 1.0
+
+
+def test_missing_teacher_is_a_one_line_error(stripes_csv, tmp_path, capsys):
+    code = cli(*train_args(stripes_csv, "edgenet", tmp_path / "s", "--epochs", "1", "--teacher", tmp_path / "nope.pt"))
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "nope.pt" in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_time_budget_lowers_epochs_and_refits_the_schedule(stripes_csv, tmp_path, capsys):
+    out = tmp_path / "budget"
+    # A budget no epoch fits in: the run ends after the two epochs it measured, as a finished run.
+    code = cli(*train_args(stripes_csv, "edgenet", out, "--epochs", "40", "--time-budget", "0.01"))
+    assert code == 0
+    captured = capsys.readouterr()
+    said = captured.out + captured.err
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    ckpt = load_checkpoint(out / "last.pt")
+    assert len(log) == 2 and ckpt["config"]["epochs"] == 2 and ckpt["finished"]
+    assert "time budget 0s" in said and "so 2 epochs instead of 40" in said
+
+
+def test_time_budget_fit_counts_the_epochs_left_and_refits_the_cosine():
+    from types import SimpleNamespace
+
+    from fer_edge.training import distributed as dist_util
+    from fer_edge.training.config import TrainConfig
+    from fer_edge.training.trainer import WarmupCosine, _fit_time_budget
+
+    cfg = TrainConfig(data="", epochs=40, time_budget=10.0, warmup_epochs=1.0)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    schedule = WarmupCosine(10, 400)
+    run = SimpleNamespace(steps_per_epoch=10, optimizer=opt, schedule=schedule,
+                          scheduler=torch.optim.lr_scheduler.LambdaLR(opt, schedule))
+    env = SimpleNamespace(device=torch.device("cpu"), info=dist_util.DistInfo(0, 1, 0))
+    _fit_time_budget(cfg, env, run, epoch=2, elapsed=2.5, epoch_time=1.0)  # 7.5 s left: 7 more epochs
+    assert cfg.epochs == 9 and run.schedule.total_steps == 90
+    lam = run.scheduler.lr_lambdas[0]
+    assert lam(45) == pytest.approx(0.5 * (1 + np.cos(np.pi * 35 / 80))) and lam(90) == pytest.approx(0.0)
+    _fit_time_budget(cfg, env, run, epoch=2, elapsed=2.5, epoch_time=0.1)  # everything fits: unchanged
+    assert cfg.epochs == 9
