@@ -45,6 +45,7 @@ from typing import Optional
 
 PART_BYTES = 15 * 1024 * 1024  # a returned file may be 16 MiB
 SMALL_ONNX = 8_000_000
+STARTUP_S = 30  # a trainer's own start (imports, CUDA, reading the CSV), outside its --time-budget
 T0 = time.monotonic()
 
 
@@ -172,7 +173,7 @@ def main() -> None:
         job.res.mkdir(parents=True, exist_ok=True)
         cmd = ["fer-edge", "train", "--data", str(csv), "--model", job.model, "--epochs", str(job.epochs),
                "--patience", str(job.epochs), "--out", str(job.out), "--quiet", "--threads", str(threads),
-               "--time-budget", f"{train_budget:.0f}", *(["--limit", str(args.limit)] if args.limit else []),
+               "--time-budget", f"{train_budget - STARTUP_S:.0f}", *(["--limit", str(args.limit)] if args.limit else []),
                *job.extra]
         log = open(job.res / "train.log", "w")
         log.write("$ " + shlex.join(cmd) + "\n")

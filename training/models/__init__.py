@@ -73,6 +73,7 @@ _REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("edgenet", _edgenet, "small residual net for 48x48 faces (~1.6M params, ~35 MMACs)", False, True),
         ModelSpec("fernet_s", _fernet((24, 48, 96, 192)), "48x48-native VGG-style net, per-face norm (~0.66M params, ~66 MMACs)", False, True),
         ModelSpec("fernet", _fernet((32, 64, 128, 256)), "48x48-native VGG-style net, per-face norm (~1.2M params, ~117 MMACs)", False, True),
+        ModelSpec("fernet_m", _fernet((48, 96, 192, 384)), "48x48-native VGG-style net, per-face norm (~2.6M params, ~263 MMACs)", False, True),
         ModelSpec("fernet_l", _fernet((64, 128, 256, 512)), "48x48-native VGG-style net, per-face norm (~4.7M params, ~465 MMACs): GPU teacher", False),
     )
 }
