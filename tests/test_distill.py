@@ -1,4 +1,4 @@
-"""Distillation (--teacher): the loss, the teacher's own normalisation, and a student that
+"""Distillation (--teacher) and --time-budget: the loss, the teacher's own normalisation, a student that
 learns the task from a trained teacher's soft targets alone."""
 from __future__ import annotations
 
@@ -93,3 +93,4 @@ def test_time_budget_fit_counts_the_epochs_left_and_refits_the_cosine():
     assert lam(45) == pytest.approx(0.5 * (1 + np.cos(np.pi * 35 / 80))) and lam(90) == pytest.approx(0.0)
     _fit_time_budget(cfg, env, run, epoch=2, elapsed=2.5, epoch_time=0.1)  # everything fits: unchanged
     assert cfg.epochs == 9
+

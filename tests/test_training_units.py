@@ -200,3 +200,12 @@ def test_weights_of_another_architecture_are_a_model_error():
     ckpt = {"model_name": "resnet18", "model": create_model("edgenet").state_dict()}
     with pytest.raises(ModelError, match="weights do not fit a 'resnet18' model"):
         build_from_checkpoint(ckpt, "x.pt")
+
+
+def test_export_warns_when_a_variant_loses_accuracy():
+    from fer_edge.training.variants import drop_warning
+
+    assert drop_warning("int8", 0.70, 0.695) is None
+    w = drop_warning("int8", 0.551, 0.299)
+    assert w is not None and "25.2 points" in w and "55.1 -> 29.9 %" in w and "--calibration-size" in w
+    assert "fp32 model" in drop_warning("fp16", 0.7, 0.6)

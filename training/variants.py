@@ -10,6 +10,20 @@ import numpy as np
 
 from fer_edge.errors import InputError
 
+# A variant losing more than this much PublicTest accuracy is worth a warning: static int8 can
+# fail on a checkpoint (a ResNet50 went from 55.1 % to 29.9 % on the H100 runs, docs/results).
+DROP_WARNING = 0.02
+
+
+def drop_warning(tag: str, base_acc: float, acc: float) -> str | None:
+    """The warning for a variant that loses more than DROP_WARNING accuracy, or None."""
+    drop = base_acc - acc
+    if drop <= DROP_WARNING:
+        return None
+    fix = " (try another --calibration-size, or use the fp32 model)" if tag == "int8" else " (use the fp32 model)"
+    return (f"warning: the {tag} model loses {100 * drop:.1f} points of PublicTest accuracy "
+            f"({100 * base_acc:.1f} -> {100 * acc:.1f} %){fix}")
+
 
 def measure_variants(result, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Write the requested variants beside ``result.path`` and measure accuracies on PublicTest."""
@@ -64,6 +78,10 @@ def measure_variants(result, args: argparse.Namespace) -> dict[str, dict[str, An
                 info.update(accuracy=acc, accuracy_fp32=base_acc, accuracy_drop=base_acc - acc)
                 record_accuracy(path, accuracy_publictest=acc, accuracy_fp32=base_acc, accuracy_drop=base_acc - acc)
                 print(f"{tag}: accuracy {acc:.4f} (drop {base_acc - acc:+.4f} vs fp32)", file=sys.stderr)
+                warning = drop_warning(tag, base_acc, acc)
+                if warning:
+                    info["warning"] = warning
+                    print(warning, file=sys.stderr)
         print(f"wrote {path} ({info['size_bytes'] / 1e6:.1f} MB)", file=sys.stderr)
         variants[tag] = info
     return variants
