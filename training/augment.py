@@ -34,6 +34,8 @@ class AugmentConfig:
     blur_sigma: tuple[float, float] = (0.3, 1.3)
     noise_p: float = 0.0  # probability of Gaussian sensor noise with std (pixels) up to noise_px
     noise_px: float = 8.0
+    jpeg_p: float = 0.0  # probability of a JPEG round trip at a quality drawn from jpeg_quality
+    jpeg_quality: tuple[float, float] = (25.0, 90.0)
 
     @classmethod
     def preset(cls, name: str) -> "AugmentConfig | None":
@@ -45,12 +47,14 @@ class AugmentConfig:
             return cls()
         if name == "strong":
             return cls(rotate_deg=15.0, scale=(0.85, 1.15), photometric_p=0.5, blur_p=0.25, noise_p=0.25)
+        if name == "strong-jpeg":  # strong, plus the block artefacts of a compressed photo or video frame
+            return cls(rotate_deg=15.0, scale=(0.85, 1.15), photometric_p=0.5, blur_p=0.25, noise_p=0.25, jpeg_p=0.3)
         raise ValueError(f"unknown augmentation preset {name!r}")
 
 
     @property
     def photometric(self) -> bool:
-        return self.photometric_p > 0 or self.blur_p > 0 or self.noise_p > 0
+        return self.photometric_p > 0 or self.blur_p > 0 or self.noise_p > 0 or self.jpeg_p > 0
 
 
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator) -> torch.Tensor:
@@ -140,7 +144,53 @@ def photometric_batch(pixels: torch.Tensor, cfg: AugmentConfig, g: torch.Generat
         std = torch.where(apply, _uniform(n, 0.0, cfg.noise_px, g), torch.zeros(n))
         noise = torch.randn(n, c, h, w, generator=g) * std.view(n, 1, 1, 1)
         x = (x + noise.to(device=dev, dtype=dt)).clamp(0, 255)
+    if cfg.jpeg_p > 0:
+        apply = torch.rand(n, generator=g) < cfg.jpeg_p
+        quality = _uniform(n, *cfg.jpeg_quality, g).round()
+        x = torch.where(col(apply.float()) > 0, jpeg_batch(x, quality.to(dev)), x)
     return x
+
+
+# JPEG's standard luminance quantisation table (ITU-T T.81, Annex K), at quality 50.
+_JPEG_LUMA = torch.tensor([
+    [16, 11, 10, 16, 24, 40, 51, 61], [12, 12, 14, 19, 26, 58, 60, 55],
+    [14, 13, 16, 24, 40, 57, 69, 56], [14, 17, 22, 29, 51, 87, 80, 62],
+    [18, 22, 37, 56, 68, 109, 103, 77], [24, 35, 55, 64, 81, 104, 113, 92],
+    [49, 64, 78, 87, 103, 121, 120, 101], [72, 92, 95, 98, 112, 100, 103, 99]], dtype=torch.float32)
+
+
+def _dct8() -> torch.Tensor:
+    """The orthonormal 8-point DCT-II matrix: JPEG's forward transform is D @ block @ D.T."""
+    k = torch.arange(8, dtype=torch.float32)
+    d = torch.cos((2 * k.view(1, 8) + 1) * k.view(8, 1) * math.pi / 16) * math.sqrt(2 / 8)
+    d[0] /= math.sqrt(2)
+    return d
+
+
+def jpeg_batch(pixels: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+    """A grayscale baseline-JPEG round trip of each face at its own ``quality`` (1-100), in tensor ops.
+
+    For one channel, the only lossy steps of baseline JPEG are the quantisation of each 8x8
+    block's DCT coefficients and the final rounding to 8 bits (entropy coding is lossless), so
+    this is a JPEG encode + decode (libjpeg's quality scaling of the standard table) without
+    leaving the batch's device. Faces whose sides are not multiples of 8 are padded by edge
+    replication, as encoders do.
+    """
+    n, c, h, w = pixels.shape
+    dev, dt = pixels.device, pixels.dtype
+    ph, pw = (-h) % 8, (-w) % 8
+    x = F.pad(pixels, (0, pw, 0, ph), mode="replicate") if ph or pw else pixels
+    hh, ww = x.shape[2] // 8, x.shape[3] // 8
+    q = quality.to(device=dev, dtype=torch.float32).clamp(1, 100)
+    scale = torch.where(q < 50, 5000.0 / q, 200.0 - 2.0 * q)
+    table = ((_JPEG_LUMA.to(dev).view(1, 8, 8) * scale.view(n, 1, 1) + 50.0) / 100.0).floor().clamp(1, 255)
+    d = _dct8().to(dev)
+    blocks = (x.to(torch.float32) - 128.0).view(n, c, hh, 8, ww, 8).permute(0, 1, 2, 4, 3, 5)  # n c hh ww 8 8
+    coef = d @ blocks @ d.T
+    t = table.view(n, 1, 1, 1, 8, 8)
+    rec = d.T @ (torch.round(coef / t) * t) @ d
+    out = (rec.permute(0, 1, 2, 4, 3, 5).reshape(n, c, hh * 8, ww * 8) + 128.0).round().clamp(0, 255)
+    return out[:, :, :h, :w].to(dt)
 
 
 def mixup_batch(

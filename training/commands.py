@@ -47,9 +47,10 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-smoothing", type=float_range(0.0, 1.0, high_open=True), help=f"(default {d.label_smoothing})")
     p.add_argument("--balance", choices=("none", "weights", "sampler"),
                    help="class imbalance: inverse-frequency loss weights or a class-balanced sampler (default none)")
-    p.add_argument("--augment", choices=("none", "light", "standard", "strong"),
+    p.add_argument("--augment", choices=("none", "light", "standard", "strong", "strong-jpeg"),
                    help="standard: crop/pad 4px, flip, rotate 10deg, scale 0.9-1.1, random erasing (default); "
-                   "strong: also rotate 15deg, scale 0.85-1.15, gamma/contrast/brightness, blur and noise")
+                   "strong: also rotate 15deg, scale 0.85-1.15, gamma/contrast/brightness, blur and noise; "
+                   "strong-jpeg: strong plus JPEG round trips at quality 25-90")
     p.add_argument("--mixup", type=float_range(0.0), help="mixup on every batch with Beta(A, A) blending; 0 = off (default)")
     p.add_argument("--teacher", action="append", metavar="CKPT",
                    help="distil from this trained checkpoint (repeat for an ensemble: logits averaged); the loss is "
