@@ -435,3 +435,15 @@ def test_training_refuses_to_overwrite_a_run(edgenet_run, stripes_csv, capsys):
 def test_cuda_requested_without_cuda_is_a_device_error(stripes_csv, tmp_path, capsys):
     assert cli(*train_args(stripes_csv, "edgenet", tmp_path / "r", "--device", "cuda")) == 5
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_resume_of_an_early_stopped_run_reports_it_stopped_early(stripes_csv, tmp_path, capsys):
+    out = tmp_path / "r"
+    # An LR too small to change any prediction: epoch 2 is no better than epoch 1, so patience 1 stops it.
+    assert cli(*train_args(stripes_csv, "edgenet", out, "--epochs", "6", "--limit", "32", "--patience", "1",
+                           "--lr", "1e-9", "--json")) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["stopped_early"] and first["epochs_run"] == 2
+    assert cli("train", "--resume", "--out", out, "--quiet", "--json") == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["stopped_early"] and again["epochs_run"] == 2

@@ -300,6 +300,7 @@ def _train(
     done_before = ckpt is not None and run.start_epoch - run.best_epoch >= cfg.patience
     if done_before:
         _say(f"run already stopped early at epoch {run.start_epoch} (patience {cfg.patience})", info)
+        run.stopped_early = True
     else:
         t_start = time.perf_counter()
         epoch = run.start_epoch
@@ -747,7 +748,7 @@ def _finish(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState, ckpt
     ips = float(np.mean([r["images_per_s"] for r in history])) if history else 0.0
     result = TrainResult(
         out_dir=str(out), model=cfg.model, best_epoch=run.best_epoch, best_val_accuracy=max(run.best_acc, 0.0),
-        epochs_run=len(history), stopped_early=run.stopped_early or bool(ckpt and ckpt.get("stopped_early")),
+        epochs_run=len(history), stopped_early=run.stopped_early,
         wall_time_s=round(wall, 2), images_per_s=round(ips, 1), params=run.params, macs=run.macs,
         device=str(env.device), amp=env.amp_name, channels_last=env.channels_last, val_source=data.val_source,
         device_name=device_name(env.device),
