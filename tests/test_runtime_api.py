@@ -146,3 +146,63 @@ def test_prediction_never_imports_torch(cnn_model, sample_image):
                          cwd=str(REPO), env=subprocess_env())
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("CLEAN"), out.stdout
+
+
+def test_a_frame_is_converted_once_and_its_boxes_clipped_once(cnn_model, sample_bgr, monkeypatch):
+    """read -> convert -> detect -> crop -> classify: one as_bgr_or_gray per image and one clip of
+    the detector's boxes, whichever public entry point it comes through (issue 13)."""
+    import fer_edge.runtime.api as api
+    import fer_edge.runtime.detect as detect
+    import fer_edge.runtime.inputs as inputs
+    import fer_edge.runtime.preprocess as preprocess
+
+    calls = {"convert": 0, "clip": 0}
+
+    def counted(fn, what):
+        def wrapper(*a, **k):
+            calls[what] += 1
+            return fn(*a, **k)
+        return wrapper
+
+    for module in (api, inputs, preprocess):
+        monkeypatch.setattr(module, "as_bgr_or_gray", counted(preprocess.as_bgr_or_gray, "convert"))
+    monkeypatch.setattr(api, "clip_boxes", counted(preprocess.clip_boxes, "clip"))
+    monkeypatch.setattr(detect.FaceDetections, "clipped", counted(detect.FaceDetections.clipped, "clip"))
+
+    class Boxes:  # a detector of one's own: its boxes reach outside the image
+        name = "mine"
+
+        def detect(self, image):
+            return np.array([[-20, -10, 200, 200]], dtype=np.int32)
+
+    bgra = np.dstack([sample_bgr, np.full(sample_bgr.shape[:2], 255, np.uint8)])
+    for detector in ("yunet", Boxes()):
+        p = Predictor(cnn_model, detector=detector, device="cpu")
+        for entry in (p.predict, lambda img: p.predict_image(img).faces, lambda img: p.predict_batch([img])[0]):
+            calls.update(convert=0, clip=0)
+            faces = entry(bgra)
+            assert len(faces) == 1 and calls == {"convert": 1, "clip": 1}, (detector, calls)
+        if not isinstance(detector, str):
+            assert faces[0].box == (0, 0, 180, 190)
+
+    # the public building blocks still take raw images and any boxes (converted and clipped there)
+    p = Predictor(cnn_model, device="cpu")
+    calls.update(convert=0, clip=0)
+    probs = p.classify(bgra, np.array([[-5, -5, 120, 120]]))
+    assert probs.shape == (1, len(CLASSES)) and calls == {"convert": 1, "clip": 1}
+    with pytest.raises(ValueError, match="every box must overlap"):
+        p.classify(bgra, np.array([[1000, 1000, 10, 10]]))
+
+
+def test_value_checks_live_in_the_library():
+    """Predictor's checks are the ones `fer-edge --max-faces / --margin` run
+    (tests/test_cli_validation.py: the CLI side)."""
+    from fer_edge.runtime.api import check_margin, check_max_faces
+
+    assert check_max_faces(None) is None and check_max_faces(2) == 2 and check_margin(0.25) == 0.25
+    with pytest.raises(ValueError, match=r"^max_faces must be at least 1, got 0$"):
+        check_max_faces(0)
+    with pytest.raises(ValueError, match=r"^must be in \[0, 2\], got nan$"):
+        check_margin(float("nan"), name="")
+    with pytest.raises(ValueError, match="margin must be in"):
+        Predictor(FerModel.__new__(FerModel), detector="none", margin=3)

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import FerEdgeError
 from .detect import DEFAULT_DETECTOR, Detector, FaceDetections, build_detector, detect_scaled, expand_boxes
 from .model import FerModel
-from .preprocess import as_bgr_or_gray, clip_boxes, preprocess_faces
+from .preprocess import as_bgr_or_gray, clip_boxes, faces_to_batch
 from .results import FaceResult, ImageResult
 from .inputs import ImageInput, is_batch, to_image, to_images
 from .sources import read_image
@@ -68,15 +68,16 @@ class Predictor:
     ):
         self.model = model if isinstance(model, FerModel) else FerModel.load(model, device=device, threads=threads)
         self.detector: Detector = build_detector(detector, detector_model) if isinstance(detector, str) else detector
-        if max_faces is not None and max_faces < 1:
-            raise ValueError(f"max_faces must be at least 1, got {max_faces}")
-        if margin < 0 or margin > 2:
-            raise ValueError(f"margin must be between 0 and 2, got {margin}")
-        self.max_faces = max_faces
-        self.margin = float(margin)
+        self.max_faces = check_max_faces(max_faces)
+        self.margin = check_margin(margin)
         self.align = bool(align)
 
     # --------------------------------------------------------------- building blocks
+    # A frame travels one way: converted once (to_image / as_bgr_or_gray, at the public
+    # boundary), detected (boxes clipped once, in detect_scaled), cropped and classified.
+    # The public methods below take any image and any boxes; the *_prepared ones take an
+    # image already converted and boxes inside it (what detection and the tracker give),
+    # and are what predict() and the stream loop run.
     def detect(self, image: np.ndarray, scale: float = 1.0) -> np.ndarray:
         """Face boxes ``(K, 4)`` in ``image`` coordinates, largest first, ``max_faces`` applied.
 
@@ -87,12 +88,15 @@ class Predictor:
 
     def detect_faces(self, image: np.ndarray, scale: float = 1.0) -> FaceDetections:
         """Like :meth:`detect`, with each face's landmarks and score (what :meth:`classify` aligns with)."""
-        img = as_bgr_or_gray(image)
-        h, w = img.shape[:2]
+        return self.detect_prepared(as_bgr_or_gray(image), scale)
+
+    def detect_prepared(self, img: np.ndarray, scale: float = 1.0) -> FaceDetections:
+        """:meth:`detect_faces` of an image already converted by ``as_bgr_or_gray`` (no copy, no check)."""
         found = detect_scaled(self.detector, img, scale)
         if self.max_faces is not None:
             found = found.take(slice(0, self.max_faces))
         if self.margin:
+            h, w = img.shape[:2]
             found = FaceDetections(expand_boxes(found.boxes, self.margin, w, h), found.landmarks, found.scores)
         return found
 
@@ -104,14 +108,22 @@ class Predictor:
         """
         return self.model.predict_proba(self.face_batch(image, boxes, landmarks))
 
+    def classify_prepared(self, img: np.ndarray, boxes: np.ndarray, landmarks: Optional[np.ndarray] = None) -> np.ndarray:
+        """:meth:`classify` for an image already converted and boxes inside it (from detection or tracking)."""
+        return self.model.predict_proba(self.face_batch_prepared(img, boxes, landmarks))
+
     def face_batch(self, image: np.ndarray, boxes: np.ndarray, landmarks: Optional[np.ndarray] = None) -> np.ndarray:
-        """The model input ``(K, C, S, S)`` for the faces at ``boxes`` (what :meth:`classify` runs)."""
+        """The model input ``(K, C, S, S)`` for the faces at ``boxes`` (what :meth:`classify` runs);
+        boxes are clipped to the image, and each must overlap it."""
         img = as_bgr_or_gray(image)
         b = clip_boxes(boxes, img.shape[1], img.shape[0])
         if len(b) != len(np.asarray(boxes).reshape(-1, 4)):
             raise ValueError("every box must overlap the image")
-        lm = landmarks if self.align else None
-        return preprocess_faces(img, b, self.model.contract, landmarks=lm)
+        return self.face_batch_prepared(img, b, landmarks)
+
+    def face_batch_prepared(self, img: np.ndarray, boxes: np.ndarray, landmarks: Optional[np.ndarray] = None) -> np.ndarray:
+        """:meth:`face_batch` for an image already converted and boxes inside it (no conversion, no clipping)."""
+        return faces_to_batch(img, boxes, self.model.contract, landmarks=landmarks if self.align else None)
 
     def faces_from(self, boxes: np.ndarray, probs: np.ndarray, track_ids: Optional[list[int]] = None) -> list[FaceResult]:
         """Pack boxes and probabilities into :class:`FaceResult` objects."""
@@ -139,16 +151,18 @@ class Predictor:
         """
         if is_batch(image):
             return self.predict_batch(image)
-        img = to_image(image)
-        found = self.detect_faces(img)
-        return self.faces_from(found.boxes, self.classify(img, found.boxes, found.landmarks))
+        return self._predict_prepared(to_image(image))
+
+    def _predict_prepared(self, img: np.ndarray) -> list[FaceResult]:
+        found = self.detect_prepared(img)
+        return self.faces_from(found.boxes, self.classify_prepared(img, found.boxes, found.landmarks))
 
     def predict_batch(self, images: Sequence[ImageLike]) -> list[list[FaceResult]]:
         """Faces of several images: detection per image, then every face of every image
         through the model in ONE call (what a GPU or a batched CPU session is fastest at)."""
         imgs = to_images(images)
-        found = [self.detect_faces(img) for img in imgs]
-        batches = [self.face_batch(img, f.boxes, f.landmarks) for img, f in zip(imgs, found) if len(f.boxes)]
+        found = [self.detect_prepared(img) for img in imgs]
+        batches = [self.face_batch_prepared(img, f.boxes, f.landmarks) for img, f in zip(imgs, found) if len(f.boxes)]
         probs = self.model.predict_proba(np.concatenate(batches)) if batches else None
         out, start = [], 0
         for f in found:
@@ -165,13 +179,13 @@ class Predictor:
             return []
         boxes = [np.array([[0, 0, img.shape[1], img.shape[0]]], dtype=np.int32) for img in imgs]
         probs = self.model.predict_proba(np.concatenate(
-            [preprocess_faces(img, b, self.model.contract) for img, b in zip(imgs, boxes)]))
+            [faces_to_batch(img, b, self.model.contract) for img, b in zip(imgs, boxes)]))
         return [self.faces_from(b, p[None])[0] for b, p in zip(boxes, probs)]
 
     def predict_image(self, image: np.ndarray, path: Optional[str] = None) -> ImageResult:
         img = as_bgr_or_gray(image)
         h, w = img.shape[:2]
-        return ImageResult(path=path, width=w, height=h, faces=self.predict(img))
+        return ImageResult(path=path, width=w, height=h, faces=self._predict_prepared(img))
 
     def process_path(self, path: Union[str, Path]) -> ImageResult:
         """Like :meth:`predict` for a file, but a bad file becomes ``ImageResult.error``."""
@@ -190,6 +204,31 @@ class Predictor:
     def iter_paths(self, paths: Iterable[Union[str, Path]]) -> Iterator[ImageResult]:
         for p in paths:
             yield self.process_path(p)
+
+
+def check_max_faces(max_faces: Optional[int], name: str = "max_faces") -> Optional[int]:
+    """``max_faces`` (None: every face) if it is at least 1, else ValueError (``fer-edge --max-faces``
+    checks its value here too)."""
+    if max_faces is not None and (isinstance(max_faces, bool) or int(max_faces) != max_faces or max_faces < 1):
+        raise ValueError(_must(name, f"be at least 1, got {max_faces}"))
+    return None if max_faces is None else int(max_faces)
+
+
+MARGIN_RANGE = (0.0, 2.0)
+
+
+def check_margin(margin: float, name: str = "margin") -> float:
+    """``margin`` as a float if it is in [0, 2] (not NaN), else ValueError (``fer-edge --margin`` too)."""
+    lo, hi = MARGIN_RANGE
+    value = float(margin)
+    if not lo <= value <= hi:
+        raise ValueError(_must(name, f"be in [{lo:g}, {hi:g}], got {margin}"))
+    return value
+
+
+def _must(name: str, rule: str) -> str:
+    """``"margin must be in [0, 2], got 3"``; without a name (argparse names the option) ``"must be ..."``."""
+    return f"{name} must {rule}" if name else f"must {rule}"
 
 
 _cache: dict[tuple, Predictor] = {}

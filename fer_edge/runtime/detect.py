@@ -119,12 +119,22 @@ class Detector(Protocol):
 
 
 def detect_faces(detector: Any, image: np.ndarray) -> FaceDetections:
-    """:class:`FaceDetections` from any detector: its ``detect_faces`` if it has one, else its boxes."""
-    fn = getattr(detector, "detect_faces", None)
-    if fn is not None:
-        return fn(image)
+    """:class:`FaceDetections` from any detector: its ``detect_faces`` if it has one, else its boxes;
+    boxes inside ``image``.
+
+    The built-in detectors (``clips_boxes = True``) give boxes inside the image already; the
+    boxes of any other detector are clipped here, once, where they enter the pipeline.
+    """
+    found = _unclipped(detector, image)
+    if getattr(detector, "clips_boxes", False):
+        return found
     h, w = image.shape[:2]
-    return FaceDetections.from_boxes(detector.detect(image)).clipped(w, h)
+    return found.clipped(w, h)
+
+
+def _unclipped(detector: Any, image: np.ndarray) -> FaceDetections:
+    fn = getattr(detector, "detect_faces", None)
+    return fn(image) if fn is not None else FaceDetections.from_boxes(detector.detect(image))
 
 
 def _to_gray(image: np.ndarray) -> np.ndarray:
@@ -214,6 +224,7 @@ class HaarDetector:
     """
 
     name = "haar"
+    clips_boxes = True  # detect() / detect_faces() give boxes inside the image
 
     def __init__(
         self,
@@ -296,6 +307,7 @@ class YuNetDetector:
     """
 
     name = "yunet"
+    clips_boxes = True  # detect() / detect_faces() give boxes inside the image
 
     def __init__(
         self,
@@ -372,6 +384,7 @@ class NoDetector:
     """Each image is already a face crop: one box covering the whole image."""
 
     name = "none"
+    clips_boxes = True  # detect() / detect_faces() give boxes inside the image
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
@@ -453,9 +466,9 @@ def detect_scaled(detector: Any, image: np.ndarray, scale: float = 1.0) -> FaceD
 
     h, w = image.shape[:2]
     if scale == 1.0:
-        return detect_faces(detector, image).clipped(w, h)
+        return detect_faces(detector, image)
     small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    return detect_faces(detector, small).rescaled(1.0 / scale, w, h)
+    return _unclipped(detector, small).rescaled(1.0 / scale, w, h)  # rescaled() clips to image
 
 
 def _clip_keep(boxes: np.ndarray, width: int, height: int) -> np.ndarray:

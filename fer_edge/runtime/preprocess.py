@@ -73,7 +73,18 @@ def preprocess_faces(
     gray crop is replicated into the three channels, which is how such a model is trained
     on FER2013's gray faces. ``out``: a preallocated batch to fill (a stream can reuse one).
     """
-    img = as_bgr_or_gray(image)
+    return faces_to_batch(as_bgr_or_gray(image), boxes, contract, out=out, landmarks=landmarks)
+
+
+def faces_to_batch(
+    img: np.ndarray,
+    boxes: np.ndarray,
+    contract: ModelContract,
+    out: Optional[np.ndarray] = None,
+    landmarks: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """:func:`preprocess_faces` of an image already converted by :func:`as_bgr_or_gray` (the
+    pipeline converts a frame once, where it enters; this is what it runs after that)."""
     b = np.asarray(boxes).reshape(-1, 4)
     size = int(contract.input_size)
     crops = crop_faces(img, b, landmarks, size)
