@@ -90,7 +90,7 @@ CASES = {
 def test_stream_fps(benchmark, describe: Callable, bench_settings: BenchSettings, face_video, stream_model,
                     case: str) -> None:
     from fer_edge.cli import build_parser
-    from fer_edge.cli.infer_cmd import build_predictor
+    from fer_edge.cli.options import build_predictor
     from fer_edge.runtime.api import Predictor
     from fer_edge.runtime.detect import build_detector
     from fer_edge.runtime.stream import StreamOptions, run_stream

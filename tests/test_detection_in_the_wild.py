@@ -108,7 +108,7 @@ def test_a_stream_without_any_face_warns(tmp_path):
 def test_webcam_defaults_keep_a_40px_tilting_face_in_95_percent_of_frames(tmp_path, sample_bgr):
     """The smallest face issue 10 asks for, all the time: 40 px in 640x480, moving, tilting +-20 degrees."""
     from fer_edge.cli import build_parser
-    from fer_edge.cli.infer_cmd import build_predictor
+    from fer_edge.cli.options import build_predictor
     from fer_edge.runtime.stream import StreamOptions, run_stream
 
     path = tmp_path / "small.mp4"

@@ -174,13 +174,13 @@ def test_driver_error_mid_way_ends_cleanly(cnn_model, sample_bgr, tmp_path):
 def test_live_source_drops_to_the_newest_frame(cnn_model, sample_bgr):
     """A model slower than the camera: frames are dropped, never queued."""
     predictor = Predictor(cnn_model)
-    real = predictor.classify
+    real = predictor.classify_prepared  # what the stream loop runs on each frame
 
     def slow(*a, **k):
         time.sleep(0.03)
         return real(*a, **k)
 
-    predictor.classify = slow
+    predictor.classify_prepared = slow
     cam = FakeCamera(_camera_frames(sample_bgr, 60), delay=0.002)
     s = run_stream(predictor, cam, StreamOptions(lost_after_s=0.2), live=True)
     assert s.captured == 60 and s.dropped > 10

@@ -2,14 +2,16 @@
 
 A bad value then ends the way every command-line mistake ends: argparse's usage line,
 ``fer-edge <verb>: error: argument --x: ...`` and exit code 2, before any model, camera
-or dataset is opened (and without a traceback). Library code keeps its own checks for
-Python callers; these only make the CLI say it first and say it as a usage error.
+or dataset is opened (and without a traceback). Where the library checks a value itself
+(``Predictor(max_faces=...)``, ``margin``), the ``type=`` function calls that
+check (:func:`library_checked`), so the rule is written once; these only make the CLI say it
+first and say it as a usage error.
 """
 from __future__ import annotations
 
 import argparse
 import math
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 
 def _number(text: str, kind: type) -> float:
@@ -60,6 +62,28 @@ def float_range(low: float, high: Optional[float] = None, *, low_open: bool = Fa
 
 
 positive_float = float_range(0.0, low_open=True)
+
+
+def library_checked(kind: type, module: str, check: str) -> Callable[[str], Any]:
+    """``type=`` for a number whose rule the library defines: ``module.check(value, name="")``
+    returns the value or raises ValueError (the message argparse shows after the option's name).
+    The rule is written once, in the library, and the CLI says it first, as a usage error."""
+
+    def parse(text: str) -> Any:
+        import importlib
+
+        value = _number(text, kind)
+        try:
+            return getattr(importlib.import_module(module), check)(kind(value), name="")
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = check.replace("check_", "")
+    return parse
+
+
+max_faces = library_checked(int, "fer_edge.runtime.api", "check_max_faces")  # --max-faces
+margin = library_checked(float, "fer_edge.runtime.api", "check_margin")  # --margin
 
 
 def onnx_device(text: str) -> str:

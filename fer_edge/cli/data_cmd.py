@@ -6,6 +6,8 @@ import json
 import sys
 from typing import Any
 
+from .options import add_json_option
+
 HELP = "inspect FER2013 data: rows per split and class, pixel statistics, parse time"
 
 
@@ -19,7 +21,7 @@ def register(subparsers: Any) -> None:
         "or an image folder (ROOT/train/<class>/*.jpg, ROOT/test/<class>/*.jpg) and describe it.",
     )
     stats.add_argument("path", help="FER2013 CSV file or image folder")
-    stats.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    add_json_option(stats)
     stats.set_defaults(func=run_stats)
     p.set_defaults(func=_usage(p))
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .argtypes import positive_int
-from .infer_cmd import add_model_args, add_verbosity_args
+from .options import add_annotated_options, add_json_option, add_model_options, add_top_k_option, add_verbosity_options
 
 HELP = "run the default model on the bundled sample photo (a quick check that everything works)"
 
@@ -13,13 +12,12 @@ HELP = "run the default model on the bundled sample photo (a quick check that ev
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("demo", help=HELP, description=HELP + ". The photo is a public-domain NASA portrait; "
                               "see fer_edge/assets/LICENSES.md.")
-    add_model_args(p)
-    p.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
-    p.add_argument("--top-k", type=positive_int, default=3, metavar="K", help="show the K most likely expressions (default 3)")
-    p.add_argument("--save-annotated", metavar="DIR", default=None,
-                   help="also write the annotated photo into DIR (refuses to replace a file already there)")
-    p.add_argument("--overwrite", action="store_true", help="with --save-annotated: replace DIR's copy from an earlier run")
-    add_verbosity_args(p)
+    add_model_options(p)
+    add_json_option(p, "one JSON document instead of the table")
+    add_top_k_option(p)
+    add_annotated_options(p, "also write the annotated photo into DIR (refuses to replace a file already there)",
+                          "with --save-annotated: replace DIR's copy from an earlier run")
+    add_verbosity_options(p)
     p.set_defaults(func=run)
 
 
@@ -27,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import EXIT_FAILURE, EXIT_OK
     from ..runtime.default_model import sample_image_path
     from ..runtime.sources import Source
-    from .infer_cmd import _prepare_dir, build_predictor, process
+    from .infer_cmd import _prepare_dir, process
+    from .options import build_predictor
 
     # the demo uses infer's defaults: the shipped detector (aligned crops), all faces, no margin
     from ..runtime.detect import DEFAULT_DETECTOR

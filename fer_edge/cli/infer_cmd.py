@@ -1,8 +1,4 @@
-"""`fer-edge infer`: expressions of the faces in images, folders and globs.
-
-Also home of the model/detector options shared with `webcam` and `demo`, so the three
-verbs spell them the same way.
-"""
+"""`fer-edge infer`: expressions of the faces in images, folders, globs and video files."""
 from __future__ import annotations
 
 import argparse
@@ -11,99 +7,74 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from .argtypes import detector_name, float_range, onnx_device, positive_int
+from .options import (
+    add_annotated_options, add_detector_options, add_json_option, add_model_options, add_top_k_option,
+    add_verbosity_options, build_predictor,
+)
 
-HELP = "classify facial expressions in images, folders or globs"
-
-
-# ---------------------------------------------------------------------------- shared options
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model")
-    g.add_argument("--model", "-m", metavar="PATH", default=None,
-                   help="exported .onnx model, or 'default': the model shipped with fer-edge (the default)")
-    g.add_argument("--device", default="auto", metavar="DEVICE", type=onnx_device,
-                   help="auto (CUDA if onnxruntime-gpu works, else CPU), cpu, cuda, cuda:N, tensorrt (default: auto)")
-    g.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                   help="onnxruntime intra-op threads (default: onnxruntime's choice, all cores)")
+HELP = "classify facial expressions in images, folders, globs or video files"
 
 
-def add_detector_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("face detection")
-    g.add_argument("--detector", default="yunet", metavar="NAME", type=detector_name,
-                   help="yunet (default: the YuNet model shipped with fer-edge; faces are aligned), "
-                   "haar (OpenCV Haar cascade), haar:alt2, none")
-    g.add_argument("--detector-model", metavar="PATH", default=None,
-                   help="another detector model file: a YuNet .onnx for --detector yunet, a cascade .xml for haar")
-    g.add_argument("--no-detect", action="store_true",
-                   help="treat every input as an already cropped face (like FER2013 images)")
-    g.add_argument("--max-faces", type=positive_int, default=None, metavar="N",
-                   help="keep only the N largest faces per image (1 = the main face)")
-    g.add_argument("--margin", type=float_range(0.0, 2.0), default=0.0, metavar="F",
-                   help="grow detected boxes by this fraction of their size (default 0: Haar boxes already match FER2013 crops; "
-                   "aligned YuNet crops are framed like FER2013 and ignore it)")
-
-
-def add_verbosity_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr")
-
-
-def build_predictor(args: argparse.Namespace, stream: bool = False):
-    """A Predictor from the shared options (the model is loaded and validated here).
-
-    ``stream`` picks the detector settings tuned for speed (see ``build_detector(fast=True)``).
-    """
-    from ..runtime.api import Predictor
-    from ..runtime.logs import setup_cli_logging
-
-    setup_cli_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
-    detector = "none" if args.no_detect else args.detector
-    from ..runtime.detect import build_detector
-    from ..runtime.model import FerModel
-
-    model = FerModel.load(args.model, device=args.device, threads=args.threads)
-    return Predictor(model, detector=build_detector(detector, args.detector_model, fast=stream),
-                     max_faces=args.max_faces, margin=args.margin)
-
-
-# ---------------------------------------------------------------------------- the verb
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("infer", help=HELP, description=HELP + ". Exit codes: 0 ok, 3 no readable input, "
-                              "4 model problem, 5 device problem, 7 some inputs failed (the others were processed).")
+    p = subparsers.add_parser(
+        "infer", help=HELP,
+        description=HELP + ". A video file is processed frame by frame as `fer-edge webcam --source FILE` does "
+        "(detection every 2nd frame, tracking, smoothing; webcam has the options to change that); its table rows "
+        "are named FILE#FRAME and its JSON is under \"videos\". Cameras and stream URLs: `fer-edge webcam`. "
+        "Exit codes: 0 ok, 2 a camera or stream given, 3 no readable input, 4 model problem, 5 device problem, "
+        "7 some inputs failed (the others were processed).")
     p.add_argument("sources", nargs="+", metavar="SOURCE",
-                   help="image files, folders (searched recursively) or glob patterns (quote them: 'photos/*.jpg')")
-    add_model_args(p)
-    add_detector_args(p)
+                   help="image files, folders (searched recursively), glob patterns (quote them: 'photos/*.jpg') "
+                   "or video files (.mp4, .avi, .mov, .mkv, ...)")
+    add_model_options(p)
+    add_detector_options(p)
     o = p.add_argument_group("output")
-    o.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
-    o.add_argument("--top-k", type=positive_int, default=3, metavar="K", help="show the K most likely expressions per face (default 3)")
-    o.add_argument("--save-annotated", metavar="DIR", default=None,
-                   help="write a copy of each image with boxes and labels drawn into DIR, under the image's name; "
-                   "refuses (exit 2, nothing written) when that would overwrite an input or a file already in DIR")
-    o.add_argument("--overwrite", action="store_true",
-                   help="with --save-annotated: replace files already in DIR (from an earlier run); never an input")
-    add_verbosity_args(p)
+    add_json_option(o, "one JSON document instead of the table")
+    add_top_k_option(o)
+    add_annotated_options(
+        o, "write a copy of each image (and video) with boxes and labels drawn into DIR, under the input's name; "
+        "refuses (exit 2, nothing written) when that would overwrite an input or a file already in DIR",
+        "with --save-annotated: replace files already in DIR (from an earlier run); never an input")
+    add_verbosity_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL
-    from ..runtime.sources import expand_sources
+    from ..runtime.sources import IMAGES, VIDEO, infer_inputs, require_kind, resolve_source
 
+    # what each SOURCE is, before the model loads: a camera or a URL is one line naming `webcam`
+    specs = [require_kind(resolve_source(s, default=IMAGES), IMAGES, VIDEO) for s in args.sources]
     predictor = build_predictor(args)
-    sources = expand_sources(args.sources)
+    sources = infer_inputs(specs)
     annotated_dir = _prepare_dir(args.save_annotated)
+    video_predictor = None
+    if any(s.kind == "video" for s in sources):
+        video_predictor = _stream_predictor(predictor, args)
     return process(predictor, sources, json_out=args.json, top_k=args.top_k, annotated_dir=annotated_dir,
-                   exit_codes=(EXIT_OK, EXIT_PARTIAL, EXIT_INPUT), overwrite=args.overwrite)
+                   exit_codes=(EXIT_OK, EXIT_PARTIAL, EXIT_INPUT), overwrite=args.overwrite,
+                   video_predictor=video_predictor)
+
+
+def _stream_predictor(predictor, args: argparse.Namespace):
+    """The predictor `webcam` would build (its detector tuned for frames), sharing the loaded model."""
+    from ..runtime.api import Predictor
+    from ..runtime.detect import build_detector
+
+    detector = "none" if args.no_detect else args.detector
+    return Predictor(predictor.model, detector=build_detector(detector, args.detector_model, fast=True),
+                     max_faces=predictor.max_faces, margin=predictor.margin, align=predictor.align)
 
 
 def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optional[Path],
-            exit_codes: tuple[int, int, int], overwrite: bool = False) -> int:
+            exit_codes: tuple[int, int, int], overwrite: bool = False, video_predictor=None) -> int:
     """Run ``predictor`` over ``sources``, print the table or JSON, return the exit code.
 
-    The annotated copies' names are all decided and checked before the first image is
-    processed (:func:`.outputs.check_derived_outputs`): a run that would overwrite an input,
-    or a file that was there before (without ``overwrite``), stops before it writes anything.
+    Images go through :meth:`Predictor.process_path`, videos (``Source.kind == "video"``)
+    through :func:`fer_edge.runtime.video.analyze` with ``video_predictor`` (default:
+    ``predictor``). The annotated copies' names are all decided and checked before the first
+    input is processed (:func:`.outputs.check_derived_outputs`): a run that would overwrite an
+    input, or a file that was there before (without ``overwrite``), stops before it writes anything.
     """
     from ..runtime.results import ImageResult
     from .outputs import check_derived_outputs
@@ -113,9 +84,24 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
     ok_code, partial_code, input_code = exit_codes
     table = None if json_out else _Table(sources, top_k)
     images: list[dict[str, Any]] = []
+    videos: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
-    n_faces = 0
+    warnings: list[str] = []
+    n_faces = image_faces = images_read = 0
     for src in sources:
+        if src.kind == "video":
+            video = _process_video(video_predictor or predictor, src.path, targets.get(src.path), top_k)
+            if video["error"] is not None:
+                errors.append({"path": src.path, "error": video["error"]})
+            if video["summary"] is not None:
+                n_faces += video["summary"]["faces"]
+                if video["summary"]["warning"]:
+                    warnings.append(f"{src.path}: {video['summary']['warning']}")
+            if table is not None:
+                table.video(video)
+            else:
+                videos.append(video)
+            continue
         if src.error is not None:
             res = ImageResult(path=src.path, error=src.error)
         else:
@@ -124,18 +110,23 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
                 _save_annotated(src.path, res, targets[src.path], overwrite)
         if not res.ok:
             errors.append({"path": res.path or "", "error": res.error or ""})
+        else:
+            images_read += 1
         n_faces += len(res.faces)
+        image_faces += len(res.faces)
         if table is not None:
             table.row(res)
         else:
             images.append(res.to_dict(top_k))
 
-    warning = no_face_warning(predictor.detector, len(sources) - len(errors), n_faces)
+    image_warning = no_face_warning(predictor.detector, images_read, image_faces)
+    warning = "; ".join(([image_warning] if image_warning else []) + warnings) or None
     if json_out:
         doc = {
             "model": predictor.model.summary(),
             "detector": getattr(predictor.detector, "name", type(predictor.detector).__name__),
             "images": images,
+            "videos": videos,
             "errors": errors,
             "summary": {"inputs": len(sources), "failed": len(errors), "faces": n_faces, "warning": warning},
         }
@@ -144,8 +135,10 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
     elif table is not None:
         table.footer(len(sources), len(errors), n_faces)
     sys.stdout.flush()
-    if warning:
-        print(f"fer-edge: warning: {warning}", file=sys.stderr)
+    if image_warning:
+        print(f"fer-edge: warning: {image_warning}", file=sys.stderr)
+    for w in warnings:
+        print(f"fer-edge: warning: {w}", file=sys.stderr)
 
     if not errors:
         return ok_code
@@ -156,6 +149,45 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
     for e in errors:
         print(f"  {e['error']}", file=sys.stderr)
     return input_code if len(errors) == len(sources) else partial_code
+
+
+class _Frames:
+    """Frame sink keeping every processed frame with its faces (frames without a face too)."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[int, float, list]] = []
+
+    def add(self, frame: int, time_s: float, faces) -> None:
+        self.frames.append((frame, time_s, list(faces)))
+
+    def close(self) -> None:
+        pass
+
+
+def _process_video(predictor, path: str, annotated: Optional[Path], top_k: int) -> dict[str, Any]:
+    """One video through the stream loop (:func:`fer_edge.runtime.video.analyze`): its JSON entry
+    (``summary``: what ``fer-edge webcam --json`` prints; ``frames``: what its ``--jsonl`` writes,
+    with ``top_k``), ``error`` set when it cannot be opened or ends short of the frames it declares."""
+    from ..errors import InputError
+    from ..runtime.capture import END_INTERRUPTED, END_TRUNCATED
+    from ..runtime.video import analyze
+
+    frames = _Frames()
+    entry: dict[str, Any] = {"path": path, "error": None, "summary": None, "frames": []}
+    try:
+        result = analyze(predictor, path, output=annotated, frame_sinks=[frames])
+    except InputError as exc:  # missing, not a video, unreadable codec: like an unreadable image
+        entry["error"] = str(exc)
+        return entry
+    summary = result.summary
+    if summary.end == END_INTERRUPTED:
+        raise KeyboardInterrupt
+    entry["frames"] = [{"frame": i, "time": round(t, 4), "faces": [f.to_dict(top_k) for f in faces]}
+                       for i, t, faces in frames.frames]
+    entry["summary"] = summary.to_dict()
+    if summary.end == END_TRUNCATED:
+        entry["error"] = f"{path}: {summary.message}"
+    return entry
 
 
 def no_face_warning(detector, images: int, faces: int) -> Optional[str]:
@@ -188,15 +220,21 @@ ANNOTATED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff
 
 
 def _annotated_targets(sources, out_dir: Path) -> dict[str, Path]:
-    """``out_dir/<image name>`` for each input (other formats as ``.png``); the same name from
-    different folders gets ``-2``, ``-3``, ... (compared without case, as macOS and Windows do)."""
+    """``out_dir/<input name>`` for each input (other image formats as ``.png``, videos other than
+    ``.avi`` as ``.mp4``); the same name from different folders gets ``-2``, ``-3``, ... (compared
+    without case, as macOS and Windows do)."""
+    from ..runtime.sinks import VIDEO_OUTPUT_SUFFIXES
+
     used: set[str] = set()
     targets: dict[str, Path] = {}
     for src in sources:
         if src.error is not None or src.path in targets:
             continue
         p = Path(src.path)
-        ext = p.suffix.lower() if p.suffix.lower() in ANNOTATED_EXTENSIONS else ".png"
+        if src.kind == "video":
+            ext = p.suffix.lower() if p.suffix.lower() in VIDEO_OUTPUT_SUFFIXES else ".mp4"
+        else:
+            ext = p.suffix.lower() if p.suffix.lower() in ANNOTATED_EXTENSIONS else ".png"
         name, i = f"{p.stem}{ext}", 2
         while name.lower() in used:
             name, i = f"{p.stem}-{i}{ext}", i + 1
@@ -226,7 +264,8 @@ class _Table:
 
     def __init__(self, sources, top_k: int):
         self.top_k = top_k
-        widest = max((len(s.path) for s in sources), default=4)
+        self.videos = self.frames = 0
+        widest = max((len(s.path) + (6 if s.kind == "video" else 0) for s in sources), default=4)
         self.w_path = min(max(4, widest), 60)
         head = f"{'path':<{self.w_path}}  {'face':>4}  {'box (x,y,w,h)':<19}  {'label':<9} {'score':>5}"
         if top_k > 1:
@@ -245,11 +284,37 @@ class _Table:
         elif not res.faces:
             print(f"{path:<{self.w_path}}  {'-':>4}  no face found")
         for i, f in enumerate(res.faces, 1):
-            box = ",".join(str(v) for v in f.box)
-            line = f"{path:<{self.w_path}}  {i:>4}  {box:<19}  {f.label:<9} {f.score:5.3f}"
-            if self.top_k > 1:
-                line += "  " + ", ".join(f"{c} {p:.2f}" for c, p in f.top_k(self.top_k))
-            print(line)
+            self._face(path, i, f)
+
+    def video(self, entry: dict[str, Any]) -> None:
+        """A video's faces, one row per frame and face (``FILE#FRAME``; the face column is the track id)."""
+        self.videos += 1
+        path = self._p(entry["path"])
+        if entry["summary"] is None:
+            print(f"{path:<{self.w_path}}  {'-':>4}  error: {entry['error']}")
+            return
+        self.frames += entry["summary"]["frames"]
+        for frame in entry["frames"]:
+            named = self._p(f"{entry['path']}#{frame['frame']}")
+            for i, f in enumerate(frame["faces"], 1):
+                self._face(named, f.get("track_id", i), f)
+        if not entry["summary"]["faces"]:
+            print(f"{path:<{self.w_path}}  {'-':>4}  no face found in {entry['summary']['frames']} frames")
+        if entry["error"] is not None:
+            print(f"{path:<{self.w_path}}  {'-':>4}  error: {entry['error']}")
+
+    def _face(self, path: str, i: int, f) -> None:
+        """One face: a FaceResult, or its JSON dict (a video's frames are kept as JSON)."""
+        if isinstance(f, dict):
+            box, label, score = ",".join(str(v) for v in f["box"]), f["label"], f["score"]
+            ranked = sorted(f["probabilities"].items(), key=lambda kv: kv[1], reverse=True)[: self.top_k]
+        else:
+            box, label, score, ranked = ",".join(str(v) for v in f.box), f.label, f.score, f.top_k(self.top_k)
+        line = f"{path:<{self.w_path}}  {i:>4}  {box:<19}  {label:<9} {score:5.3f}"
+        if self.top_k > 1:
+            line += "  " + ", ".join(f"{c} {p:.2f}" for c, p in ranked)
+        print(line)
 
     def footer(self, inputs: int, failed: int, faces: int) -> None:
-        print(f"{inputs} image(s), {faces} face(s), {failed} failed")
+        videos = f", {self.videos} video(s) ({self.frames} frames)" if self.videos else ""
+        print(f"{inputs - self.videos} image(s){videos}, {faces} face(s), {failed} failed")

@@ -7,7 +7,7 @@ import platform
 import sys
 from typing import Any, Optional
 
-from .argtypes import onnx_device
+from .options import add_device_option, add_json_option
 
 HELP = "show versions, onnxruntime providers, the native extension and the default model"
 
@@ -21,9 +21,8 @@ CONFLICTS = {
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("info", aliases=["doctor"], help=HELP, description=HELP + ".")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument("--device", default="auto", type=onnx_device,
-                   help="device to check: auto, cpu, cuda, cuda:N, tensorrt (default: auto); exit 5 when it is unavailable")
+    add_json_option(p)
+    add_device_option(p, "device to check: auto, cpu, cuda, cuda:N, tensorrt (default: auto); exit 5 when it is unavailable")
     p.set_defaults(func=run)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .argtypes import file_with_suffix, float_range, positive_int
-from .infer_cmd import add_detector_args, add_model_args, add_verbosity_args, build_predictor
+from .options import add_detector_options, add_json_option, add_model_options, add_verbosity_options, build_predictor
 from .outputs import check_verb_outputs, replaces_help
 
 HELP = "live expression recognition on a camera, video file or stream (rtsp/http)"
@@ -24,8 +24,8 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--source", "-s", default="0", metavar="SRC",
                    help="camera index (0, 1, ...), video file or stream URL (rtsp://, http://) (default: 0)")
-    add_model_args(p)
-    add_detector_args(p)
+    add_model_options(p)
+    add_detector_options(p)
     s = p.add_argument_group("stream")
     disp = s.add_mutually_exclusive_group()
     disp.add_argument("--display", dest="display", action="store_true", default=None,
@@ -58,8 +58,8 @@ def register(subparsers: Any) -> None:
     s.add_argument("--frame-policy", choices=("auto", "latest", "all"), default="auto",
                    help="latest: always process the newest frame and drop the others (live); all: every frame in "
                    "order (complete outputs); auto: all for video files, latest for cameras and streams")
-    s.add_argument("--json", action="store_true", help="print the end-of-run summary as JSON on stdout")
-    add_verbosity_args(p)
+    add_json_option(s, "the end-of-run summary as JSON")
+    add_verbosity_options(p)
     p.set_defaults(func=run)
 
 
@@ -73,8 +73,11 @@ def _video_output(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..errors import DeviceError
     from ..runtime.sinks import check_output_path
+    from ..runtime.sources import CAMERA, STREAM, VIDEO, require_kind, resolve_source
     from ..runtime.stream import StreamOptions, gui_available, run_stream
 
+    # what --source is (a file of unknown type is tried as a video); images: one line naming `infer`
+    source = require_kind(resolve_source(args.source, default=VIDEO), VIDEO, CAMERA, STREAM)
     check_verb_outputs(args)  # no output may be the source video, a model or another output
     output = Path(args.output).expanduser() if args.output else None
     jsonl = Path(args.jsonl).expanduser() if args.jsonl else None
@@ -112,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         opts.frame_sinks.append(rows)
     if csv_path is not None:
         opts.frame_sinks.append(CsvSink(csv_path, predictor.model.classes))
-    summary = run_stream(predictor, args.source, opts)
+    summary = run_stream(predictor, source, opts)
     plotted = _plot(rows, plot_path, predictor.model.classes, summary.source)
     if args.json:
         json.dump(summary.to_dict(), sys.stdout, indent=2)

@@ -1,7 +1,7 @@
-"""Where the webcam loop's frames come from: sources (camera, file, URL) and the capture thread.
+"""Where the webcam loop's frames come from: opening a source (camera, file, URL) and the capture thread.
 
-:func:`parse_source` turns what the user typed into a :class:`SourceSpec`, :func:`open_capture`
-opens it with OpenCV (one-line errors, OpenCV's own warnings silenced), and :class:`FrameReader`
+What the user typed becomes a :class:`~.sources.SourceSpec` in :func:`.sources.resolve_source`
+(the one source resolver); :func:`open_capture` opens a video, camera or stream with OpenCV (one-line errors, OpenCV's own warnings silenced), and :class:`FrameReader`
 reads frames on their own thread so a slow model never stalls the camera driver: on cameras and
 streams the newest frame wins, video files go frame by frame with back-pressure.
 """
@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Protocol, Union
+from typing import Optional, Protocol
 
 import numpy as np
 
 from ..errors import DeviceError, InputError
+from .sources import _IMAGE_SEQUENCE, CAMERA, STREAM, VIDEO, SourceSpec, require_kind
 
 log = logging.getLogger("fer_edge")
 
@@ -41,42 +41,23 @@ class CaptureLike(Protocol):
     def get(self, prop: int) -> float: ...
 
 
-# ---------------------------------------------------------------------------- sources
-@dataclass(frozen=True)
-class SourceSpec:
-    value: Union[int, str]  # camera index or path/URL
-    kind: str  # "camera", "file" or "url"
-    name: str
-
-
-def parse_source(source: Union[int, str]) -> SourceSpec:
-    """``0`` -> camera 0; ``rtsp://...`` -> URL; anything else is a video file path."""
-    if isinstance(source, int):
-        return SourceSpec(source, "camera", f"camera {source}")
-    text = str(source).strip()
-    if text.isdigit():
-        return SourceSpec(int(text), "camera", f"camera {text}")
-    if "://" in text:
-        return SourceSpec(text, "url", text)
-    return SourceSpec(os.path.expanduser(text), "file", text)
-
-
+# ---------------------------------------------------------------------------- opening
 def open_capture(spec: SourceSpec, timeout_s: float = 10.0):
-    """Open ``spec`` with OpenCV; raises DeviceError (camera, URL) or InputError (file)."""
-    if spec.kind == "file":
-        p = Path(spec.value)  # type: ignore[arg-type]
-        if not p.exists():
+    """Open a video, camera or stream ``spec`` with OpenCV; raises DeviceError (camera, URL),
+    InputError (file) or, for image sources, the one line of :func:`.sources.require_kind`."""
+    require_kind(spec, VIDEO, CAMERA, STREAM)
+    if spec.kind == VIDEO:
+        p = Path(spec.capture_target)  # type: ignore[arg-type]
+        if not p.exists() and not _IMAGE_SEQUENCE.search(p.name):
             raise InputError(f"video not found: {spec.name}")
-        if p.is_dir():
-            raise InputError(f"is a folder, not a video: {spec.name}")
     with _QuietOpenCV():
         cap, opened = _open(spec, timeout_s)
     if not opened:
         if cap is not None:
             cap.release()
-        if spec.kind == "file":
+        if spec.kind == VIDEO:
             raise InputError(f"cannot open video {spec.name}: not a video, or a codec OpenCV cannot read")
-        if spec.kind == "camera":
+        if spec.kind == CAMERA:
             raise DeviceError(f"cannot open {spec.name}: no such camera, or it is in use or not permitted")
         raise DeviceError(f"cannot open stream {spec.name}")
     return cap
@@ -86,17 +67,18 @@ def _open(spec: SourceSpec, timeout_s: float):
     import cv2
 
     cap = None
+    target = spec.capture_target
     try:
-        if spec.kind == "url":
+        if spec.kind == STREAM:
             ms = int(timeout_s * 1000)
             try:
                 cap = cv2.VideoCapture(
-                    spec.value, cv2.CAP_ANY, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+                    target, cv2.CAP_ANY, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
                 )
             except (cv2.error, TypeError, AttributeError):
-                cap = cv2.VideoCapture(spec.value)
+                cap = cv2.VideoCapture(target)
         else:
-            cap = cv2.VideoCapture(spec.value)
+            cap = cv2.VideoCapture(target)
         opened = cap.isOpened()
     except cv2.error:
         opened = False

@@ -1,22 +1,37 @@
-"""Turning command-line sources into image files, and image files into pixels.
+"""What the user typed as a source -> a typed :class:`SourceSpec`; image files -> pixels.
 
-``fer-edge infer`` takes any mix of image paths, folders (searched recursively for common
-image extensions) and glob patterns. Problems with one source are recorded next to it
-instead of raised, so the good inputs of a batch are still processed and the bad ones
-listed at the end.
+:func:`resolve_source` is the one place that decides what a source is, for every verb and
+for the Python API's video functions (``fer-edge infer`` takes images and videos,
+``fer-edge webcam`` / :func:`~.stream.run_stream` videos, cameras and streams):
+
+- an integer or a string of digits (``0``): a camera index;
+- a string with ``://`` (``rtsp://``, ``http://``): a network stream;
+- a folder: the image files in it (searched recursively, common image extensions);
+- a glob pattern (``'photos/**/*.jpg'``): the image files it matches;
+- a file with a video extension (``.mp4``, ``.avi`` ...): a video; one with an image
+  extension: an image; any other file is what the caller's ``default`` says (``infer``:
+  an image, decoding decides; ``webcam``: a video, OpenCV decides); OpenCV's image-sequence
+  pattern (``frames/img_%04d.png``) is a video.
+
+Problems with image sources (a missing file, an empty folder, a glob that matches nothing)
+are recorded in :attr:`SourceSpec.error` instead of raised, so the good inputs of a batch
+are still processed and the bad ones listed at the end; a video that cannot be opened is
+reported when it is opened. :func:`require_kind` turns a source of the wrong kind for a
+verb into one line that names the verb that takes it.
 """
 from __future__ import annotations
 
 import glob
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, UsageError
 
 log = logging.getLogger("fer_edge")
 
@@ -25,14 +40,61 @@ IMAGE_EXTENSIONS = frozenset(
 )
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 _GLOB_CHARS = set("*?[")
+_IMAGE_SEQUENCE = re.compile(r"%0?\d*d")  # OpenCV's image-sequence pattern: frames/img_%04d.png
+
+# SourceSpec.kind
+IMAGES = "images"  # image files (one named file, a folder's or a glob's)
+VIDEO = "video"  # a video file
+CAMERA = "camera"  # a camera index
+STREAM = "stream"  # a network stream URL
+KINDS = (IMAGES, VIDEO, CAMERA, STREAM)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One source as the user typed it (:attr:`text`), and what it is.
+
+    ``images``: :attr:`paths` are the image files (command-line order for a named file,
+    sorted for a folder or glob), :attr:`error` says why there are none. ``video``:
+    :attr:`paths` is the one file (it may not exist: opening it says so). ``camera``:
+    :attr:`index`. ``stream``: :attr:`url`.
+    """
+
+    kind: str
+    text: str
+    paths: tuple[str, ...] = ()
+    index: Optional[int] = None
+    url: Optional[str] = None
+    error: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        """How messages and summaries name the source."""
+        return f"camera {self.index}" if self.kind == CAMERA else self.text
+
+    @property
+    def live(self) -> bool:
+        """Cameras and streams deliver frames in real time; files are read at their own pace."""
+        return self.kind in (CAMERA, STREAM)
+
+    @property
+    def capture_target(self) -> Union[int, str]:
+        """What ``cv2.VideoCapture`` opens: the camera index, the URL or the video's path."""
+        if self.kind == CAMERA:
+            return int(self.index)  # type: ignore[arg-type]
+        if self.kind == STREAM:
+            return str(self.url)
+        return self.paths[0]
 
 
 @dataclass(frozen=True)
 class Source:
-    """One input image path, or the reason a command-line source yielded nothing."""
+    """One input of ``fer-edge infer``: an image file (or a video file, ``kind="video"``), or
+    the reason a command-line source yielded nothing."""
 
     path: str
     error: Optional[str] = None
+    kind: str = "image"
 
 
 def is_image_file(path: Union[str, Path]) -> bool:
@@ -53,44 +115,86 @@ def _folder_images(folder: Path) -> list[str]:
     return sorted(found)
 
 
-def expand_sources(sources: Iterable[Union[str, Path]]) -> list[Source]:
-    """Image files for paths, folders and globs, in command-line order, without duplicates.
+def resolve_source(source: Union[str, Path, int], default: str = IMAGES) -> SourceSpec:
+    """What ``source`` is (see the module doc); ``default`` (``"images"`` or ``"video"``) is the
+    kind of a file whose extension is neither an image's nor a video's.
 
-    A named file is always kept (even with an unusual extension: decoding decides), a
-    folder or glob contributes only files with image extensions. A source that matches
-    nothing becomes a :class:`Source` with ``error`` set.
+    Never raises for a source that does not exist: an image source gets :attr:`~SourceSpec.error`,
+    a video is reported missing when it is opened.
     """
+    if default not in (IMAGES, VIDEO):
+        raise ValueError(f"default must be {IMAGES!r} or {VIDEO!r}, got {default!r}")
+    if isinstance(source, bool) or not isinstance(source, (str, os.PathLike, int)):
+        raise TypeError(f"a source is a path, a camera index or a URL, got {type(source).__name__}")
+    if isinstance(source, int):
+        if source < 0:
+            raise ValueError(f"a camera index is 0 or more, got {source}")
+        return SourceSpec(CAMERA, str(source), index=source)
+    typed = str(source)
+    bare = typed.strip()
+    if bare.isdigit():
+        return SourceSpec(CAMERA, bare, index=int(bare))
+    if "://" in bare:
+        return SourceSpec(STREAM, bare, url=bare)
+    src = os.path.expanduser(typed)
+    p = Path(src)
+    if p.is_dir():
+        files = _folder_images(p)
+        return SourceSpec(IMAGES, typed, tuple(files), error=None if files else f"no images found in folder: {src}")
+    if p.exists():
+        kind = VIDEO if is_video_file(p) else IMAGES if is_image_file(p) else default
+        return SourceSpec(kind, typed, (src,))
+    if _GLOB_CHARS & set(src):
+        matches = sorted(m for m in glob.glob(src, recursive=True) if os.path.isfile(m) and is_image_file(m))
+        return SourceSpec(IMAGES, typed, tuple(matches), error=None if matches else f"no images match: {src}")
+    if is_video_file(p) or _IMAGE_SEQUENCE.search(p.name) or (default == VIDEO and not is_image_file(p)):
+        return SourceSpec(VIDEO, typed, (src,))
+    return SourceSpec(IMAGES, typed, (), error=f"image not found: {src}")
+
+
+# What to run instead, for a source of a kind a verb does not take.
+_WHAT = {IMAGES: "an image source", VIDEO: "a video", CAMERA: "a camera index", STREAM: "a stream URL"}
+
+
+def require_kind(spec: SourceSpec, *kinds: str) -> SourceSpec:
+    """``spec`` when its kind is one of ``kinds``; otherwise one line naming the verb that takes it
+    (:class:`UsageError`, exit 2), or the image source's own error (a missing image: exit 3)."""
+    if spec.kind in kinds:
+        return spec
+    if spec.kind == IMAGES and spec.error is not None:
+        raise InputError(spec.error)
+    if spec.kind == IMAGES:
+        typed = os.path.expanduser(spec.text)
+        what = ("a folder of images" if os.path.isdir(typed) else "an image" if os.path.isfile(typed)
+                else "a pattern of image files")
+        raise UsageError(f"{spec.text} is {what}, not a video, camera or stream: use `fer-edge infer {spec.text}` "
+                         "(Python: fer_edge.predict)")
+    raise UsageError(f"{spec.text} is {_WHAT[spec.kind]}: use `fer-edge webcam --source {spec.text}` "
+                     "(Python: fer_edge.analyze_video)")
+
+
+def infer_inputs(specs: Iterable[SourceSpec]) -> list[Source]:
+    """The inputs of ``fer-edge infer``: image files and videos in command-line order, each
+    file once, and a :class:`Source` with ``error`` for an image source that found nothing."""
     out: list[Source] = []
     seen: set[str] = set()
 
-    def add(path: str, error: Optional[str] = None) -> None:
+    def add(path: str, error: Optional[str] = None, kind: str = "image") -> None:
         key = os.path.normpath(os.path.abspath(path)) if error is None else f"{path}\0{error}"
         if key not in seen:
             seen.add(key)
-            out.append(Source(path, error))
+            out.append(Source(path, error, kind))
 
-    for raw in sources:
-        src = os.path.expanduser(str(raw))
-        p = Path(src)
-        if p.is_dir():
-            files = _folder_images(p)
-            if not files:
-                add(src, f"no images found in folder: {src}")
-            for f in files:
+    for spec in specs:
+        if spec.kind == VIDEO:
+            add(spec.paths[0], kind="video")
+        elif spec.kind == IMAGES:
+            if spec.error is not None:
+                add(spec.text, spec.error)
+            for f in spec.paths:
                 add(f)
-        elif p.exists():
-            if is_video_file(p):
-                add(src, f"{src} is a video; use `fer-edge webcam --source {src}`")
-            else:
-                add(src)
-        elif _GLOB_CHARS & set(src):
-            matches = sorted(m for m in glob.glob(src, recursive=True) if os.path.isfile(m) and is_image_file(m))
-            if not matches:
-                add(src, f"no images match: {src}")
-            for m in matches:
-                add(m)
         else:
-            add(src, f"image not found: {src}")
+            raise ValueError(f"infer takes images and videos, not {_WHAT[spec.kind]} ({spec.text})")
     return out
 
 

@@ -42,8 +42,9 @@ from .annotate import draw_faces
 from .api import Predictor
 from .capture import (
     END_EOF, END_INTERRUPTED, END_LOST, END_MAX_FRAMES, END_QUIT, END_TRUNCATED, CaptureLike, FrameReader, open_capture,
-    parse_source,
 )
+from .preprocess import as_bgr_or_gray
+from .sources import VIDEO, SourceSpec, resolve_source
 from .sinks import VideoSink, check_output_path, write_jsonl
 from .tracking import FaceTracker
 
@@ -174,15 +175,17 @@ class _StopSignals:
 # ---------------------------------------------------------------------------- the loop
 def run_stream(
     predictor: Predictor,
-    source: Union[int, str, CaptureLike],
+    source: Union[int, str, Path, SourceSpec, CaptureLike],
     options: Optional[StreamOptions] = None,
     live: Optional[bool] = None,
     name: Optional[str] = None,
 ) -> StreamSummary:
     """Process a camera, video file, URL or capture object until it ends; see the module doc.
 
-    ``source`` may be an already open capture object (anything with ``read()``,
-    ``release()`` and ``get()``); ``live`` then says whether it behaves like a camera.
+    ``source``: what the user typed (resolved by :func:`.sources.resolve_source`, a file of
+    unknown type taken as a video), a :class:`~.sources.SourceSpec` already resolved, or an
+    already open capture object (anything with ``read()``, ``release()`` and ``get()``);
+    ``live`` then says whether it behaves like a camera.
     Opening failures raise (DeviceError / InputError); everything after the source is
     open ends in the returned summary, whose ``exit_code`` tells what happened.
     """
@@ -203,9 +206,9 @@ def run_stream(
         is_live = bool(live) if live is not None else True
         src_name = name or type(source).__name__
     else:
-        spec = parse_source(source)  # type: ignore[arg-type]
+        spec = source if isinstance(source, SourceSpec) else resolve_source(source, default=VIDEO)  # type: ignore[arg-type]
         cap = open_capture(spec)
-        is_live = spec.kind != "file" if live is None else live
+        is_live = spec.live if live is None else live
         src_name = name or spec.name
 
     policy = opts.frame_policy
@@ -254,12 +257,12 @@ def run_stream(
                     continue
 
                 t0 = time.perf_counter()
-                img = frame.image
+                img = as_bgr_or_gray(frame.image)  # the one conversion; then the prepared path
                 gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
                 if processed % opts.detect_every == 0:
                     # Haar works on gray anyway (converting once serves detection and following)
                     det_in = gray if getattr(predictor.detector, "name", "") in ("haar", "none") else img
-                    found = predictor.detect_faces(det_in, scale=opts.detect_scale)
+                    found = predictor.detect_prepared(det_in, scale=opts.detect_scale)
                     ids, boxes = tracker.update(found.boxes, gray, found.landmarks)
                     stage = "detect"
                 else:
@@ -267,7 +270,8 @@ def run_stream(
                     stage = "follow"
                 t1 = time.perf_counter()
                 if len(boxes):
-                    probs = tracker.smooth(ids, predictor.classify(img, boxes, tracker.landmarks_of(ids)))
+                    # boxes come from detection or the tracker: inside the frame already
+                    probs = tracker.smooth(ids, predictor.classify_prepared(img, boxes, tracker.landmarks_of(ids)))
                 else:
                     probs = np.zeros((0, len(predictor.model.classes)), dtype=np.float32)
                 faces = predictor.faces_from(boxes, probs, ids)

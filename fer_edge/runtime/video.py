@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 from .results import FaceResult  # noqa: F401  (re-exported for type hints in docs)
+from .sources import SourceSpec
 from .stream import StreamOptions, StreamSummary, run_stream
 from .timeline import CsvSink, FrameFace, FrameRows, plot_timeline, to_dataframe
 
@@ -74,10 +75,29 @@ def analyze_video(
 
     kwargs = {} if detector is None else {"detector": build_detector(detector, detector_model, fast=True)}
     predictor = Predictor(model, max_faces=max_faces, device=device, **kwargs)
+    return analyze(predictor, source, max_frames=max_frames, detect_every=detect_every, detect_scale=detect_scale,
+                   smooth=smooth, csv=csv, output=output)
+
+
+def analyze(
+    predictor,
+    source: Union[str, Path, int, SourceSpec],
+    *,
+    max_frames: Optional[int] = None,
+    detect_every: int = 2,
+    detect_scale: float = 0.5,
+    smooth: bool = True,
+    csv: Optional[Union[str, Path]] = None,
+    output: Optional[Union[str, Path]] = None,
+    frame_sinks: Sequence = (),
+) -> VideoAnalysis:
+    """:func:`analyze_video` with a :class:`~.api.Predictor` already built (``fer-edge infer``
+    on a video shares the one it uses for images). ``frame_sinks``: more per-frame consumers
+    (``add(frame_index, time_s, faces)`` / ``close()``, see :class:`~.stream.StreamOptions`)."""
     classes = list(predictor.model.classes)
     rows = FrameRows()
     opts = StreamOptions(detect_every=detect_every, detect_scale=detect_scale, smooth=smooth, max_frames=max_frames,
-                         output=Path(output) if output else None, frame_sinks=[rows])
+                         output=Path(output) if output else None, frame_sinks=[rows, *frame_sinks])
     if csv:
         opts.frame_sinks.append(CsvSink(Path(csv), classes))
     summary = run_stream(predictor, source, opts)

@@ -1,0 +1,123 @@
+"""The one source resolver (fer_edge.runtime.sources.resolve_source): what a typed source is,
+for `infer`, `webcam` and the Python video functions alike."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from fer_edge.errors import InputError, UsageError
+from fer_edge.runtime.sources import (
+    CAMERA, IMAGES, STREAM, VIDEO, Source, infer_inputs, require_kind, resolve_source,
+)
+
+from fixtures_runtime import sample_image  # noqa: F401
+
+
+@pytest.fixture()
+def tree(tmp_path, sample_image):
+    """photos/a.jpg, photos/sub/b.png, photos/.hidden/c.jpg, photos/notes.txt, clip.mp4, empty/, blob.bin"""
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    (photos / ".hidden").mkdir()
+    shutil.copyfile(sample_image, photos / "a.jpg")
+    shutil.copyfile(sample_image, photos / "sub" / "b.png")
+    shutil.copyfile(sample_image, photos / ".hidden" / "c.jpg")
+    (photos / "notes.txt").write_text("not an image")
+    (tmp_path / "clip.mp4").write_bytes(b"\0" * 16)  # the resolver never opens a video
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "blob.bin").write_bytes(b"\0" * 16)
+    return tmp_path
+
+
+def test_image_file(tree):
+    spec = resolve_source(str(tree / "photos" / "a.jpg"))
+    assert (spec.kind, spec.paths, spec.error) == (IMAGES, (str(tree / "photos" / "a.jpg"),), None)
+    assert not spec.live and spec.name == str(tree / "photos" / "a.jpg")
+
+
+def test_folder_is_searched_recursively_for_images(tree):
+    spec = resolve_source(tree / "photos")
+    assert spec.kind == IMAGES and spec.error is None
+    assert [os.path.relpath(p, tree / "photos") for p in spec.paths] == ["a.jpg", os.path.join("sub", "b.png")]
+
+
+def test_glob(tree):
+    spec = resolve_source(str(tree / "photos" / "**" / "*.png"))
+    assert spec.kind == IMAGES and [os.path.basename(p) for p in spec.paths] == ["b.png"]
+
+
+def test_video_file(tree):
+    spec = resolve_source(str(tree / "clip.mp4"))
+    assert (spec.kind, spec.paths, spec.capture_target) == (VIDEO, (str(tree / "clip.mp4"),), str(tree / "clip.mp4"))
+    assert not spec.live
+    # a missing file with a video extension is still a video: opening it says "video not found"
+    assert resolve_source(str(tree / "gone.mkv")).kind == VIDEO
+    # OpenCV's image-sequence pattern is a video source as well
+    assert resolve_source(str(tree / "frames" / "img_%04d.png")).kind == VIDEO
+
+
+@pytest.mark.parametrize("typed", [0, "0", " 2 ", "12"])
+def test_camera_index(typed):
+    spec = resolve_source(typed)
+    assert spec.kind == CAMERA and spec.index == int(str(typed).strip()) and spec.live
+    assert spec.capture_target == spec.index and spec.name == f"camera {spec.index}"
+
+
+@pytest.mark.parametrize("url", ["rtsp://10.0.0.2:554/live", "http://cam.local/video.mjpg"])
+def test_stream_url(url):
+    spec = resolve_source(url)
+    assert (spec.kind, spec.url, spec.capture_target, spec.live) == (STREAM, url, url, True)
+
+
+def test_unknown_file_type_follows_the_callers_default(tree):
+    blob = str(tree / "blob.bin")
+    assert resolve_source(blob).kind == IMAGES  # infer: decoding decides
+    assert resolve_source(blob, default=VIDEO).kind == VIDEO  # webcam: OpenCV decides
+    assert resolve_source(str(tree / "photos" / "a.jpg"), default=VIDEO).kind == IMAGES  # the extension wins
+
+
+def test_errors_are_recorded_not_raised(tree):
+    missing = resolve_source(str(tree / "nope.jpg"))
+    assert (missing.kind, missing.paths, missing.error) == (IMAGES, (), f"image not found: {tree / 'nope.jpg'}")
+    empty = resolve_source(str(tree / "empty"))
+    assert empty.kind == IMAGES and empty.error == f"no images found in folder: {tree / 'empty'}"
+    no_match = resolve_source(str(tree / "photos" / "*.gif"))
+    assert no_match.kind == IMAGES and no_match.error == f"no images match: {tree / 'photos' / '*.gif'}"
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="default"):
+        resolve_source("x.jpg", default="camera")
+    with pytest.raises(ValueError, match="camera index"):
+        resolve_source(-1)
+    with pytest.raises(TypeError):
+        resolve_source(1.5)  # type: ignore[arg-type]
+
+
+def test_require_kind_names_the_verb_that_takes_the_source(tree):
+    image = resolve_source(str(tree / "photos" / "a.jpg"))
+    assert require_kind(image, IMAGES, VIDEO) is image
+    with pytest.raises(UsageError, match=r"is an image, not a video.*`fer-edge infer "):
+        require_kind(image, VIDEO, CAMERA, STREAM)
+    with pytest.raises(UsageError, match=r"is a folder of images.*`fer-edge infer "):
+        require_kind(resolve_source(str(tree / "photos")), VIDEO, CAMERA, STREAM)
+    with pytest.raises(UsageError, match=r"^0 is a camera index: use `fer-edge webcam --source 0`"):
+        require_kind(resolve_source("0"), IMAGES, VIDEO)
+    with pytest.raises(UsageError, match=r"is a stream URL: use `fer-edge webcam --source rtsp://h/x`"):
+        require_kind(resolve_source("rtsp://h/x"), IMAGES, VIDEO)
+    # an image source that found nothing: its own error (exit 3), not a pointer to another verb
+    with pytest.raises(InputError, match="image not found"):
+        require_kind(resolve_source(str(tree / "nope.jpg")), VIDEO, CAMERA, STREAM)
+
+
+def test_infer_inputs_keep_order_and_drop_duplicates(tree):
+    a, b = str(tree / "photos" / "a.jpg"), str(tree / "photos" / "sub" / "b.png")
+    specs = [resolve_source(s) for s in (a, str(tree / "clip.mp4"), str(tree / "photos"), str(tree / "nope.jpg"))]
+    assert infer_inputs(specs) == [
+        Source(a), Source(str(tree / "clip.mp4"), kind="video"), Source(b),
+        Source(str(tree / "nope.jpg"), f"image not found: {tree / 'nope.jpg'}"),
+    ]
+    with pytest.raises(ValueError, match="camera"):
+        infer_inputs([resolve_source("0")])
