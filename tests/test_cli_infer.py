@@ -162,8 +162,15 @@ def test_info_json(capsys):
     assert "CPUExecutionProvider" in info["providers_available"]
     assert info["device"]["planned"] in info["providers_available"]
     assert info["default_model"]["present"] == default_model_path(must_exist=False).is_file()
+    if info["default_model"]["present"]:
+        # The shipped file's own (int8) accuracy, recorded at export, is what info reports.
+        own = info["default_model"]["publictest_accuracy"]
+        assert 0.5 < own < 1.0 and own != info["default_model"]["val_accuracy"]
     assert main(["info"]) == 0
-    assert "providers" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "providers" in text
+    if info["default_model"]["present"]:
+        assert f"PublicTest accuracy {info['default_model']['publictest_accuracy']:.4f} (this file)" in text
     # in a fresh process (this one may have torch loaded by other tests) info itself stays torch-free
     out = subprocess.run([sys.executable, "-m", "fer_edge", "info", "--json"], capture_output=True, text=True,
                          timeout=120, env=subprocess_env())

@@ -153,8 +153,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"native ext   {'loaded from ' + str(n['path']) if n['loaded'] else 'NOT loaded (' + n['error'] + ')'}")
     m = info["default_model"]
     if m["present"] and m.get("valid"):
-        acc = m.get("val_accuracy")
-        acc_s = f", val accuracy {acc:.3f}" if isinstance(acc, (int, float)) else ""
+        acc, own = m.get("val_accuracy"), m.get("publictest_accuracy")
+        if isinstance(own, (int, float)):
+            acc_s = f", PublicTest accuracy {own:.4f} (this file)"
+        else:
+            acc_s = f", val accuracy {acc:.3f} (its checkpoint)" if isinstance(acc, (int, float)) else ""
         print(f"model        {m['path']}")
         print(f"             {m['model']}, {m['channels']}x{m['input_size']}x{m['input_size']}, mean {m['mean']:.2f} "
               f"std {m['std']:.2f}{acc_s}; runs on {m['device']}")

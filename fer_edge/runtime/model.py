@@ -179,7 +179,9 @@ class FerModel:
             "channels": c.channels,
             "mean": c.mean,
             "std": c.std,
-            "val_accuracy": c.val_accuracy,
+            "val_accuracy": c.val_accuracy,  # the training checkpoint's, in PyTorch
+            # This file's own accuracy, measured by ONNX Runtime at export (int8 differs from the checkpoint).
+            "publictest_accuracy": c.extra.get("accuracy_publictest"),
             "provider": self.providers[0],
             "device": self.device,
         }
