@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fer_edge.contract import ModelContract
-from fer_edge.errors import DeviceError, ModelError
+from fer_edge.errors import DeviceError, ModelError, UsageError
 from fer_edge.labels import CLASSES
 from fer_edge.runtime import providers as prov
 from fer_edge.runtime.model import FerModel, softmax
@@ -185,6 +185,7 @@ def test_one_log_line_names_the_provider(cnn_model, caplog):
 
 
 def test_threads_validation(cnn_model):
-    with pytest.raises(DeviceError, match="threads"):
-        FerModel.load(cnn_model, threads=0)
+    for bad in (0, -2, 1.5):
+        with pytest.raises(UsageError, match="threads must be a whole number of at least 1"):
+            FerModel.load(cnn_model, threads=bad)
     assert FerModel.load(cnn_model, threads=1).run(np.zeros((1, 1, 48, 48), np.float32)).shape == (1, 7)

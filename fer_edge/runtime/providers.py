@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence, Union
 
-from ..errors import DeviceError, ModelError
+from ..errors import DeviceError, ModelError, UsageError
 
 log = logging.getLogger("fer_edge")
 
@@ -144,8 +144,10 @@ def session_options(threads: Optional[int] = None):
 
     opts = ort.SessionOptions()
     if threads is not None:
-        if threads < 1:
-            raise DeviceError(f"--threads must be at least 1, got {threads}")
+        if isinstance(threads, bool) or int(threads) != threads or threads < 1:
+            # A bad value, not a missing device: the library names its own parameter (the CLI's
+            # --threads is checked by argparse before it gets here).
+            raise UsageError(f"threads must be a whole number of at least 1, got {threads!r}")
         opts.intra_op_num_threads = int(threads)
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
