@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from fer_edge.cli.options import add_json_option
 from fer_edge.cli.argtypes import file_with_suffix, float_range, int_at_least, non_negative_int, onnx_device, positive_float, positive_int
 from fer_edge.errors import InputError, ModelError, require
 
@@ -74,7 +75,7 @@ def _train_options(p: argparse.ArgumentParser) -> None:
                    "what fits and re-fits the LR schedule, so the cosine still ends at zero (a lent GPU's 10-minute call)")
     p.add_argument("--limit", type=positive_int, help="train on a seeded random subset of this many faces (quick runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch is still printed)")
-    p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+    add_json_option(p, "the run summary as JSON")
 
 
 def _split_name(text: str) -> str:
@@ -162,7 +163,7 @@ def register(subparsers) -> None:
                    help="also score the split under perturbations of the photo (dim to bright exposure, low contrast, "
                    "blur, +-10deg rotation, JPEG q30, mirror) and report the accuracy drop of each "
                    "(robustness.json / robustness.md in --out)")
-    p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    add_json_option(p, "the JSON report")
     p.set_defaults(func=run_eval)
 
     p = subparsers.add_parser(
@@ -191,7 +192,7 @@ def register(subparsers) -> None:
     p.add_argument("--int8", action="store_true", help="also write a static-quantized int8 model (QDQ, per-channel)")
     p.add_argument("--fp16", action="store_true", help="also write an fp16 model (float32 input/output)")
     p.add_argument("--calibration-size", type=positive_int, default=300, help="training faces for int8 calibration (default 300)")
-    p.add_argument("--json", action="store_true", help="print the export summary as JSON on stdout")
+    add_json_option(p, "the export summary as JSON")
     p.set_defaults(func=run_export)
 
 
