@@ -94,3 +94,20 @@ def test_time_budget_fit_counts_the_epochs_left_and_refits_the_cosine():
     _fit_time_budget(cfg, env, run, epoch=2, elapsed=2.5, epoch_time=0.1)  # everything fits: unchanged
     assert cfg.epochs == 9
 
+
+
+def test_init_starts_from_a_checkpoints_weights(edgenet_run, stripes_csv, tmp_path, capsys):
+    start = load_checkpoint(edgenet_run / "best.pt")["best_val_accuracy"]
+    # An LR too small to move the weights: the run scores what its starting weights score.
+    args = ["--epochs", "1", "--lr", "1e-9", "--augment", "none", "--json"]
+    assert cli(*train_args(stripes_csv, "edgenet", tmp_path / "ft", *args, "--init", edgenet_run / "best.pt")) == 0
+    tuned = json.loads(capsys.readouterr().out)["best_val_accuracy"]
+    assert cli(*train_args(stripes_csv, "edgenet", tmp_path / "fresh", *args)) == 0
+    fresh = json.loads(capsys.readouterr().out)["best_val_accuracy"]
+    assert tuned == pytest.approx(start, abs=0.04) and fresh < start - 0.2
+
+
+def test_init_with_another_architecture_is_a_one_line_error(edgenet_run, stripes_csv, tmp_path, capsys):
+    code = cli(*train_args(stripes_csv, "fernet_s", tmp_path / "x", "--epochs", "1", "--init", edgenet_run / "best.pt"))
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 4 and "edgenet" in err and "fernet_s" in err

@@ -53,6 +53,9 @@ def _train_options(p: argparse.ArgumentParser) -> None:
                    "strong: also rotate 15deg, scale 0.85-1.15, gamma/contrast/brightness, blur and noise; "
                    "strong-jpeg: strong plus JPEG round trips at quality 25-90")
     p.add_argument("--mixup", type=float_range(0.0), help="mixup on every batch with Beta(A, A) blending; 0 = off (default)")
+    p.add_argument("--init", metavar="CKPT",
+                   help="start from this checkpoint's weights (same architecture) instead of a random init: fine-tuning "
+                   "with a fresh optimizer and schedule")
     p.add_argument("--teacher", action="append", metavar="CKPT",
                    help="distil from this trained checkpoint (repeat for an ensemble: logits averaged); the loss is "
                    "--distill-weight x KL to the teacher + the rest x the label loss")
@@ -260,6 +263,8 @@ def run_train(args: argparse.Namespace) -> int:
     for t in cfg.teacher or []:  # before any data is read: a typo should not cost a minute of loading
         if not Path(t).is_file():
             raise InputError(f"--teacher {t}: no such checkpoint")
+    if cfg.init and not Path(cfg.init).is_file():
+        raise InputError(f"--init {cfg.init}: no such checkpoint")
     result = train(cfg, resume=args.resume, quiet=args.quiet, checkpoint=ckpt)
     _print_summary(result, args.json)
     return 0

@@ -31,6 +31,7 @@ class TrainConfig:
     threads: Optional[int] = None
     limit: Optional[int] = None  # use a random subset of this many training faces
     time_budget: Optional[float] = None  # seconds: after epoch 2, lower --epochs to what fits (schedule re-fitted)
+    init: Optional[str] = None  # start from this checkpoint's weights (fine-tuning); optimizer and schedule fresh
     teacher: Optional[list[str]] = None  # checkpoints to distil from (logits averaged); None = no distillation
     distill_weight: float = 0.7  # share of the distillation loss; the rest is the hard-label loss
     distill_temp: float = 3.0  # softmax temperature of the distillation loss

@@ -441,6 +441,11 @@ def _build(cfg: TrainConfig, env: _Env, data: PreparedData) -> RunState:
     """Model (seeded by ``cfg.seed``), optimizer, per-step LR schedule and GradScaler for a fresh run."""
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model)
+    if cfg.init:
+        ckpt = load_checkpoint(cfg.init, expect_model=cfg.model)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()})
+        _say(f"starting from the weights of {cfg.init} (epoch {ckpt.get('epoch')}, best val "
+             f"{ckpt.get('best_val_accuracy', float('nan')):.4f})", env.info)
     params, macs = count_parameters(model), count_macs(model)
     model.to(env.device)
     if env.channels_last:
