@@ -708,7 +708,9 @@ def _record(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState, epoc
             stats: EpochStats) -> dict:
     """Warn on early divergence, track the best epoch and early stopping, append the epoch's log row."""
     epoch_time = time.perf_counter() - t0
-    warning = divergence_warning(run.history, stats.train_loss, stats.pred_counts,
+    # A fine-tune (--init) starts with a low loss that new augmentation or a teacher may well
+    # raise: only the collapse sign applies to it, not "loss above epoch 1".
+    warning = divergence_warning([] if cfg.init else run.history, stats.train_loss, stats.pred_counts,
                                  np.bincount(data.val_labels, minlength=NUM_CLASSES))
     if warning:
         _say(f"warning: epoch {epoch}: {warning}", env.info)
