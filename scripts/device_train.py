@@ -126,9 +126,9 @@ def post_process(job: Job, csv: Path, deadline: float, eval_threads: int, bring:
     onnx.parent.mkdir(parents=True, exist_ok=True)
     log = job.res / "post.log"
     left = lambda: deadline - time.monotonic()  # noqa: E731
-    with open(job.res / "export.json", "w") as f:
+    with open(job.res / "export.json", "w") as f, open(log, "a") as err:
         code = subprocess.run(["fer-edge", "export", "--checkpoint", str(best), "--out", str(onnx), "--data", str(csv),
-                               "--int8", "--json", "--overwrite"], stdout=f, stderr=open(log, "a"),
+                               "--int8", "--json", "--overwrite"], stdout=f, stderr=err,
                               timeout=max(1.0, left())).returncode
     if code:
         job.notes.append(f"export exit {code}")

@@ -104,8 +104,7 @@ def collect(args: argparse.Namespace) -> None:
         summary["ort_cpu_latency_note"] = args.latency_note or (
             "median of 300 runs, batch 1, 2 intra-op threads, this machine's CPU")
     if not (run / "curves.png").is_file() and (run / "log.jsonl").is_file():
-        sys.path.insert(0, str(ROOT))
-        from training.plots import plot_curves
+        from fer_edge.training.plots import plot_curves
 
         rows = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
         plot_curves(rows, RESULTS / f"{args.name}_curves.png", title=args.name)

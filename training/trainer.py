@@ -443,7 +443,7 @@ def _build(cfg: TrainConfig, env: _Env, data: PreparedData) -> RunState:
     model = create_model(cfg.model)
     if cfg.init:
         ckpt = load_checkpoint(cfg.init, expect_model=cfg.model)
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()})
+        model.load_state_dict(ckpt["model"])  # copies into the fp32 parameters (fp16 checkpoints too)
         _say(f"starting from the weights of {cfg.init} (epoch {ckpt.get('epoch')}, best val "
              f"{ckpt.get('best_val_accuracy', float('nan')):.4f})", env.info)
     params, macs = count_parameters(model), count_macs(model)
@@ -482,6 +482,12 @@ def _fit_schedule(cfg: TrainConfig, steps_per_epoch: int) -> WarmupCosine:
     )
 
 
+def _refit_schedule(cfg: TrainConfig, run: RunState) -> None:
+    """Point the LR schedule at ``cfg.epochs`` again (a resumed run's new --epochs, --time-budget)."""
+    run.schedule = _fit_schedule(cfg, run.steps_per_epoch)
+    run.scheduler.lr_lambdas = [run.schedule] * len(run.optimizer.param_groups)
+
+
 def _fit_time_budget(cfg: TrainConfig, env: _Env, run: RunState, epoch: int, elapsed: float,
                      epoch_time: float) -> None:
     """--time-budget: lower ``cfg.epochs`` to the epochs that fit and re-fit the LR schedule.
@@ -500,8 +506,7 @@ def _fit_time_budget(cfg: TrainConfig, env: _Env, run: RunState, epoch: int, ela
     _say(f"time budget {cfg.time_budget:.0f}s: {epoch_time:.1f}s per epoch, so {fit} epochs instead of "
          f"{cfg.epochs} (LR schedule re-fitted)", env.info)
     cfg.epochs = max(fit, epoch)
-    run.schedule = _fit_schedule(cfg, run.steps_per_epoch)
-    run.scheduler.lr_lambdas = [run.schedule] * len(run.optimizer.param_groups)
+    _refit_schedule(cfg, run)
 
 
 def _restore(run: RunState, ckpt: dict, cfg: TrainConfig, env: _Env, out: Path) -> None:
@@ -515,8 +520,7 @@ def _restore(run: RunState, ckpt: dict, cfg: TrainConfig, env: _Env, out: Path) 
     run.scheduler.load_state_dict(ckpt["scheduler"])
     # load_state_dict copied the saved schedule's fields over ours; a resumed run may
     # have raised --epochs, so the schedule follows this run's config.
-    run.schedule = _fit_schedule(cfg, run.steps_per_epoch)
-    run.scheduler.lr_lambdas = [run.schedule] * len(run.optimizer.param_groups)
+    _refit_schedule(cfg, run)
     if ckpt.get("scaler"):
         run.scaler.load_state_dict(ckpt["scaler"])
     restore_rng(ckpt["rng"])
