@@ -111,3 +111,70 @@ def test_init_with_another_architecture_is_a_one_line_error(edgenet_run, stripes
     code = cli(*train_args(stripes_csv, "fernet_s", tmp_path / "x", "--epochs", "1", "--init", edgenet_run / "best.pt"))
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 4 and "edgenet" in err and "fernet_s" in err
+
+
+def _clean_view_batches(aug, teacher=True):
+    from fer_edge.training.trainer import _Batches
+
+    g = torch.Generator().manual_seed(5)
+    raw = torch.randint(80, 171, (16, 1, 48, 48), generator=g, dtype=torch.uint8)  # no clipping under +-40
+    empty = torch.zeros(0)
+    b = _Batches(train_x=raw, train_y=torch.arange(16) % 7, val_x=empty, val_y=empty, mean=128.0, std=64.0,
+                 loss_weights=None, sample_weights=None, aug=aug, teacher=object() if teacher else None)
+    return b, raw
+
+
+def _views_of(b, raw, mixup: float, clean: bool, seed: int = 11):
+    from fer_edge.training.config import TrainConfig
+    from fer_edge.training.trainer import _views
+
+    cfg = TrainConfig(data="", mixup=mixup, distill_clean=clean)
+    mix_rng = np.random.default_rng(seed) if mixup > 0 else None
+    return _views(b, raw, b.train_y, cfg, torch.Generator().manual_seed(seed), mix_rng)
+
+
+@pytest.mark.parametrize("mixup", [0.0, 0.4])
+def test_distill_clean_teacher_sees_the_same_warp_without_the_light_change(mixup):
+    from fer_edge.training.augment import AugmentConfig
+
+    # Photometric change = a brightness shift only: then student - teacher must be that shift,
+    # constant over each face's centre, exactly when the teacher's view went through the
+    # student's crop, flip, rotation and mixup. Erasing off so every centre pixel is a face.
+    aug = AugmentConfig(photometric_p=1.0, gamma=(1.0, 1.0), contrast=(1.0, 1.0), brightness_px=40.0, erase_p=0.0)
+    b, raw = _clean_view_batches(aug)
+    v = _views_of(b, raw, mixup, clean=True)
+    assert v.student.shape == v.teacher.shape == (16, 1, 48, 48)
+    diff = (v.student - v.teacher)[:, 0, 14:34, 14:34].reshape(16, -1)
+    spread = diff.max(1).values - diff.min(1).values
+    assert float(spread.max()) < 1e-4  # one shift per face: same geometry for both views
+    assert float(diff.abs().mean()) > 0.1  # and the shifts are really there (uniform in +-40 px = +-0.62)
+    assert float(diff.abs().max()) <= 40.0 / 64.0 + 1e-4
+    # The teacher's centre is not the student's: different views of the same warped face.
+    assert not torch.allclose(v.student, v.teacher)
+
+
+def test_distill_clean_changes_nothing_else_about_a_step():
+    from fer_edge.training.augment import AugmentConfig
+
+    aug = AugmentConfig.preset("strong-jpeg")
+    b, raw = _clean_view_batches(aug)
+    with_clean = _views_of(b, raw, 0.2, clean=True)
+    without = _views_of(b, raw, 0.2, clean=False)
+    # The same random draws: the student's batch and targets are bit-identical.
+    assert torch.equal(with_clean.student, without.student) and torch.equal(with_clean.target, without.target)
+    assert without.teacher is without.student
+    # No teacher, no clean view (the flag alone does nothing).
+    b2, _ = _clean_view_batches(aug, teacher=False)
+    assert _views_of(b2, raw, 0.2, clean=True).teacher.shape[1] == 1
+
+
+def test_distill_clean_end_to_end_and_its_usage_errors(edgenet_run, stripes_csv, tmp_path, capsys):
+    out = tmp_path / "clean"
+    code = cli(*train_args(stripes_csv, "edgenet", out, "--epochs", "1", "--augment", "strong",
+                           "--teacher", edgenet_run / "best.pt", "--distill-clean"))
+    assert code == 0 and "teacher sees the clean face" in capsys.readouterr().err
+    assert load_checkpoint(out / "last.pt")["config"]["distill_clean"] is True
+    for extra in ([], ["--teacher", str(edgenet_run / "best.pt"), "--augment", "standard"]):
+        code = cli(*train_args(stripes_csv, "edgenet", tmp_path / "bad", "--epochs", "1", "--distill-clean", *extra))
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and "--distill-clean needs" in err and len(err.splitlines()) == 1

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fer_edge.cli.options import add_json_option
 from fer_edge.cli.argtypes import file_with_suffix, float_range, int_at_least, non_negative_int, onnx_device, positive_float, positive_int
-from fer_edge.errors import InputError, ModelError, require
+from fer_edge.errors import InputError, ModelError, UsageError, require
 
 def _torch_env() -> None:
     """Settings that must be in the environment before torch (and its OpenMP runtime) loads.
@@ -62,6 +62,10 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distill-weight", type=float_range(0.0, 1.0),
                    help=f"share of the distillation loss with --teacher (default {d.distill_weight})")
     p.add_argument("--distill-temp", type=positive_float, help=f"distillation temperature (default {d.distill_temp})")
+    p.add_argument("--distill-clean", action="store_true", default=None,
+                   help="with --teacher and a photometric --augment (strong, strong-jpeg): the teacher sees each face "
+                   "before the light, blur, noise and JPEG changes (same crop, flip and mixup), so the student learns to "
+                   "read a degraded face the way the teacher reads the clean one")
     p.add_argument("--patience", type=positive_int, help=f"early stopping: epochs without a better validation accuracy (default {d.patience})")
     p.add_argument("--val-fraction", type=float_range(0.0, 1.0, low_open=True, high_open=True),
                    help=f"held-out share of training faces when the data has no PublicTest split (default {d.val_fraction})")
@@ -265,6 +269,10 @@ def run_train(args: argparse.Namespace) -> int:
             raise InputError(f"--teacher {t}: no such checkpoint")
     if cfg.init and not Path(cfg.init).is_file():
         raise InputError(f"--init {cfg.init}: no such checkpoint")
+    if cfg.distill_clean and not cfg.teacher:
+        raise UsageError("--distill-clean needs --teacher")
+    if cfg.distill_clean and not (cfg.augment in ("strong", "strong-jpeg")):
+        raise UsageError(f"--distill-clean needs a photometric --augment (strong or strong-jpeg), not {cfg.augment!r}")
     result = train(cfg, resume=args.resume, quiet=args.quiet, checkpoint=ckpt)
     _print_summary(result, args.json)
     return 0

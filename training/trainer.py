@@ -551,7 +551,8 @@ def _to_device(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState) -
     teacher = None
     if cfg.teacher:
         teacher = Teacher(cfg.teacher, data.stats.mean, data.stats.std, env.device, env.channels_last, env.amp)
-        _say(f"distilling from {teacher.describe()} (weight {cfg.distill_weight}, temperature {cfg.distill_temp})",
+        _say(f"distilling from {teacher.describe()} (weight {cfg.distill_weight}, temperature {cfg.distill_temp}"
+             f"{', teacher sees the clean face' if cfg.distill_clean else ''})",
              env.info)
     return _Batches(
         teacher=teacher,
@@ -616,6 +617,44 @@ class _Progress:
             self.bar.close()
 
 
+
+@dataclass
+class _StepViews:
+    student: torch.Tensor  # the normalised, augmented (and mixed) batch the student is trained on
+    teacher: torch.Tensor  # what the teacher sees: the same batch, or its clean view (--distill-clean)
+    target: torch.Tensor  # class indices, or soft targets after mixup
+    smoothing: float  # label smoothing still to apply (0 when mixup already folded it in)
+
+
+def _views(b: _Batches, raw: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig, g_aug: torch.Generator,
+           mix_rng: Optional[np.random.Generator]) -> _StepViews:
+    """One step's batch: photometric changes in pixel units, normalisation, warp, erasing, mixup.
+
+    With ``--distill-clean`` the clean face rides along as a second channel, so the crop, flip,
+    erasing and mixup are the very same draws for the teacher's view as for the student's;
+    only the light, blur, noise and JPEG changes are the student's alone. The random stream
+    is the same either way, so the option changes nothing else about a run.
+    """
+    clean_view = b.teacher is not None and cfg.distill_clean and b.aug is not None and b.aug.photometric
+    if b.aug is not None and b.aug.photometric:
+        xb = (photometric_batch(raw.float(), b.aug, g_aug) - b.mean) / b.std
+        if clean_view:
+            xb = torch.cat([xb, normalize(raw, b.mean, b.std)], 1)
+    else:
+        xb = normalize(raw, b.mean, b.std)
+    if b.aug is not None:
+        xb = augment_batch(xb, b.aug, g_aug)
+    target: torch.Tensor = yb
+    smoothing = cfg.label_smoothing
+    if mix_rng is not None:
+        xb, target = mixup_batch(xb, yb, NUM_CLASSES, float(mix_rng.beta(cfg.mixup, cfg.mixup)), g_aug,
+                                 cfg.label_smoothing)
+        smoothing = 0.0  # already in the soft targets
+    c = raw.shape[1]
+    student, teacher = (xb[:, :c], xb[:, c:]) if clean_view else (xb, xb)
+    return _StepViews(student, teacher, target, smoothing)
+
+
 def _train_epoch(cfg: TrainConfig, env: _Env, b: _Batches, run: RunState, epoch: int,
                  hooks: list[StepHook]) -> EpochStats:
     """One epoch of optimizer steps: training loss, accuracy and images/s over all ranks.
@@ -649,18 +688,8 @@ def _train_epoch(cfg: TrainConfig, env: _Env, b: _Batches, run: RunState, epoch:
             hook(epoch, step)
         idx = mine[step * bs : (step + 1) * bs]
         yb = b.train_y[idx]
-        if b.aug is not None and b.aug.photometric:
-            xb = (photometric_batch(b.train_x[idx].float(), b.aug, g_aug) - b.mean) / b.std
-        else:
-            xb = normalize(b.train_x[idx], b.mean, b.std)
-        if b.aug is not None:
-            xb = augment_batch(xb, b.aug, g_aug)
-        target: torch.Tensor = yb
-        smoothing = cfg.label_smoothing
-        if mix_rng is not None:
-            xb, target = mixup_batch(xb, yb, NUM_CLASSES, float(mix_rng.beta(cfg.mixup, cfg.mixup)), g_aug,
-                                     cfg.label_smoothing)
-            smoothing = 0.0  # already in the soft targets
+        v = _views(b, b.train_x[idx], yb, cfg, g_aug, mix_rng)
+        xb, x_teacher, target, smoothing = v.student, v.teacher, v.target, v.smoothing
         if env.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=env.amp is not None):
@@ -668,7 +697,7 @@ def _train_epoch(cfg: TrainConfig, env: _Env, b: _Batches, run: RunState, epoch:
         loss = F.cross_entropy(logits.float(), target, weight=b.loss_weights, label_smoothing=smoothing)
         if b.teacher is not None:
             w = cfg.distill_weight
-            loss = (1.0 - w) * loss + w * distill_loss(logits, b.teacher.logits(xb), cfg.distill_temp)
+            loss = (1.0 - w) * loss + w * distill_loss(logits, b.teacher.logits(x_teacher), cfg.distill_temp)
         if step % 25 == 0 and not bool(torch.isfinite(loss)):  # checked now and then: each check syncs a GPU
             _diverged(loss, epoch, step, run.optimizer)
         run.optimizer.zero_grad(set_to_none=True)
