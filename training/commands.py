@@ -66,6 +66,9 @@ def _train_options(p: argparse.ArgumentParser) -> None:
                    help="with --teacher and a photometric --augment (strong, strong-jpeg): the teacher sees each face "
                    "before the light, blur, noise and JPEG changes (same crop, flip and mixup), so the student learns to "
                    "read a degraded face the way the teacher reads the clean one")
+    p.add_argument("--keep-epochs", type=non_negative_int, metavar="K",
+                   help="also keep the weights of the last K epochs as epoch_NNN.pt, for "
+                   "scripts/average_checkpoints.py (averaged weights, BatchNorm recomputed; default 0)")
     p.add_argument("--patience", type=positive_int, help=f"early stopping: epochs without a better validation accuracy (default {d.patience})")
     p.add_argument("--val-fraction", type=float_range(0.0, 1.0, low_open=True, high_open=True),
                    help=f"held-out share of training faces when the data has no PublicTest split (default {d.val_fraction})")

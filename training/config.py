@@ -35,6 +35,7 @@ class TrainConfig:
     teacher: Optional[list[str]] = None  # checkpoints to distil from (logits averaged); None = no distillation
     distill_weight: float = 0.7  # share of the distillation loss; the rest is the hard-label loss
     distill_temp: float = 3.0  # softmax temperature of the distillation loss
+    keep_epochs: int = 0  # also keep the weights of the last K epochs (epoch_NNN.pt) for weight averaging
     distill_clean: bool = False  # the teacher sees each face before the photometric changes (light, blur, noise, JPEG)
 
     def to_dict(self) -> dict[str, Any]:

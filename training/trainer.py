@@ -776,6 +776,10 @@ def _save(cfg: TrainConfig, data: PreparedData, run: RunState, epoch: int, impro
         best = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler", "scaler", "rng")}
         best["kind"] = "best"
         atomic_save(best, out / "best.pt")
+    if cfg.keep_epochs and epoch > cfg.epochs - cfg.keep_epochs:  # the tail of the schedule, to average
+        kept = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler", "scaler", "rng")}
+        kept["kind"] = "epoch"
+        atomic_save(kept, out / f"epoch_{epoch:03d}.pt")
     atomic_save(state, out / "last.pt")
     _write_log(out, run.history)
 
