@@ -47,6 +47,8 @@ def test_average_is_the_mean_of_the_weights_with_batchnorm_recomputed(kept_run, 
     assert not torch.allclose(w[bn], (a[bn] + b[bn]) / 2, atol=1e-4)
     # Its validation accuracy is measured, and the file is a checkpoint like any other.
     assert 0.0 <= avg["best_val_accuracy"] <= 1.0 and avg["kind"] == "averaged"
+    # last.pt can be averaged too, but its optimizer state does not come along.
+    assert "optimizer" not in average_checkpoints([kept_run / "last.pt", paths[0]], str(stripes_csv), tmp_path / "l.pt")
     model = build_from_checkpoint(load_checkpoint(out), str(out)).eval()
     x = torch.randn(3, 1, 48, 48)
     assert model(x).shape == (3, 7)

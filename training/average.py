@@ -41,7 +41,9 @@ def average_checkpoints(paths: Sequence[str | Path], data: str, out: str | Path,
             raise ModelError(f"{p}: its weights do not match {paths[0]}'s (another width?)")
     avg = {k: (sum(c["model"][k].float() for c in ckpts) / len(ckpts)) if v.is_floating_point() else ckpts[-1]["model"][k]
            for k, v in first.items()}
-    ckpt = copy.deepcopy({k: v for k, v in ckpts[-1].items() if k != "model"})
+    # A model file, like best.pt: without the training state a last.pt would carry.
+    ckpt = copy.deepcopy({k: v for k, v in ckpts[-1].items()
+                          if k not in ("model", "optimizer", "scheduler", "scaler", "rng")})
     ckpt["model"] = avg
     model = build_from_checkpoint(ckpt, str(paths[-1]))
     dataset = load_dataset(data)
