@@ -13,11 +13,9 @@ import copy
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from fer_edge.errors import InputError, ModelError
 
-from .checkpoint import atomic_save, build_from_checkpoint, load_checkpoint
+from .checkpoint import atomic_save, build_from_checkpoint, load_checkpoint, model_file
 
 
 def average_checkpoints(paths: Sequence[str | Path], data: str, out: str | Path, batch_size: int = 512) -> dict:
@@ -42,8 +40,7 @@ def average_checkpoints(paths: Sequence[str | Path], data: str, out: str | Path,
     avg = {k: (sum(c["model"][k].float() for c in ckpts) / len(ckpts)) if v.is_floating_point() else ckpts[-1]["model"][k]
            for k, v in first.items()}
     # A model file, like best.pt: without the training state a last.pt would carry.
-    ckpt = copy.deepcopy({k: v for k, v in ckpts[-1].items()
-                          if k not in ("model", "optimizer", "scheduler", "scaler", "rng")})
+    ckpt = copy.deepcopy(model_file({k: v for k, v in ckpts[-1].items() if k != "model"}, "averaged"))
     ckpt["model"] = avg
     model = build_from_checkpoint(ckpt, str(paths[-1]))
     dataset = load_dataset(data)
@@ -53,9 +50,8 @@ def average_checkpoints(paths: Sequence[str | Path], data: str, out: str | Path,
     x = torch.from_numpy(normalize_np(train.images, ckpt["norm"]["mean"], ckpt["norm"]["std"]))
     update_bn([x[i : i + batch_size] for i in range(0, len(x), batch_size)], model)
     ckpt["model"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    ckpt["kind"] = "averaged"
     ckpt["averaged_from"] = [str(p) for p in paths]
-    ckpt["epoch"] = int(np.max([c["epoch"] for c in ckpts]))
+    ckpt["epoch"] = max(int(c["epoch"]) for c in ckpts)
     # Its own validation accuracy (fp32), where best.pt has the accuracy of its epoch.
     val = dataset.subset("validation")
     if len(val):

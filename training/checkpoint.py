@@ -19,6 +19,15 @@ from fer_edge.errors import ModelError
 
 FORMAT = "fer-edge-checkpoint"
 VERSION = 1
+# What only ``last.pt`` carries, to continue a run; model files (best.pt, epoch_NNN.pt, averages) leave it out.
+TRAINING_STATE = ("optimizer", "scheduler", "scaler", "rng")
+
+
+def model_file(state: dict[str, Any], kind: str) -> dict[str, Any]:
+    """``state`` (a ``last.pt`` dict or any checkpoint) as a model file of ``kind``, without training state."""
+    out = {k: v for k, v in state.items() if k not in TRAINING_STATE}
+    out["kind"] = kind
+    return out
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:

@@ -235,6 +235,7 @@ def run_train(args: argparse.Namespace) -> int:
         return run_train_all(args)
     _torch_env()
     require("torch")
+    from .augment import AugmentConfig
     from .checkpoint import load_checkpoint
     from .config import TrainConfig
     from .trainer import train
@@ -274,7 +275,8 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError(f"--init {cfg.init}: no such checkpoint")
     if cfg.distill_clean and not cfg.teacher:
         raise UsageError("--distill-clean needs --teacher")
-    if cfg.distill_clean and not (cfg.augment in ("strong", "strong-jpeg")):
+    aug = AugmentConfig.preset(cfg.augment)  # the trainer's own test of a photometric preset
+    if cfg.distill_clean and not (aug is not None and aug.photometric):
         raise UsageError(f"--distill-clean needs a photometric --augment (strong or strong-jpeg), not {cfg.augment!r}")
     result = train(cfg, resume=args.resume, quiet=args.quiet, checkpoint=ckpt)
     _print_summary(result, args.json)

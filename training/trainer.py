@@ -35,7 +35,7 @@ from fer_edge.labels import CLASSES, NUM_CLASSES
 
 from . import distributed as dist_util
 from .augment import AugmentConfig, augment_batch, mixup_batch, photometric_batch
-from .checkpoint import FORMAT, VERSION, atomic_save, capture_rng, load_checkpoint, restore_rng
+from .checkpoint import FORMAT, VERSION, atomic_save, capture_rng, load_checkpoint, model_file, restore_rng
 from .config import TrainConfig
 from .distill import Teacher, distill_loss
 from .models import count_macs, count_parameters, create_model, get_spec
@@ -617,7 +617,6 @@ class _Progress:
             self.bar.close()
 
 
-
 @dataclass
 class _StepViews:
     student: torch.Tensor  # the normalised, augmented (and mixed) batch the student is trained on
@@ -773,13 +772,9 @@ def _save(cfg: TrainConfig, data: PreparedData, run: RunState, epoch: int, impro
     state = _checkpoint(cfg, run.model, run.optimizer, run.scheduler, run.scaler, epoch, run.best_acc,
                         run.best_epoch, data, run.history, finished)
     if improved:
-        best = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler", "scaler", "rng")}
-        best["kind"] = "best"
-        atomic_save(best, out / "best.pt")
+        atomic_save(model_file(state, "best"), out / "best.pt")
     if cfg.keep_epochs and epoch > cfg.epochs - cfg.keep_epochs:  # the tail of the schedule, to average
-        kept = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler", "scaler", "rng")}
-        kept["kind"] = "epoch"
-        atomic_save(kept, out / f"epoch_{epoch:03d}.pt")
+        atomic_save(model_file(state, "epoch"), out / f"epoch_{epoch:03d}.pt")
     atomic_save(state, out / "last.pt")
     _write_log(out, run.history)
 
