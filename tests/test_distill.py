@@ -178,3 +178,37 @@ def test_distill_clean_end_to_end_and_its_usage_errors(edgenet_run, stripes_csv,
         code = cli(*train_args(stripes_csv, "edgenet", tmp_path / "bad", "--epochs", "1", "--distill-clean", *extra))
         err = capsys.readouterr().err.strip()
         assert code == 2 and "--distill-clean needs" in err and len(err.splitlines()) == 1
+
+
+def test_blur_p_lays_over_the_preset_and_makes_a_plain_preset_photometric():
+    from dataclasses import replace
+
+    from fer_edge.training.augment import AugmentConfig, photometric_batch
+    from fer_edge.training.config import TrainConfig
+
+    strong = AugmentConfig.preset("strong-jpeg")
+    assert TrainConfig(data="", augment="strong-jpeg").augment_config() == strong
+    assert TrainConfig(data="", augment="strong-jpeg", blur_p=0.6).augment_config() == replace(strong, blur_p=0.6)
+    assert TrainConfig(data="", augment="none", blur_p=0.6).augment_config() is None
+    standard = TrainConfig(data="", augment="standard", blur_p=1.0).augment_config()
+    assert standard.photometric and not AugmentConfig.preset("standard").photometric
+    # blur_p 1 on the standard preset: every face is smoothed and nothing else changes its light.
+    x = torch.from_numpy(synthetic_faces(3, 5)[0][:16]).float().unsqueeze(1)
+    y = photometric_batch(x, standard, torch.Generator().manual_seed(3))
+    rough = lambda t: (t[:, :, 1:] - t[:, :, :-1]).abs().mean(dim=(1, 2, 3))  # noqa: E731
+    assert (rough(y) < rough(x)).all() and float(rough(y).sum() / rough(x).sum()) < 0.8  # sigma drawn in 0.3-1.3
+    assert torch.allclose(y.mean(dim=(1, 2, 3)), x.mean(dim=(1, 2, 3)), atol=2.0)
+
+
+def test_blur_p_end_to_end_and_its_usage_error(edgenet_run, stripes_csv, tmp_path, capsys):
+    out = tmp_path / "blur"
+    code = cli(*train_args(stripes_csv, "edgenet", out, "--epochs", "1", "--augment", "standard", "--blur-p", "0.5",
+                           "--teacher", edgenet_run / "best.pt", "--distill-clean"))
+    assert code == 0 and "teacher sees the clean face" in capsys.readouterr().err
+    assert load_checkpoint(out / "last.pt")["config"]["blur_p"] == 0.5
+    code = cli(*train_args(stripes_csv, "edgenet", tmp_path / "bad", "--epochs", "1", "--augment", "none", "--blur-p", "0.5"))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--blur-p needs an --augment" in err and len(err.splitlines()) == 1
+    with pytest.raises(SystemExit) as exc:  # argparse's own range check
+        cli(*train_args(stripes_csv, "edgenet", tmp_path / "bad", "--blur-p", "1.5"))
+    assert exc.value.code == 2 and "--blur-p: must be in [0, 1], got 1.5" in capsys.readouterr().err

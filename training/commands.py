@@ -52,6 +52,9 @@ def _train_options(p: argparse.ArgumentParser) -> None:
                    help="standard: crop/pad 4px, flip, rotate 10deg, scale 0.9-1.1, random erasing (default); "
                    "strong: also rotate 15deg, scale 0.85-1.15, gamma/contrast/brightness, blur and noise; "
                    "strong-jpeg: strong plus JPEG round trips at quality 25-90")
+    p.add_argument("--blur-p", type=float_range(0.0, 1.0), metavar="P",
+                   help="probability of a Gaussian blur (sigma 0.3-1.3) on each training face, over the --augment "
+                   "preset's own (strong, strong-jpeg: 0.25; the others: 0)")
     p.add_argument("--mixup", type=float_range(0.0), help="mixup on every batch with Beta(A, A) blending; 0 = off (default)")
     p.add_argument("--init", metavar="CKPT",
                    help="start from this checkpoint's weights (same architecture) instead of a random init: fine-tuning "
@@ -235,7 +238,6 @@ def run_train(args: argparse.Namespace) -> int:
         return run_train_all(args)
     _torch_env()
     require("torch")
-    from .augment import AugmentConfig
     from .checkpoint import load_checkpoint
     from .config import TrainConfig
     from .trainer import train
@@ -275,9 +277,11 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError(f"--init {cfg.init}: no such checkpoint")
     if cfg.distill_clean and not cfg.teacher:
         raise UsageError("--distill-clean needs --teacher")
-    aug = AugmentConfig.preset(cfg.augment)  # the trainer's own test of a photometric preset
+    if cfg.blur_p is not None and cfg.augment == "none":
+        raise UsageError("--blur-p needs an --augment other than none")
+    aug = cfg.augment_config()  # what the trainer will use
     if cfg.distill_clean and not (aug is not None and aug.photometric):
-        raise UsageError(f"--distill-clean needs a photometric --augment (strong or strong-jpeg), not {cfg.augment!r}")
+        raise UsageError(f"--distill-clean needs a photometric --augment (strong or strong-jpeg) or --blur-p, not {cfg.augment!r}")
     result = train(cfg, resume=args.resume, quiet=args.quiet, checkpoint=ckpt)
     _print_summary(result, args.json)
     return 0

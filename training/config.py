@@ -1,8 +1,11 @@
 """Everything that defines a training run, stored in its checkpoints so --resume can continue it."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Optional
+from dataclasses import asdict, dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:
+    from .augment import AugmentConfig
 
 
 @dataclass
@@ -37,6 +40,16 @@ class TrainConfig:
     distill_temp: float = 3.0  # softmax temperature of the distillation loss
     keep_epochs: int = 0  # also keep the weights of the last K epochs (epoch_NNN.pt) for weight averaging
     distill_clean: bool = False  # the teacher sees each face before the photometric changes (light, blur, noise, JPEG)
+    blur_p: Optional[float] = None  # probability of the Gaussian blur; None = the --augment preset's own
+
+    def augment_config(self) -> "AugmentConfig | None":
+        """The batch augmentation this run uses: the preset, with --blur-p laid over it."""
+        from .augment import AugmentConfig
+
+        aug = AugmentConfig.preset(self.augment)
+        if aug is not None and self.blur_p is not None:
+            aug = replace(aug, blur_p=self.blur_p)
+        return aug
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -564,7 +564,7 @@ def _to_device(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState) -
         std=data.stats.std,
         loss_weights=loss_weights,
         sample_weights=sample_weights,
-        aug=AugmentConfig.preset(cfg.augment),
+        aug=cfg.augment_config(),
     )
 
 
