@@ -24,7 +24,10 @@ train. Back under $OUT: results.tar.gz (or results.tar.gz.00, .01, ... when over
 ``cat results.tar.gz.* | tar xz``) holding results/NAME/{train.log, summary.json,
 log.jsonl, curves.png, export.json, eval-fp32/, eval-int8/} plus, for --bring jobs,
 best.fp16.pt (the weights in half precision: a teacher for --teacher, or for a local export)
-and the int8 ONNX file when under 8 MB. Locally (CPU, a smoke test):
+and the int8 ONNX file when under 8 MB. A job given --keep-epochs K is also averaged over its
+kept epochs (scripts/average_checkpoints.py, BatchNorm recomputed on the GPU) and that average
+exported and evaluated the same way: avg-export.json, avg-eval-fp32/, avg-eval-int8/,
+NAME.avg.int8.onnx and, brought, averaged.fp16.pt. Locally (CPU, a smoke test):
 
     OUT=/tmp/out python3 scripts/device_train.py --budget 300 --limit 500 --job "a=fernet_s:2"
 """
@@ -108,38 +111,54 @@ def setup(data_dir: Path, work: Path) -> Path:
 
 
 def post_process(job: Job, csv: Path, deadline: float, eval_threads: int, bring: bool) -> None:
-    """Export fp32 + int8, evaluate both on PublicTest (int8 with the robustness report)."""
-    best = job.out / "best.pt"
+    """Export fp32 + int8, evaluate both on PublicTest (int8 with the robustness report): best.pt,
+    then, for a job trained with --keep-epochs, the average of its kept epochs (averaged.pt,
+    BatchNorm recomputed on the GPU; its files are prefixed ``avg-``), so the choice between the
+    two is made on PublicTest here and neither needs the weights brought back."""
     for f in ("summary.json", "log.jsonl", "curves.png"):
         if (job.out / f).is_file():
             (job.res / f).write_bytes((job.out / f).read_bytes())
+    best = job.out / "best.pt"
     if not best.is_file():
         job.notes.append("no best.pt")
         return
+    left = lambda: deadline - time.monotonic()  # noqa: E731
+    export_and_eval(job, best, "", csv, left, eval_threads, bring)
+    kept = sorted(job.out.glob("epoch_*.pt"))
+    if len(kept) >= 2:
+        avg = job.out / "averaged.pt"
+        code = run([sys.executable, str(Path(__file__).with_name("average_checkpoints.py")), "--data", str(csv),
+                    "--out", str(avg), *map(str, kept)], job.res / "post.log", left())
+        if code:
+            job.notes.append(f"averaging exit {code}")
+        else:
+            export_and_eval(job, avg, "avg-", csv, left, eval_threads, bring)
+
+
+def export_and_eval(job: Job, ckpt: Path, prefix: str, csv: Path, left, eval_threads: int, bring: bool) -> None:
     if bring:
         import torch
 
-        ck = torch.load(best, map_location="cpu", weights_only=True)
+        ck = torch.load(ckpt, map_location="cpu", weights_only=True)
         ck["model"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ck["model"].items()}
-        torch.save(ck, job.res / "best.fp16.pt")
-    onnx = job.out.parent.parent / "onnx" / f"{job.name}.onnx"
+        torch.save(ck, job.res / f"{ckpt.stem}.fp16.pt")
+    onnx = job.out.parent.parent / "onnx" / f"{job.name}{'.' + prefix.rstrip('-') if prefix else ''}.onnx"
     onnx.parent.mkdir(parents=True, exist_ok=True)
     log = job.res / "post.log"
-    left = lambda: deadline - time.monotonic()  # noqa: E731
-    with open(job.res / "export.json", "w") as f, open(log, "a") as err:
-        code = subprocess.run(["fer-edge", "export", "--checkpoint", str(best), "--out", str(onnx), "--data", str(csv),
+    with open(job.res / f"{prefix}export.json", "w") as f, open(log, "a") as err:
+        code = subprocess.run(["fer-edge", "export", "--checkpoint", str(ckpt), "--out", str(onnx), "--data", str(csv),
                                "--int8", "--json", "--overwrite"], stdout=f, stderr=err,
                               timeout=max(1.0, left())).returncode
     if code:
-        job.notes.append(f"export exit {code}")
+        job.notes.append(f"{prefix}export exit {code}")
         return
     int8 = onnx.with_suffix(".int8.onnx")
     for path, tag, extra in ((int8, "int8", ["--robustness"]), (onnx, "fp32", [])):
         code = run(["fer-edge", "eval", "--model", str(path), "--data", str(csv), "--split", "PublicTest",
-                    "--threads", str(eval_threads), "--out", str(job.res / f"eval-{tag}"), "--overwrite", "--json",
-                    *extra], log, left())
+                    "--threads", str(eval_threads), "--out", str(job.res / f"{prefix}eval-{tag}"), "--overwrite",
+                    "--json", *extra], log, left())
         if code:
-            job.notes.append(f"eval {tag} exit {code}")
+            job.notes.append(f"{prefix}eval {tag} exit {code}")
     if int8.stat().st_size < SMALL_ONNX:
         (job.res / int8.name).write_bytes(int8.read_bytes())
 
@@ -204,12 +223,13 @@ def main() -> None:
             job.post.result(timeout=max(1.0, deadline - time.monotonic()))
         except Exception as exc:  # a timeout or a failed step: report it, keep the rest
             job.notes.append(f"post-processing: {type(exc).__name__}: {exc}")
-        rep = job.res / "eval-int8" / "report.json"
         acc = ""
-        if rep.is_file():
-            import json
+        for prefix in ("", "avg-"):
+            rep = job.res / f"{prefix}eval-int8" / "report.json"
+            if rep.is_file():
+                import json
 
-            acc = f"PublicTest int8 {json.loads(rep.read_text())['accuracy']:.4f}"
+                acc += f"{prefix or 'best '}PublicTest int8 {json.loads(rep.read_text())['accuracy']:.4f} "
         say(f"{job.name}: {acc} {'; '.join(job.notes)}")
         (job.res / "notes.txt").write_text("\n".join(job.notes) + "\n")
     pool.shutdown(wait=False, cancel_futures=True)

@@ -18,9 +18,13 @@ from fer_edge.errors import InputError, ModelError
 from .checkpoint import atomic_save, build_from_checkpoint, load_checkpoint, model_file
 
 
-def average_checkpoints(paths: Sequence[str | Path], data: str, out: str | Path, batch_size: int = 512) -> dict:
+def average_checkpoints(paths: Sequence[str | Path], data: str, out: str | Path, batch_size: int = 512,
+                        device: str | None = None) -> dict:
     """Average the weights of ``paths`` (one architecture), recompute BatchNorm on ``data``'s
-    training faces, and write a checkpoint ``export`` and ``eval`` take. Returns it."""
+    training faces, and write a checkpoint ``export`` and ``eval`` take. Returns it.
+
+    ``device``: where BatchNorm is recomputed and the result validated (default: CUDA when
+    present, so a lent GPU's call does it in seconds; the weights written are on the CPU)."""
     import torch
     from torch.optim.swa_utils import update_bn
 
@@ -43,13 +47,15 @@ def average_checkpoints(paths: Sequence[str | Path], data: str, out: str | Path,
     ckpt = copy.deepcopy(model_file({k: v for k, v in ckpts[-1].items() if k != "model"}, "averaged"))
     ckpt["model"] = avg
     model = build_from_checkpoint(ckpt, str(paths[-1]))
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(dev)
     dataset = load_dataset(data)
     train = dataset.subset("train")
     if len(train) == 0:
         raise InputError(f"{data}: no training faces to recompute BatchNorm statistics on")
     x = torch.from_numpy(normalize_np(train.images, ckpt["norm"]["mean"], ckpt["norm"]["std"]))
-    update_bn([x[i : i + batch_size] for i in range(0, len(x), batch_size)], model)
-    ckpt["model"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    update_bn([x[i : i + batch_size] for i in range(0, len(x), batch_size)], model, device=dev)
+    ckpt["model"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     ckpt["averaged_from"] = [str(p) for p in paths]
     ckpt["epoch"] = max(int(c["epoch"]) for c in ckpts)
     # Its own validation accuracy (fp32), where best.pt has the accuracy of its epoch.
