@@ -8,7 +8,9 @@ on a busy 2-core machine)::
 
     FER_SOAK=full python -m pytest tests/test_soak.py -m soak -s -q
 
-Memory is measured with glibc's mmap threshold fixed at 128 KiB (see :func:`fixed_mmap_threshold`;
+The soak runs in a pytest process of its own (``FER_SOAK_CHILD=1`` marks it), so the memory it
+measures is its own, not the heaps the rest of the suite left behind. Memory is measured with
+glibc's mmap threshold fixed at 128 KiB (see :func:`fixed_mmap_threshold`;
 ``FER_SOAK_GLIBC_DEFAULTS=1`` measures with glibc's defaults instead).
 
 Order: serial references first (every photo with each detector; the stream alone, each
@@ -20,9 +22,12 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import subprocess
+import sys
 import threading
 import time
 from array import array
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -145,7 +150,24 @@ def run_recorded_stream(predictor: Any, sample: np.ndarray, frames: int) -> tupl
     return digests, summary
 
 
-def test_soak_threads_and_stream_identical_to_serial_and_memory_flat(sample_bgr) -> None:  # noqa: F811
+def test_soak_threads_and_stream_identical_to_serial_and_memory_flat(sample_bgr, request) -> None:  # noqa: F811
+    if os.environ.get("FER_SOAK_CHILD") or not os.path.exists("/proc/self/statm"):
+        soak(sample_bgr)
+        return
+    # A process of its own, as a camera hub's server is: inside the whole suite's process (1.4 GB
+    # of torch, ONNX Runtime sessions and heaps left by 500 other tests) the RSS after
+    # malloc_trim moved by up to 21 MB with no leak, where alone it moves by about 3 MB.
+    child = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", f"{__file__}::{request.node.name}"],
+        cwd=Path(__file__).resolve().parents[1], env={**os.environ, "FER_SOAK_CHILD": "1"},
+        capture_output=True, text=True, timeout=4 * 3600 if FULL else 1200,
+    )
+    print(child.stdout[-4000:])
+    assert child.returncode == 0, child.stdout[-6000:] + child.stderr[-2000:]
+    assert " passed" in child.stdout or " skipped" in child.stdout, child.stdout[-2000:]
+
+
+def soak(sample_bgr: np.ndarray) -> None:  # noqa: F811
     from fer_edge.runtime.api import Predictor
     from fer_edge.runtime.detect import build_detector
     from fer_edge.runtime.model import FerModel
