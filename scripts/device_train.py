@@ -48,6 +48,7 @@ from typing import Optional
 
 PART_BYTES = 15 * 1024 * 1024  # a returned file may be 16 MiB
 SMALL_ONNX = 8_000_000
+FER_EDGE = [sys.executable, "-m", "fer_edge"]  # the CLI of the Python this runs under, PATH or not
 STARTUP_S = 30  # a trainer's own start (imports, CUDA, reading the CSV), outside its --time-budget
 T0 = time.monotonic()
 
@@ -146,7 +147,7 @@ def export_and_eval(job: Job, ckpt: Path, prefix: str, csv: Path, left, eval_thr
     onnx.parent.mkdir(parents=True, exist_ok=True)
     log = job.res / "post.log"
     with open(job.res / f"{prefix}export.json", "w") as f, open(log, "a") as err:
-        code = subprocess.run(["fer-edge", "export", "--checkpoint", str(ckpt), "--out", str(onnx), "--data", str(csv),
+        code = subprocess.run([*FER_EDGE, "export", "--checkpoint", str(ckpt), "--out", str(onnx), "--data", str(csv),
                                "--int8", "--json", "--overwrite"], stdout=f, stderr=err,
                               timeout=max(1.0, left())).returncode
     if code:
@@ -154,7 +155,7 @@ def export_and_eval(job: Job, ckpt: Path, prefix: str, csv: Path, left, eval_thr
         return
     int8 = onnx.with_suffix(".int8.onnx")
     for path, tag, extra in ((int8, "int8", ["--robustness"]), (onnx, "fp32", [])):
-        code = run(["fer-edge", "eval", "--model", str(path), "--data", str(csv), "--split", "PublicTest",
+        code = run([*FER_EDGE, "eval", "--model", str(path), "--data", str(csv), "--split", "PublicTest",
                     "--threads", str(eval_threads), "--out", str(job.res / f"{prefix}eval-{tag}"), "--overwrite",
                     "--json", *extra], log, left())
         if code:
@@ -190,7 +191,7 @@ def main() -> None:
     for job in jobs:
         job.out, job.res = work / "runs" / job.name, res_root / job.name
         job.res.mkdir(parents=True, exist_ok=True)
-        cmd = ["fer-edge", "train", "--data", str(csv), "--model", job.model, "--epochs", str(job.epochs),
+        cmd = [*FER_EDGE, "train", "--data", str(csv), "--model", job.model, "--epochs", str(job.epochs),
                "--patience", str(job.epochs), "--out", str(job.out), "--quiet", "--threads", str(threads),
                "--time-budget", f"{train_budget - STARTUP_S:.0f}", *(["--limit", str(args.limit)] if args.limit else []),
                *job.extra]

@@ -67,3 +67,37 @@ def test_average_refuses_what_cannot_be_averaged(kept_run, edgenet_run, stripes_
                         "--out", str(tmp_path / "y.pt"), str(kept_run / "epoch_004.pt")],
                        capture_output=True, text=True, env=env())
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "y.pt").exists()
+
+
+def test_device_train_averages_a_kept_run_and_evaluates_both(kept_run, stripes_csv, tmp_path, monkeypatch):
+    """scripts/device_train.py's post-processing of a job trained with --keep-epochs: best.pt and
+    the average of the kept epochs are both exported and evaluated, and both come back in fp16."""
+    import importlib.util
+    import json
+    import shutil
+    import time
+
+    from conftest import cli_env
+
+    spec = importlib.util.spec_from_file_location("device_train", ROOT / "scripts" / "device_train.py")
+    dt = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "device_train", dt)  # its dataclasses look their module up
+    spec.loader.exec_module(dt)
+    monkeypatch.setenv("PYTHONPATH", cli_env()["PYTHONPATH"])
+    out = tmp_path / "work" / "runs" / "a"
+    shutil.copytree(kept_run, out)
+    job = dt.Job("a", "edgenet", 4, [], out=out, res=tmp_path / "results" / "a")
+    job.res.mkdir(parents=True)
+    dt.post_process(job, stripes_csv, time.monotonic() + 600, 1, bring=True)
+    assert job.notes == []
+    averaged = load_checkpoint(out / "averaged.pt")
+    assert averaged["averaged_from"] == [str(out / "epoch_003.pt"), str(out / "epoch_004.pt")]
+    for prefix, onnx, weights in (("", "a.int8.onnx", "best.fp16.pt"), ("avg-", "a.avg.int8.onnx", "averaged.fp16.pt")):
+        report = json.loads((job.res / f"{prefix}eval-int8" / "report.json").read_text())
+        assert report["split"] == "PublicTest" and report["n"] == 28  # 4 stripes of each class
+        assert (job.res / f"{prefix}eval-int8" / "robustness.json").is_file()
+        assert (job.res / f"{prefix}eval-fp32" / "report.json").is_file() and (job.res / onnx).is_file()
+        brought = load_checkpoint(job.res / weights)["model"]
+        assert all(v.dtype == torch.float16 for v in brought.values() if v.is_floating_point())
+    exported = json.loads((job.res / "avg-export.json").read_text())
+    assert exported["path"].endswith("a.avg.onnx")
