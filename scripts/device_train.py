@@ -34,6 +34,7 @@ NAME.avg.int8.onnx and, brought, averaged.fp16.pt. Locally (CPU, a smoke test):
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import signal
@@ -44,7 +45,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 PART_BYTES = 15 * 1024 * 1024  # a returned file may be 16 MiB
 SMALL_ONNX = 8_000_000
@@ -136,7 +137,8 @@ def post_process(job: Job, csv: Path, deadline: float, eval_threads: int, bring:
             export_and_eval(job, avg, "avg-", csv, left, eval_threads, bring)
 
 
-def export_and_eval(job: Job, ckpt: Path, prefix: str, csv: Path, left, eval_threads: int, bring: bool) -> None:
+def export_and_eval(job: Job, ckpt: Path, prefix: str, csv: Path, left: Callable[[], float], eval_threads: int,
+                    bring: bool) -> None:
     if bring:
         import torch
 
@@ -228,8 +230,6 @@ def main() -> None:
         for prefix in ("", "avg-"):
             rep = job.res / f"{prefix}eval-int8" / "report.json"
             if rep.is_file():
-                import json
-
                 acc += f"{prefix or 'best '}PublicTest int8 {json.loads(rep.read_text())['accuracy']:.4f} "
         say(f"{job.name}: {acc} {'; '.join(job.notes)}")
         (job.res / "notes.txt").write_text("\n".join(job.notes) + "\n")
