@@ -9,6 +9,7 @@ Fixtures (all function-scoped unless noted):
   fer_image_folder    the Kaggle image-copy layout (train/<class>/Training_<i>.png, test/...)
   real_fer2013_dir    $FER_EDGE_FER2013_DIR, else ../shared/data/fer2013 (session; skips when absent)
   real_fer_csv_small  a Kaggle CSV of the real faces, 300 per split, via to_csv.py (session)
+  pixels_path         each of the C++ row parser's paths in turn: simd, scalar, slow (module)
 Helpers: REPO_ROOT, SHARED_FER2013, run_cli(*args) -> CompletedProcess.
 """
 from __future__ import annotations
@@ -94,6 +95,17 @@ def make_image_folder(tmp_path: Path) -> Callable[..., tuple[Path, SyntheticFer]
 @pytest.fixture
 def fer_image_folder(make_image_folder) -> Path:
     return make_image_folder()[0]
+
+
+@pytest.fixture(scope="module", params=["simd", "scalar", "slow"])
+def pixels_path(request):
+    """Each row parser in turn (fast path with the SIMD kernel, fast path with the portable
+    kernel, the simple byte-at-a-time path alone): same results."""
+    from fer_edge import _native
+
+    _native._set_pixels_path(request.param)
+    yield request.param
+    _native._set_pixels_path("simd")
 
 
 @pytest.fixture(scope="session")

@@ -10,21 +10,11 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fer_edge import _native
 from native_reference import parse_fer_csv_reference, parse_pixels_reference
-
-
-@pytest.fixture(scope="module", params=["simd", "scalar", "slow"])
-def pixels_path(request):
-    """Each row parser in turn (fast path with the SIMD kernel, fast path with the portable
-    kernel, the simple byte-at-a-time path alone): same results."""
-    _native._set_pixels_path(request.param)
-    yield request.param
-    _native._set_pixels_path("simd")
 
 
 EXAMPLES = int(os.environ.get("FER_FUZZ_EXAMPLES", "120"))

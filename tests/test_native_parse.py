@@ -13,15 +13,6 @@ from fer_edge import _native
 from native_reference import parse_fer_csv_reference, parse_pixels_reference
 
 
-@pytest.fixture(scope="module", params=["simd", "scalar", "slow"])
-def pixels_path(request):
-    """Each row parser in turn (fast path with the SIMD kernel, fast path with the portable
-    kernel, the simple byte-at-a-time path alone): same results."""
-    _native._set_pixels_path(request.param)
-    yield request.param
-    _native._set_pixels_path("simd")
-
-
 KAGGLE = dict(ncols=3, pixels_col=1, label_col=0, usage_col=2)
 USAGES = ("Training", "PublicTest", "PrivateTest")
 
