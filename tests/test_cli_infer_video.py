@@ -3,10 +3,13 @@ belong to the other verb: one line naming it, exit 2, never a traceback."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from conftest import cli_env
 from fer_edge.cli import main
 from fer_edge.errors import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from fer_edge.labels import CLASSES
@@ -115,3 +118,18 @@ def test_webcam_points_images_to_infer(sample_image, tmp_path, capsys):
     assert f"`fer-edge infer {sample_image}`" in err[0]
     assert main(["webcam", "--source", str(sample_image.parent), "--no-display"]) == EXIT_USAGE
     assert "is a folder of images" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["infer", "webcam"])
+def test_a_broken_video_gives_our_line_and_nothing_from_ffmpeg(command, tmp_path):
+    # FFmpeg writes to the process's stderr itself ("[mov,mp4,...] moov atom not found"), past
+    # Python: only a separate process shows whether it stays quiet.
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video\n")
+    args = [command, str(bad)] if command == "infer" else [command, "--source", str(bad), "--no-display"]
+    env = {k: v for k, v in cli_env().items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+    proc = subprocess.run([sys.executable, "-m", "fer_edge", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == EXIT_INPUT, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "onnxruntime provider" not in line]
+    assert errors == [f"fer-edge: error: cannot open video {bad}: not a video, or a codec OpenCV cannot read"]

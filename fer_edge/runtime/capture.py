@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -88,13 +89,17 @@ def _open(spec: SourceSpec, timeout_s: float):
 class _QuietOpenCV:
     """Silence OpenCV's own multi-line warnings while probing a source; we report one line.
 
-    Left alone when the ``fer_edge`` logger is at DEBUG (``-v``), where the details help.
+    FFmpeg logs through its own channel (``moov atom not found``, ``Connection refused``): its
+    level is read from ``OPENCV_FFMPEG_LOGLEVEL`` when OpenCV first starts FFmpeg, so it is set
+    to quiet (-8) for the process unless the user set it. Left alone when the ``fer_edge`` logger
+    is at DEBUG (``-v``), where the details help.
     """
 
     def __enter__(self) -> "_QuietOpenCV":
         self._old = None
         if log.isEnabledFor(logging.DEBUG):
             return self
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
         try:
             import cv2
 
