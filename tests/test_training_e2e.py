@@ -343,6 +343,11 @@ def test_train_all_writes_a_comparison_table(stripes_csv, tmp_path, capsys):
     table = (tmp_path / "comparison.md").read_text()
     assert "| edgenet |" in table and "| resnet18 |" in table
     assert (tmp_path / "edgenet" / "best.pt").is_file() and (tmp_path / "resnet18" / "best.pt").is_file()
+    # without --json the table is printed, with where it was written (complete runs are not retrained)
+    assert cli("train-all", "--data", stripes_csv, "--out", tmp_path, "--models", "edgenet,resnet18", "--epochs", "1",
+               "--threads", "1", "--limit", "32", "--batch-size", "16", "--quiet") == 0
+    printed = capsys.readouterr().out
+    assert str(tmp_path / "comparison.md") in printed and table in printed
 
 
 def test_image_folder_layout_trains(fer_image_folder, tmp_path):

@@ -303,9 +303,13 @@ def run_train_all(args: argparse.Namespace) -> int:
     models = args.models.split(",") if getattr(args, "models", None) else None
     given = _explicit(args)
     given.pop("model", None)
-    table = train_all(args.data, Path(args.out), models=models, options=given, quiet=args.quiet)
+    out = Path(args.out)
+    table = train_all(args.data, out, models=models, options=given, quiet=args.quiet)
     if args.json:
         print(json.dumps(table, indent=2))
+    else:
+        print(f"\ncomparison ({out / 'comparison.md'}, {out / 'comparison.json'}):")
+        print((out / "comparison.md").read_text(), end="")
     return 0
 
 
