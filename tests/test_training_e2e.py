@@ -253,6 +253,18 @@ def test_export_refuses_a_non_checkpoint(tmp_path, capsys):
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_export_refuses_to_replace_an_onnx_file_unless_told(edgenet_run, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    assert cli("export", "--checkpoint", edgenet_run / "best.pt", "--out", out) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert cli("export", "--checkpoint", edgenet_run / "best.pt", "--out", out) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"would overwrite {out}" in err[0] and "choose another --out file" in err[0]
+    assert out.read_bytes() == before
+    assert cli("export", "--checkpoint", edgenet_run / "best.pt", "--out", out, "--overwrite") == 0
+
+
 def test_export_fails_loudly_and_writes_nothing_when_parity_breaks(edgenet_run, tmp_path, monkeypatch):
     import fer_edge.training.export as export_mod
     from fer_edge.errors import ModelError

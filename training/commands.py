@@ -376,7 +376,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     targets = [Path(args.out)] + [variant_path(args.out, tag) for tag, on in (("int8", args.int8), ("fp16", args.fp16)) if on]
     check_derived_outputs("--out", targets, [args.checkpoint, args.data] if args.data else [args.checkpoint],
-                          args.overwrite)
+                          args.overwrite, remedy="choose another --out file")
     result = export_checkpoint(args.checkpoint, args.out, data=args.data, opset=args.opset, dynamo=args.dynamo,
                                tta=args.tta)
     par = result.parity

@@ -34,7 +34,7 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("face detection")
     g.add_argument("--detector", default="yunet", metavar="NAME", type=detector_name,
                    help="yunet (default: the YuNet model shipped with fer-edge; faces are aligned), "
-                   "haar (OpenCV Haar cascade), haar:alt2, none")
+                   "haar (OpenCV's frontal-face Haar cascade; haar:alt, haar:alt2: its two other cascades), none")
     g.add_argument("--detector-model", metavar="PATH", default=None,
                    help="another detector model file: a YuNet .onnx for --detector yunet, a cascade .xml for haar")
     g.add_argument("--no-detect", action="store_true",

@@ -79,10 +79,11 @@ def check_named_outputs(outputs: Mapping[str, Optional[PathLike]], inputs: Itera
 
 
 def check_derived_outputs(option: str, targets: Sequence[PathLike], inputs: Iterable[PathLike],
-                          overwrite: bool = False) -> None:
+                          overwrite: bool = False, remedy: str = "choose an empty folder") -> None:
     """Refuse, before anything is written, derived output files that are an input, or that
     existed before the run (unless ``overwrite``). The message names the first such file and
-    counts the others."""
+    counts the others; ``remedy`` is what to do instead (where ``option`` names a file, not a
+    folder: "choose another file")."""
     ins = list(inputs)
     clash = [(t, hit) for t in targets if (hit := _first_input(t, ins)) is not None]
     if clash:
@@ -95,7 +96,7 @@ def check_derived_outputs(option: str, targets: Sequence[PathLike], inputs: Iter
     if existing:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
         raise UsageError(f"{option} would overwrite {existing[0]}, which existed before this run{more}; "
-                         "choose an empty folder, or pass --overwrite to replace files from an earlier run")
+                         f"{remedy}, or pass --overwrite to replace files from an earlier run")
 
 
 def write_new_file(path: PathLike, data: bytes, overwrite: bool = False) -> None:

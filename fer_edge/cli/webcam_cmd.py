@@ -19,8 +19,10 @@ def register(subparsers: Any) -> None:
         "webcam",
         help=HELP,
         description=HELP + ". Ends on end of file, --max-frames, q/Esc in the window or Ctrl-C; "
-        "outputs are always closed and complete. Exit codes: 0 ended normally, 3 video unreadable, "
-        "4 model problem, 5 camera/stream cannot be opened or was lost, 130 interrupted.",
+        "outputs are always closed and complete. Exit codes: 0 ended normally, 2 bad command line (an output "
+        "naming the input), 3 video unreadable or an output that cannot be written, 4 model problem, "
+        "5 camera/stream cannot be opened or was lost, or --display without a display, "
+        "6 --plot without matplotlib, 130 interrupted.",
     )
     p.add_argument("--source", "-s", default="0", metavar="SRC",
                    help="camera index (0, 1, ...), video file or stream URL (rtsp://, http://) (default: 0)")

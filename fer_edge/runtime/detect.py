@@ -429,7 +429,7 @@ def build_detector(name: str = DEFAULT_DETECTOR, model: Optional[Union[str, Path
         return YuNetDetector(model)
     if kind in ("none", "no"):
         return NoDetector()
-    raise InputError(f"unknown detector {name!r}; use yunet, haar, haar:alt2 or none")
+    raise InputError(f"unknown detector {name!r}; use yunet, haar, haar:alt, haar:alt2 or none")
 
 
 def describe_detector(detector: Any, scale: float = 1.0) -> str:
