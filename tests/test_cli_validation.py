@@ -57,6 +57,22 @@ def test_bad_option_values_are_usage_errors(argv, option, capsys):
     assert "Traceback" not in err
 
 
+
+@pytest.mark.parametrize("argv,usage", [
+    (["infer", "x.jpg", "--bogus"], "usage: fer-edge infer "),
+    (["webcam", "--bogus", "1"], "usage: fer-edge webcam "),
+    (["train", "--data", "d.csv", "--bogus"], "usage: fer-edge train "),
+    (["--bogus"], "usage: fer-edge [-h]"),
+])
+def test_an_unknown_option_is_reported_with_its_verbs_usage(argv, usage, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(usage), err
+    verb = f"fer-edge {argv[0]}" if not argv[0].startswith("-") else "fer-edge"
+    assert err.strip().splitlines()[-1] == f"{verb}: error: unrecognized arguments: {' '.join(argv[argv.index('--bogus'):])}"
+
 GOOD = [
     ["infer", "x.jpg", "--max-faces", "1", "--top-k", "7", "--margin", "0.2", "--detector", "haar:alt2",
      "--threads", "2", "--device", "cuda:1"],

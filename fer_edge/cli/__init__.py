@@ -51,7 +51,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"fer-edge: error: {exc}", file=sys.stderr)
         return exc.exit_code
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # as parse_args would, but with the verb's usage line, not the top level's
+        verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        (verbs.choices.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
