@@ -16,9 +16,15 @@ DEFAULT_PUBLICTEST = SHARED / "fer2013_publictest.npz"
 
 
 def load_faces(path: Path, split: str = "PublicTest", limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The faces and labels; a path that is missing or unreadable ends the script with one line."""
     import cv2
 
+    from fer_edge.errors import FerEdgeError
+
     path = Path(path)
+    if not path.exists():
+        raise SystemExit(f"error: {path}: no such file or folder; pass --data fer2013.csv (Kaggle's CSV, "
+                         "which ../shared/data/fer2013/to_csv.py writes) or that folder's fer2013_publictest.npz")
     if path.suffix == ".npz":
         z = np.load(path)
         jpeg, off, labels = z["jpeg"], z["offsets"], z["emotion"].astype(np.int64)
@@ -27,6 +33,9 @@ def load_faces(path: Path, split: str = "PublicTest", limit: int = 0) -> tuple[n
         return faces, labels[:n]
     from fer_edge.data import load_dataset
 
-    ds = load_dataset(path).subset(split)
+    try:
+        ds = load_dataset(path).subset(split)
+    except FerEdgeError as exc:
+        raise SystemExit(f"error: {exc}") from None
     n = len(ds) if not limit else min(limit, len(ds))
     return ds.images[:n], ds.labels[:n].astype(np.int64)

@@ -122,3 +122,19 @@ def test_webcam_defaults_keep_a_40px_tilting_face_in_95_percent_of_frames(tmp_pa
     lines = [json.loads(x) for x in events.read_text().splitlines()]
     hits = sum(_matched([f["box"] for f in rec["faces"]], truths[rec["frame"]]) for rec in lines)
     assert hits >= 0.95 * len(truths), f"the 40 px face was found in {hits} of {len(truths)} frames"
+
+
+@pytest.mark.parametrize("content", [None, "a,b\n"])
+def test_the_in_the_wild_script_says_what_is_wrong_with_its_data_in_one_line(content, tmp_path):
+    # scripts/eval_in_the_wild.py reads ../shared by default; elsewhere (or with a bad --data) it
+    # must say so in one line, not a FileNotFoundError traceback
+    from conftest import REPO_ROOT
+
+    data = tmp_path / "faces.csv"
+    if content is not None:
+        data.write_text(content)
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "eval_in_the_wild.py"), "--data", str(data)],
+                          capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {data}"), proc.stderr
