@@ -131,8 +131,15 @@ def test_resume_with_another_architecture_fails_clearly(edgenet_run, capsys):
 
 
 def test_resume_refuses_changed_hyperparameters(edgenet_run, capsys):
-    assert cli("train", "--resume", "--out", edgenet_run, "--lr", "0.3") == 3
+    assert cli("train", "--resume", "--out", edgenet_run, "--lr", "0.3") == 2  # a command-line problem: exit 2
     assert "--lr" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb", ["train", "train-all"])
+def test_training_without_data_is_a_usage_error(verb, tmp_path, capsys):
+    assert cli(verb, "--out", tmp_path / "r") == 2
+    assert "--data is required" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_resume_without_a_checkpoint_fails_clearly(tmp_path, capsys):
@@ -443,7 +450,7 @@ def test_progress_bar_shows_loss_accuracy_and_throughput(stripes_csv, tmp_path, 
 
 def test_training_refuses_to_overwrite_a_run(edgenet_run, stripes_csv, capsys):
     before = (edgenet_run / "last.pt").stat().st_mtime_ns
-    assert cli(*train_args(stripes_csv, "edgenet", edgenet_run, "--epochs", "1")) == 3
+    assert cli(*train_args(stripes_csv, "edgenet", edgenet_run, "--epochs", "1")) == 2  # an --out that holds a run: exit 2, nothing touched
     assert "--resume" in capsys.readouterr().err
     assert (edgenet_run / "last.pt").stat().st_mtime_ns == before
 

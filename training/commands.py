@@ -252,7 +252,7 @@ def run_train(args: argparse.Namespace) -> int:
         cfg = TrainConfig.from_dict(ckpt["config"])
         conflicts = [k for k, v in given.items() if k not in RESUME_OVERRIDES and k != "model" and v != getattr(cfg, k)]
         if conflicts:
-            raise InputError(
+            raise UsageError(
                 "--resume continues the run as it was configured; these options differ from it: "
                 + ", ".join(f"--{k.replace('_', '-')}" for k in conflicts)
             )
@@ -262,11 +262,11 @@ def run_train(args: argparse.Namespace) -> int:
         cfg.out = str(out)
     else:
         if not args.data:
-            raise InputError("--data is required (a FER2013 CSV or image folder)")
+            raise UsageError("--data is required (a FER2013 CSV or image folder)")
         model = args.model or "resnet18"
         cfg = TrainConfig(**{**given, "model": model, "out": args.out or f"runs/{model}"})
         if (Path(cfg.out) / "last.pt").exists():
-            raise InputError(
+            raise UsageError(
                 f"{cfg.out} already holds a training run; continue it with --resume or choose another --out"
             )
     _check_data(cfg.data)
@@ -298,7 +298,7 @@ def run_train_all(args: argparse.Namespace) -> int:
     from .compare import train_all
 
     if not args.data:
-        raise InputError("--data is required (a FER2013 CSV or image folder)")
+        raise UsageError("--data is required (a FER2013 CSV or image folder)")
     _check_data(args.data)
     models = args.models.split(",") if getattr(args, "models", None) else None
     given = _explicit(args)
