@@ -25,6 +25,13 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE_FACE_BOX = (108, 51, 79, 79)
 
 
+def reference_softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64, written out here: the oracle for the runtime's own."""
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def subprocess_env() -> dict[str, str]:
     """Environment for `python -m fer_edge` subprocesses (conftest's cli_env: the same fer_edge
     as this test process). Imported lazily: this module is also used outside pytest."""

@@ -69,11 +69,28 @@ def test_json_document(cnn_model, photos, capsys):
     assert doc["errors"] == [] and doc["summary"] == {"inputs": 3, "failed": 0, "faces": 2, "warning": None}
 
 
-def test_glob_and_max_faces(cnn_model, photos, capsys):
-    code = main(["infer", str(photos / "**" / "*.png"), "--model", str(cnn_model), "--json", "--max-faces", "1"])
-    assert code == EXIT_OK
-    names = sorted(i["path"].split("/")[-1] for i in _json(capsys)["images"])
-    assert names == ["b.png", "empty.png"]
+def test_glob_and_max_faces(cnn_model, photos, sample_bgr, capsys):
+    import cv2
+
+    from fixtures_clips import crowd_scene
+
+    crowd, truth = crowd_scene(sample_bgr)
+    cv2.imwrite(str(photos / "sub" / "crowd.png"), crowd)
+    pattern = str(photos / "**" / "*.png")
+
+    def faces_per_image(*extra):
+        assert main(["infer", pattern, "--model", str(cnn_model), "--json", *extra]) == EXIT_OK
+        return {i["path"].split("/")[-1]: i["faces"] for i in _json(capsys)["images"]}
+
+    every = faces_per_image()
+    assert sorted(every) == ["b.png", "crowd.png", "empty.png"]  # the glob: PNGs only, nested ones too
+    assert len(every["crowd.png"]) >= 3 and len(every["b.png"]) == 1 and every["empty.png"] == []
+    for n in (1, 2):
+        kept = faces_per_image("--max-faces", str(n))
+        assert [len(kept[k]) for k in ("b.png", "crowd.png", "empty.png")] == [1, n, 0]
+        # the n largest of the faces found without the limit
+        largest = sorted((f["box"][2] * f["box"][3] for f in every["crowd.png"]), reverse=True)[:n]
+        assert sorted((f["box"][2] * f["box"][3] for f in kept["crowd.png"]), reverse=True) == largest
 
 
 def test_partial_failure_processes_the_good_inputs(cnn_model, photos, tmp_path, capsys):

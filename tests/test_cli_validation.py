@@ -102,7 +102,8 @@ def test_info_unavailable_device_exits_5_and_still_checks_the_model(monkeypatch,
     assert info["default_model"]["valid"] is True
 
 
-def test_info_reports_torch_version_without_importing_it(capsys):
+def test_info_reports_the_installed_torch_version(capsys):
+    # (that it does so without importing torch is checked in a fresh process: test_cli_infer.py::test_info_json)
     from importlib import metadata
 
     try:

@@ -12,12 +12,12 @@ import fer_edge
 from fer_edge.errors import InputError, ModelError
 from fer_edge.labels import CLASSES
 from fer_edge.runtime.api import Predictor
-from fer_edge.runtime.model import FerModel, softmax
+from fer_edge.runtime.model import FerModel
 from fer_edge.runtime.results import FaceResult, ImageResult
 from fer_edge.runtime.tracking import iou_matrix
 
 from fixtures_runtime import (  # noqa: F401
-    REPO, SAMPLE_FACE_BOX, cnn_model, subprocess_env, face_patch, linear_model, model_dir, sample_bgr, sample_image, synthetic_background,
+    REPO, SAMPLE_FACE_BOX, cnn_model, reference_softmax, subprocess_env, face_patch, linear_model, model_dir, sample_bgr, sample_image, synthetic_background,
 )
 
 
@@ -52,7 +52,7 @@ def test_prediction_equals_reference_pipeline(linear_model, sample_bgr):
     w = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(linear_model)).graph.initializer}
     c = p.model.contract
     x = (crop_faces(sample_bgr, found.boxes, found.landmarks, 48).astype(np.float64) - c.mean) / c.std
-    expected = softmax(x.reshape(1, -1) @ w["fc_w"].T + w["fc_b"])[0]
+    expected = reference_softmax(x.reshape(1, -1) @ w["fc_w"].T + w["fc_b"])[0]
     np.testing.assert_allclose([faces[0].probabilities[k] for k in CLASSES], expected, atol=1e-4)
 
 

@@ -10,9 +10,9 @@ from fer_edge.contract import ModelContract
 from fer_edge.errors import DeviceError, ModelError, UsageError
 from fer_edge.labels import CLASSES
 from fer_edge.runtime import providers as prov
-from fer_edge.runtime.model import FerModel, softmax
+from fer_edge.runtime.model import FerModel
 
-from fixtures_runtime import bad_models, cnn_model, linear_model, model_dir, write_model  # noqa: F401
+from fixtures_runtime import bad_models, cnn_model, linear_model, model_dir, reference_softmax, write_model  # noqa: F401
 
 
 def _linear_weights(path):
@@ -34,7 +34,7 @@ def test_load_reads_contract_and_runs(cnn_model):
     assert logits.shape == (5, 7) and logits.dtype == np.float32
     p = m.predict_proba(x)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
-    np.testing.assert_allclose(p, softmax(logits), rtol=1e-6)
+    np.testing.assert_allclose(p, reference_softmax(logits), rtol=1e-6)
     # batch results equal one-at-a-time results
     one = np.concatenate([m.run(x[i: i + 1]) for i in range(5)])
     np.testing.assert_allclose(logits, one, rtol=1e-5, atol=1e-5)

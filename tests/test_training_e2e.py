@@ -396,6 +396,46 @@ def test_training_options_are_applied_and_recorded(option, stripes_csv, tmp_path
         assert isinstance(ckpt["optimizer"]["state"][0].get("exp_avg"), torch.Tensor)
 
 
+@pytest.mark.parametrize("mode", ["weights", "sampler"])
+def test_balance_reaches_the_loss_or_the_draws(mode, tmp_path, monkeypatch):
+    # Recording --balance in the config is not enough: the loss must get the inverse-frequency
+    # class weights (weights), or each epoch's order must be drawn with them per face (sampler).
+    import fer_edge.training.trainer as trainer_mod
+
+    faces, labels = synthetic_faces(16, 0)
+    keep = np.concatenate([np.flatnonzero(labels == c)[: 16 if c in (0, 3) else 2] for c in range(len(PERIODS))])
+    data = write_csv(tmp_path / "imbalanced.csv", {"Training": (faces[keep], labels[keep]),
+                                                   "PublicTest": synthetic_faces(2, 1)})
+    counts = np.bincount(labels[keep], minlength=len(CLASSES))
+    expected = trainer_mod.class_weights(counts)
+    assert float(expected.max() / expected.min()) == pytest.approx(8.0)  # 16 faces against 2
+    seen = []
+    if mode == "weights":
+        real_ce = trainer_mod.F.cross_entropy
+
+        def spy_ce(*args, **kwargs):
+            if kwargs.get("weight") is not None:
+                seen.append(kwargs["weight"].detach().cpu().clone())
+            return real_ce(*args, **kwargs)
+
+        monkeypatch.setattr(trainer_mod.F, "cross_entropy", spy_ce)
+    else:
+        real_multinomial = torch.multinomial
+
+        def spy_multinomial(weights, *args, **kwargs):
+            seen.append(weights.detach().cpu().clone())
+            return real_multinomial(weights, *args, **kwargs)
+
+        monkeypatch.setattr(torch, "multinomial", spy_multinomial)
+    assert cli(*train_args(data, "edgenet", tmp_path / "r", "--epochs", "1", "--balance", mode)) == 0
+    assert seen, f"--balance {mode} never reached the training step"
+    if mode == "weights":
+        assert all(torch.allclose(w, expected) for w in seen)
+    else:
+        per_face = expected.double()[torch.from_numpy(labels[keep])]
+        assert all(torch.equal(torch.sort(w).values, torch.sort(per_face).values) for w in seen)
+
+
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_real_faces_train_evaluate_and_export(real_fer_csv_small, tmp_path, capsys):

@@ -66,7 +66,7 @@ def test_photometric_batch_is_seeded_and_stays_in_pixel_range():
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert a.min() >= 0 and a.max() <= 255 and a.shape == x.shape
     changed = (a - x).abs().flatten(1).amax(1) > 1
-    assert 0 < int(changed.sum()) < len(x) + 1
+    assert 0 < int(changed.sum()) < len(x)  # photometric_p 0.5: some faces changed, some left as they were
 
 
 def test_photometric_batch_with_zero_probabilities_is_the_identity():
@@ -161,7 +161,6 @@ def test_robustness_report_measures_the_drop_of_a_brightness_sensitive_model():
     assert rows["dim x0.4"].drop_points > 50 and rows["mirror"].drop_points == 0
     assert r.worst.perturbation in ("dim x0.4", "dim x0.7", "bright x1.4")
     assert "| dim x0.4 |" in r.markdown()
-    assert len(labels) == len(faces)
 
 
 def test_accuracy_and_macro_f1_match_scikit_learn():
