@@ -186,3 +186,21 @@ def test_each_thread_gets_its_own_opencv_detector(sample_bgr):
             t.join()
         assert len({id(x) for x in seen + [mine]}) == 3
         assert results[0] == results[1] == det.detect(sample_bgr).tolist()
+
+
+def test_yunet_reports_no_phantom_faces_on_inputs_of_32_px_or_less(sample_bgr):
+    # On an input 32 px or less on a side, YuNet by itself returns boxes of score 1.0 (or NaN)
+    # on nothing at all, and not the same ones from call to call: such inputs are padded first.
+    import cv2
+
+    yn = YuNetDetector()
+    strips = [np.full((h, w), v, np.uint8) for h in (1, 8, 16, 24, 32) for w in (24, 320, 1280) for v in (0, 128, 255)]
+    strips.append(np.zeros((1, 2_000_000), np.uint8))  # 1 px high after the downscale to 1280
+    for _ in range(5):
+        assert [len(yn.detect_faces(s).boxes) for s in strips] == [0] * len(strips)
+    # a face that fills a 34 px crop is still found, inside the crop
+    crop = cv2.resize(face_patch(sample_bgr, pad=0.5), (34, 34), interpolation=cv2.INTER_AREA)
+    found = yn.detect_faces(crop)
+    assert len(found.boxes) == 1
+    x, y, w, h = found.boxes[0]
+    assert x >= 0 and y >= 0 and x + w <= 34 and y + h <= 34 and w >= 15

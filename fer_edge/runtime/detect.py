@@ -290,6 +290,12 @@ def yunet_model_path() -> Path:
     return Path(str(resources.files("fer_edge").joinpath(YUNET_MODEL)))
 
 
+#: YuNet answers an input 32 px or less on a side with boxes of score 1.0 on nothing at all (or
+#: NaN boxes); measured on blank 8-32 px strips. Smaller inputs are padded up to this (replicated
+#: edge, so no new edges), and the boxes kept are clipped to the unpadded image.
+YUNET_MIN_SIDE = 64
+
+
 @dataclass
 class _YuNetState:
     det: Any  # cv2.FaceDetectorYN
@@ -362,17 +368,22 @@ class YuNetDetector:
         small, scale = _downscale(image, self.max_side)
         bgr = small if small.ndim == 3 else cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
         h, w = bgr.shape[:2]
+        if h < YUNET_MIN_SIDE or w < YUNET_MIN_SIDE:
+            bgr = cv2.copyMakeBorder(bgr, 0, max(0, YUNET_MIN_SIDE - h), 0, max(0, YUNET_MIN_SIDE - w),
+                                     cv2.BORDER_REPLICATE)
+        size = (bgr.shape[1], bgr.shape[0])
         state = self._states.get()
-        if state.size != (w, h):
-            state.det.setInputSize((w, h))
-            state.size = (w, h)
+        if state.size != size:
+            state.det.setInputSize(size)
+            state.size = size
         try:
             _, faces = state.det.detect(bgr)
         except cv2.error as exc:
             raise ModelError(f"YuNet detection failed: {_cv_msg(exc)}") from exc
-        if faces is None or len(faces) == 0:
+        f = np.asarray(faces if faces is not None else (), dtype=np.float32).reshape(-1, 15)
+        f = f[np.isfinite(f).all(axis=1)]
+        if len(f) == 0:
             return FaceDetections.from_boxes(np.zeros((0, 4), np.int32))
-        f = np.asarray(faces, dtype=np.float32).reshape(len(faces), -1)
         boxes = np.round(f[:, :4]).astype(np.int32)
         if self.square:
             boxes = squarify(_clip_keep(boxes, w, h), w, h)
