@@ -25,6 +25,7 @@ import glob
 import logging
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Union
@@ -138,10 +139,14 @@ def resolve_source(source: Union[str, Path, int], default: str = IMAGES) -> Sour
         return SourceSpec(STREAM, bare, url=bare)
     src = os.path.expanduser(typed)
     p = Path(src)
-    if p.is_dir():
+    try:
+        is_dir, exists = p.is_dir(), p.exists()
+    except OSError as exc:  # a name too long, a folder we may not enter
+        return SourceSpec(IMAGES, typed, (), error=f"cannot access {src}: {exc.strerror or exc}")
+    if is_dir:
         files = _folder_images(p)
         return SourceSpec(IMAGES, typed, tuple(files), error=None if files else f"no images found in folder: {src}")
-    if p.exists():
+    if exists:
         kind = VIDEO if is_video_file(p) else IMAGES if is_image_file(p) else default
         return SourceSpec(kind, typed, (src,))
     if _GLOB_CHARS & set(src):
@@ -208,12 +213,16 @@ def read_image(path: Union[str, Path]) -> np.ndarray:
     import cv2
 
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"image not found: {p}")
-    if p.is_dir():
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(f"image not found: {p}") from None
+    except OSError as exc:  # a name too long, a folder we may not enter, a link loop
+        raise InputError(f"cannot read image {p}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
         raise InputError(f"is a folder, not an image: {p}")
     try:
-        data = p.read_bytes()
+        data = p.read_bytes() if stat.S_ISREG(mode) else _read_special(p)
     except OSError as exc:
         raise InputError(f"cannot read image {p}: {exc.strerror or exc}") from exc
     if not data:
@@ -234,6 +243,28 @@ def read_image(path: Union[str, Path]) -> np.ndarray:
             raise InputError(f"cannot decode image {p}: the {fmt} data is truncated or damaged")
         raise InputError(f"not an image or unsupported format: {p}")
     return img
+
+
+#: The most read from a path that is not a regular file (a pipe, a device) before giving up.
+MAX_SPECIAL_BYTES = 256 << 20
+
+
+def _read_special(p: Path) -> bytes:
+    """The bytes of a pipe or device, never waiting for a writer that is not there (a named pipe
+    nobody writes to reads as empty) and never more than :data:`MAX_SPECIAL_BYTES` (``/dev/zero``)."""
+    fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        os.set_blocking(fd, True)  # open() did not wait for a writer; reads now wait for data
+        chunks, size = [], 0
+        while size <= MAX_SPECIAL_BYTES:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    raise InputError(f"not an image: {p} is not a regular file and gives more than {MAX_SPECIAL_BYTES >> 20} MB")
 
 
 # File signatures of the formats OpenCV reads: a file that starts like one is an image,
