@@ -89,6 +89,12 @@ def test_build_detector_errors(tmp_path):
         YuNetDetector(junk)
     with pytest.raises(ModelError, match="Haar cascade not found"):
         HaarDetector(cascade="nope")
+    for name, content in (("photo.jpg", b"\xff\xd8\xff\xe0 not a cascade"),
+                          ("other.xml", b'<?xml version="1.0"?>\n<opencv_storage><x>1</x></opencv_storage>\n')):
+        bad = tmp_path / name
+        bad.write_bytes(content)
+        with pytest.raises(ModelError, match="cannot load Haar cascade"):  # not OpenCV's SystemError
+            build_detector("haar", bad)
 
 
 # ---------------------------------------------------------------------------- YuNet, the default (issue 10)

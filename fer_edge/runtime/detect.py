@@ -257,7 +257,10 @@ class HaarDetector:
     def _load(self) -> Any:
         import cv2
 
-        cascade = cv2.CascadeClassifier(str(self.cascade_path))
+        try:
+            cascade = cv2.CascadeClassifier(str(self.cascade_path))
+        except (cv2.error, SystemError) as exc:  # a file that is not XML: OpenCV's parser throws
+            raise ModelError(f"cannot load Haar cascade {self.cascade_path}: not a cascade XML file") from exc
         if cascade.empty():
             raise ModelError(f"cannot load Haar cascade {self.cascade_path}")
         return cascade
