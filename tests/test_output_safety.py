@@ -202,3 +202,27 @@ def test_every_named_output_says_it_replaces_in_help():
                 checked.append(f"{verb} {action.option_strings[0]}")
                 assert action.help and action.help.endswith(REPLACES), f"{verb} {action.option_strings[0]}: {action.help!r}"
     assert {f"webcam {o}" for o in WEBCAM_OUTPUTS} <= set(checked)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("extra", [[], ["--json"]])
+def test_a_full_disk_under_stdout_is_one_line_exit_3(extra, sample_image):
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "fer_edge", "infer", "-q", str(sample_image), *extra],
+                              stdout=full, stderr=subprocess.PIPE, text=True, env=cli_env(), timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "fer-edge: error: cannot write an output (standard output or a file): No space left on device"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_a_full_disk_under_the_webcam_csv_names_the_file(sample_bgr, tmp_path, capsys):
+    clip = tmp_path / "clip.mp4"
+    make_face_video(clip, sample_bgr, frames=6)
+    assert main(["webcam", "-q", "--source", str(clip), "--no-display", "--csv", "/dev/full"]) == 3
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "fer-edge: error: cannot write CSV /dev/full: No space left on device"

@@ -12,7 +12,7 @@ import sys
 from typing import Optional, Sequence
 
 from .. import __version__
-from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, FerEdgeError
+from ..errors import EXIT_FAILURE, EXIT_INPUT, EXIT_INTERRUPTED, FerEdgeError
 
 # Order here is the order in `fer-edge --help`.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -60,6 +60,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     try:
         code = args.func(args)
+        sys.stdout.flush()  # a full disk under `> out.txt` shows here, while we can still say so
     except FerEdgeError as exc:
         print(f"fer-edge: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -68,6 +69,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `fer-edge infer ... | head`
         return 0
+    except OSError as exc:  # the system refused an output: a full disk, a folder we may not write to
+        what = exc.filename if exc.filename is not None else "an output (standard output or a file)"
+        print(f"fer-edge: error: cannot write {what}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
     except MemoryError:
         print("fer-edge: error: out of memory", file=sys.stderr)
         return EXIT_FAILURE

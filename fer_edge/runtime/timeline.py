@@ -93,15 +93,21 @@ class CsvSink:
 
     def add(self, frame: int, time_s: float, faces: Sequence[FaceResult]) -> None:
         w = self._open()
-        for f in faces:
-            w.writerow(FrameFace.of(frame, time_s, f).to_dict())
-            self.rows += 1
-        self._f.flush()
+        try:
+            for f in faces:
+                w.writerow(FrameFace.of(frame, time_s, f).to_dict())
+                self.rows += 1
+            self._f.flush()
+        except OSError as exc:  # a full disk
+            raise InputError(f"cannot write CSV {self.path}: {exc.strerror or exc}") from None
 
     def close(self) -> None:
         """Close the file; a run that processed frames without any face still leaves the header."""
         self._open()
-        self._f.close()
+        try:
+            self._f.close()
+        except OSError as exc:
+            raise InputError(f"cannot write CSV {self.path}: {exc.strerror or exc}") from None
 
 
 def to_dataframe(rows: Sequence[FrameFace], classes: Sequence[str] = CLASSES):
