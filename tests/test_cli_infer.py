@@ -204,3 +204,26 @@ def test_python_m_fer_edge_subprocess(cnn_model, sample_image, tmp_path):
     assert len(doc["images"][0]["faces"]) == 1
     assert "Traceback" not in out.stderr
     assert "fer-edge: onnxruntime provider: CPUExecutionProvider" in out.stderr
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGTERM") or sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_ends_infer_like_ctrl_c(sample_image, tmp_path):
+    # `kill`, `docker stop`: exit 130 and one line, as the README's exit codes promise (was -15, silent)
+    import signal
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(2000):  # about 10 s of work on 2 cores: the signal comes long before the end
+        shutil.copyfile(sample_image, folder / f"f{i:04d}.jpg")
+    proc = subprocess.Popen([sys.executable, "-m", "fer_edge", "infer", "-q", str(folder)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=subprocess_env())
+    try:
+        for _ in range(3):  # the header, its rule and a first row: it is working through the folder
+            assert proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "fer-edge: interrupted" and "Traceback" not in err
+    assert len(out.splitlines()) < 2000  # it stopped before the end

@@ -7,9 +7,12 @@ function, so ``fer-edge --help`` is instant and never imports torch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from typing import Optional, Sequence
+import threading
+from typing import Iterator, Optional, Sequence
 
 from .. import __version__
 from ..errors import EXIT_FAILURE, EXIT_INPUT, EXIT_INTERRUPTED, FerEdgeError
@@ -59,7 +62,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        code = args.func(args)
+        with _sigterm_as_ctrl_c():
+            code = args.func(args)
         sys.stdout.flush()  # a full disk under `> out.txt` shows here, while we can still say so
     except FerEdgeError as exc:
         print(f"fer-edge: error: {exc}", file=sys.stderr)
@@ -77,6 +81,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("fer-edge: error: out of memory", file=sys.stderr)
         return EXIT_FAILURE
     return int(code or 0)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (``kill``, ``docker stop``, systemd) ends a command as Ctrl-C does: exit 130 with
+    its outputs closed. (The webcam loop installs its own handler, which finishes the frame first.)"""
+    term = getattr(signal, "SIGTERM", None)
+    if term is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.getsignal(term)
+
+    def interrupt(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(term, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(term, old if old is not None else signal.SIG_DFL)
 
 
 def run() -> None:
