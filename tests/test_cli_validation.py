@@ -18,6 +18,7 @@ BAD = [
     (["infer", "x.jpg", "--detector", "foo"], "--detector"),
     (["infer", "x.jpg", "--detector", "haar:nope"], "--detector"),
     (["infer", "x.jpg", "--threads", "0"], "--threads"),
+    (["infer", "x.jpg", "--threads", "10000"], "--threads"),  # a pool that size never let the process exit
     (["infer", "x.jpg", "--device", "foo"], "--device"),
     (["infer", "x.jpg", "--device", "cpu:1"], "--device"),
     (["demo", "--top-k", "0"], "--top-k"),

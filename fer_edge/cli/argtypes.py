@@ -40,6 +40,19 @@ def int_at_least(low: int) -> Callable[[str], int]:
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
 
+#: The most ONNX Runtime threads --threads takes: a thread pool of 10,000 never lets the process
+#: exit (measured), and more threads than cores only slow a 48x48 model down.
+MAX_THREADS = 256
+
+
+def thread_count(text: str) -> int:
+    """``type=`` for ``--threads``: 1 to :data:`MAX_THREADS`."""
+    value = positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_THREADS} (more threads than cores only slow "
+                                         f"ONNX Runtime down), got {value}")
+    return value
+
 
 def float_range(low: float, high: Optional[float] = None, *, low_open: bool = False,
                 high_open: bool = False) -> Callable[[str], float]:

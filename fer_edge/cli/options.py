@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from .argtypes import detector_name, margin, max_faces, onnx_device, positive_int
+from .argtypes import detector_name, margin, max_faces, onnx_device, positive_int, thread_count
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -19,7 +19,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", "-m", metavar="PATH", default=None,
                    help="exported .onnx model, or 'default': the model shipped with fer-edge (the default)")
     add_device_option(g)
-    g.add_argument("--threads", type=positive_int, default=None, metavar="N",
+    g.add_argument("--threads", type=thread_count, default=None, metavar="N",
                    help="onnxruntime intra-op threads (default: onnxruntime's choice, all cores)")
 
 
