@@ -99,3 +99,32 @@ def test_predict_emotions_on_crops(sample_bgr):  # noqa: F811
 def test_unsupported_inputs_say_what_is_accepted(predictor, bad):
     with pytest.raises(TypeError, match="a file path, a numpy BGR array or a PIL image"):
         predictor.predict(bad)
+
+
+def test_16_bit_images_read_as_their_files_do(predictor, sample_bgr, tmp_path):  # noqa: F811
+    import cv2
+
+    c16, g16 = tmp_path / "c16.png", tmp_path / "g16.png"
+    cv2.imwrite(str(c16), sample_bgr.astype(np.uint16) * 257)
+    cv2.imwrite(str(g16), cv2.cvtColor(sample_bgr, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257)
+    by_file = predictor.predict(c16)
+    assert len(by_file) == 1
+    array16 = cv2.imread(str(c16), cv2.IMREAD_UNCHANGED)
+    assert array16.dtype == np.uint16
+    _same(predictor.predict(array16), by_file)  # was clipped to 255: a white frame, no face
+    pil16 = Image.open(g16)
+    assert pil16.mode.startswith("I;16")
+    _same(predictor.predict(pil16), predictor.predict(g16))
+
+
+def test_float_images_in_0_to_255_work_and_ambiguous_ones_are_refused(predictor, sample_bgr):  # noqa: F811
+    _same(predictor.predict(sample_bgr.astype(np.float64)), predictor.predict(sample_bgr))
+    with pytest.raises(ValueError, match="values in 0..1"):
+        predictor.predict(sample_bgr.astype(np.float32) / 255)  # read as 0..255 it would be a black frame
+    for bad in (np.nan, np.inf):
+        img = sample_bgr.astype(np.float32)
+        img[10, 10, 0] = bad
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            predictor.predict(img)
+    with pytest.raises(ValueError, match="values in 0..1"):
+        fer_edge.predict_emotions(np.full((48, 48), 0.5, np.float32))

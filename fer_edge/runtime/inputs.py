@@ -58,7 +58,9 @@ def _from_pil(image: Any) -> np.ndarray:
         image = ImageOps.exif_transpose(image)
     except Exception:  # no EXIF, or an image type exif_transpose does not handle
         pass
-    if image.mode in ("L", "1", "I", "I;16", "F"):
+    if image.mode.startswith("I;16"):  # 16-bit gray PNG / TIFF: scaled to 8 bits, as for the file itself
+        return as_bgr_or_gray(np.asarray(image).astype(np.uint16))
+    if image.mode in ("L", "1", "I", "F"):
         return np.ascontiguousarray(np.asarray(image.convert("L"), dtype=np.uint8))
     rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
     return np.ascontiguousarray(rgb[:, :, ::-1])

@@ -25,8 +25,11 @@ from .align import crop_faces
 def as_bgr_or_gray(image: np.ndarray) -> np.ndarray:
     """Normalise an input image to contiguous uint8 ``(H, W)`` or ``(H, W, 3)`` BGR.
 
-    Accepts BGRA (drops alpha), single-channel ``(H, W, 1)`` and non-uint8 images in
-    0..255 (clipped), which is what callers hand the Python API in practice.
+    Accepts BGRA (drops alpha), single-channel ``(H, W, 1)``, 16-bit images as OpenCV reads
+    them with ``IMREAD_UNCHANGED`` (scaled to 8 bits as ``cv2.imread`` does for such a file), and
+    other integer or float images in 0..255 (rounded and clipped). A float image whose values
+    all lie in 0..1, or one with NaN or infinite values, is refused (ValueError): read as 0..255
+    it would be a black frame, and the answer silently wrong.
     """
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image must be a numpy array, got {type(image).__name__}")
@@ -39,7 +42,17 @@ def as_bgr_or_gray(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"image must be (H, W), (H, W, 3) BGR or (H, W, 4) BGRA, got shape {image.shape}")
     if img.shape[0] == 0 or img.shape[1] == 0:
         raise ValueError(f"image is empty (shape {image.shape})")
-    if img.dtype != np.uint8:
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        if img.dtype.kind == "f":
+            if not np.isfinite(img).all():
+                raise ValueError("image has NaN or infinite values")
+            if 0.0 < float(img.max()) <= 1.0:
+                raise ValueError("image is float with values in 0..1; fer-edge takes 0..255 "
+                                 "(pass image * 255, or a uint8 image)")
+        elif img.dtype.kind not in "iub":
+            raise TypeError(f"image must hold numbers, got dtype {img.dtype}")
         img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     return np.ascontiguousarray(img)
 
