@@ -5,6 +5,16 @@ agree on what went wrong; `fer_edge.cli.main` maps each class to its exit code.
 """
 from __future__ import annotations
 
+def printable(text: str) -> str:
+    """``text`` with control and other unprintable characters escaped (``\\n``, ``\\x1b``): a file
+    name with a newline or a terminal escape must not break a one-line message or a table row,
+    nor drive the user's terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
+
+
 EXIT_OK = 0
 EXIT_FAILURE = 1  # something failed that is not the user's input (a bug, an unexpected error)
 EXIT_USAGE = 2  # bad command line (argparse uses 2 as well)

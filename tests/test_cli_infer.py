@@ -227,3 +227,23 @@ def test_sigterm_ends_infer_like_ctrl_c(sample_image, tmp_path):
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == "fer-edge: interrupted" and "Traceback" not in err
     assert len(out.splitlines()) < 2000  # it stopped before the end
+
+
+def test_control_characters_in_file_names_are_escaped_in_rows_and_errors(cnn_model, sample_image, tmp_path, capsys):
+    # a newline or a terminal escape in a name must not split a row or an error line, nor reach the terminal
+    good = tmp_path / "bad\nname\x1b[2J.jpg"
+    shutil.copyfile(sample_image, good)
+    bad = tmp_path / "txt\x1b[31mred.jpg"
+    bad.write_text("not an image")
+    assert main(["infer", str(good), str(bad), "--model", str(cnn_model)]) == EXIT_PARTIAL
+    cap = capsys.readouterr()
+    assert "\x1b" not in cap.out + cap.err
+    rows = cap.out.strip().splitlines()
+    assert len(rows) == 2 + 2 + 1  # header, rule, one row per input, the summary
+    assert "name\\x1b[2J.jpg" in rows[2] and "bad\\nname" in rows[2]
+    assert cap.err.strip().splitlines()[-2:] == [
+        "fer-edge: error: 1 of 2 inputs failed:",
+        f"  not an image or unsupported format: {tmp_path}/txt\\x1b[31mred.jpg"]
+    assert main(["infer", str(bad), "--model", str(cnn_model)]) == EXIT_INPUT
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"fer-edge: error: not an image or unsupported format: {tmp_path}/txt\\x1b[31mred.jpg")

@@ -15,7 +15,7 @@ import threading
 from typing import Iterator, Optional, Sequence
 
 from .. import __version__
-from ..errors import EXIT_FAILURE, EXIT_INPUT, EXIT_INTERRUPTED, FerEdgeError
+from ..errors import EXIT_FAILURE, EXIT_INPUT, EXIT_INTERRUPTED, FerEdgeError, printable
 
 # Order here is the order in `fer-edge --help`.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -66,7 +66,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             code = args.func(args)
         sys.stdout.flush()  # a full disk under `> out.txt` shows here, while we can still say so
     except FerEdgeError as exc:
-        print(f"fer-edge: error: {exc}", file=sys.stderr)
+        print(f"fer-edge: error: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("fer-edge: interrupted", file=sys.stderr)
@@ -74,7 +74,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BrokenPipeError:  # `fer-edge infer ... | head`
         return 0
     except OSError as exc:  # the system refused an output: a full disk, a folder we may not write to
-        what = exc.filename if exc.filename is not None else "an output (standard output or a file)"
+        what = printable(str(exc.filename)) if exc.filename is not None else "an output (standard output or a file)"
         print(f"fer-edge: error: cannot write {what}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_INPUT
     except MemoryError:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from ..errors import printable
 from .options import (
     add_annotated_options, add_detector_options, add_json_option, add_model_options, add_top_k_option,
     add_verbosity_options, build_predictor,
@@ -143,11 +144,11 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
     if not errors:
         return ok_code
     if len(errors) == 1 and len(sources) == 1:
-        print(f"fer-edge: error: {errors[0]['error']}", file=sys.stderr)
+        print(f"fer-edge: error: {printable(errors[0]['error'])}", file=sys.stderr)
         return input_code
     print(f"fer-edge: error: {len(errors)} of {len(sources)} inputs failed:", file=sys.stderr)
     for e in errors:
-        print(f"  {e['error']}", file=sys.stderr)
+        print(f"  {printable(e['error'])}", file=sys.stderr)
     return input_code if len(errors) == len(sources) else partial_code
 
 
@@ -274,13 +275,13 @@ class _Table:
         print("-" * len(head))
 
     def _p(self, path: Optional[str]) -> str:
-        p = path or "<array>"
+        p = printable(path or "<array>")
         return p if len(p) <= self.w_path else "..." + p[-(self.w_path - 3):]
 
     def row(self, res) -> None:
         path = self._p(res.path)
         if not res.ok:
-            print(f"{path:<{self.w_path}}  {'-':>4}  error: {res.error}")
+            print(f"{path:<{self.w_path}}  {'-':>4}  error: {printable(res.error)}")
         elif not res.faces:
             print(f"{path:<{self.w_path}}  {'-':>4}  no face found")
         for i, f in enumerate(res.faces, 1):
@@ -291,7 +292,7 @@ class _Table:
         self.videos += 1
         path = self._p(entry["path"])
         if entry["summary"] is None:
-            print(f"{path:<{self.w_path}}  {'-':>4}  error: {entry['error']}")
+            print(f"{path:<{self.w_path}}  {'-':>4}  error: {printable(entry['error'])}")
             return
         self.frames += entry["summary"]["frames"]
         for frame in entry["frames"]:
@@ -301,7 +302,7 @@ class _Table:
         if not entry["summary"]["faces"]:
             print(f"{path:<{self.w_path}}  {'-':>4}  no face found in {entry['summary']['frames']} frames")
         if entry["error"] is not None:
-            print(f"{path:<{self.w_path}}  {'-':>4}  error: {entry['error']}")
+            print(f"{path:<{self.w_path}}  {'-':>4}  error: {printable(entry['error'])}")
 
     def _face(self, path: str, i: int, f) -> None:
         """One face: a FaceResult, or its JSON dict (a video's frames are kept as JSON)."""
