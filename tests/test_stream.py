@@ -272,3 +272,21 @@ def test_truncated_video_file(cnn_model, sample_bgr, tmp_path, capsys):
     assert code == 3 and "truncated" in err
     n = len(_jsonl(events))
     assert 0 < n < 40 and f"{n} frames" in err
+
+
+def test_a_video_too_short_or_empty_says_why_no_face_was_found(sample_bgr, tmp_path):
+    import cv2
+
+    predictor = Predictor(None)
+    one = tmp_path / "one.mp4"
+    make_face_video(one, sample_bgr, frames=1)
+    s = run_stream(predictor, str(one))
+    assert s.frames == 1 and s.frames_with_faces == 0  # --min-hits 2: one detection cannot confirm a face
+    assert "Try --min-hits 1" in s.warning
+    s = run_stream(predictor, str(one), StreamOptions(min_hits=1))
+    assert s.frames_with_faces == 1 and s.warning is None
+    empty = tmp_path / "empty.avi"
+    writer = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 15, (64, 48))
+    writer.release()
+    s = run_stream(predictor, str(empty))
+    assert s.frames == 0 and s.warning == "the video has no frames"

@@ -325,13 +325,20 @@ def run_stream(
             except cv2.error:
                 pass
     summary.stage_ms = _stage_ms(stage_total, summary.frames)
-    if summary.frames and not summary.frames_with_faces and getattr(predictor.detector, "name", "") != "none":
+    if summary.end == END_EOF and not summary.frames:
+        summary.warning = "the video has no frames"
+    elif summary.frames and not summary.frames_with_faces and getattr(predictor.detector, "name", "") != "none":
         from .detect import describe_detector, no_face_advice
 
+        if summary.frames < opts.min_hits * opts.detect_every:  # too short for a face to be confirmed
+            advice = (f"--min-hits 1: a face is reported once it has been detected {opts.min_hits} times, "
+                      f"and {summary.frames} frame(s) with detection every {opts.detect_every} allow fewer")
+        else:
+            advice = no_face_advice(predictor.detector, opts.detect_scale)
         summary.warning = (
             f"no face found in any of the {summary.frames} frames, looked for by "
             f"{describe_detector(predictor.detector, opts.detect_scale)} every {opts.detect_every} frame(s). "
-            f"Try {no_face_advice(predictor.detector, opts.detect_scale)}."
+            f"Try {advice}."
         )
     # Containers state their frame count (MP4/AVI exactly, MKV/WebM as an estimate): a file
     # that ends clearly short of it is damaged, which the exit code should say.
