@@ -121,3 +121,57 @@ def test_infer_inputs_keep_order_and_drop_duplicates(tree):
     ]
     with pytest.raises(ValueError, match="camera"):
         infer_inputs([resolve_source("0")])
+
+
+def _without_privileges(tmp_path) -> list[str]:
+    """A command prefix under which file permissions bite (root reads anything): nothing for a
+    normal user, `setpriv` without capabilities for root; skips where neither works."""
+    if os.geteuid() != 0:
+        return []
+    prefix = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"]
+    probe = tmp_path / "probe"
+    probe.write_text("x")
+    probe.chmod(0)
+    try:
+        import subprocess
+
+        if shutil.which("setpriv") and subprocess.run([*prefix, "cat", str(probe)], capture_output=True).returncode != 0:
+            return prefix
+    finally:
+        probe.chmod(0o644)
+    pytest.skip("running as root without a working setpriv: permissions cannot be tested")
+
+
+def test_unreadable_folders_and_videos_say_permission_denied(sample_image, tmp_path):  # noqa: F811
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    prefix = _without_privileges(tmp_path)
+    top = tmp_path / "top"
+    (top / "sub").mkdir(parents=True)
+    shutil.copyfile(sample_image, top / "a.jpg")
+    shutil.copyfile(sample_image, top / "sub" / "b.jpg")
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"\0" * 64)
+    for p in (top / "sub", closed, video):
+        p.chmod(0)
+
+    def cli(*args):
+        return subprocess.run([*prefix, sys.executable, "-m", "fer_edge", *args], capture_output=True, text=True,
+                              env=cli_env(), timeout=120, cwd=tmp_path)
+
+    try:
+        r = cli("infer", "-q", "top")  # a sub-folder it cannot enter is named, not skipped in silence
+        assert r.returncode == 0 and "top/a.jpg" in r.stdout and "b.jpg" not in r.stdout
+        assert "fer-edge: skipping folder top/sub: Permission denied" in r.stderr
+        r = cli("infer", "-q", "closed")
+        assert r.returncode == 3 and r.stderr.strip().splitlines()[-1] == "fer-edge: error: cannot read folder closed: Permission denied"
+        r = cli("webcam", "-q", "--no-display", "--source", "v.mp4")
+        assert r.returncode == 3 and r.stderr.strip().splitlines()[-1] == "fer-edge: error: cannot read video v.mp4: Permission denied"
+    finally:
+        for p in (top / "sub", closed, video):
+            p.chmod(0o755)

@@ -49,8 +49,16 @@ def open_capture(spec: SourceSpec, timeout_s: float = 10.0):
     require_kind(spec, VIDEO, CAMERA, STREAM)
     if spec.kind == VIDEO:
         p = Path(spec.capture_target)  # type: ignore[arg-type]
-        if not p.exists() and not _IMAGE_SEQUENCE.search(p.name):
-            raise InputError(f"video not found: {spec.name}")
+        if not _IMAGE_SEQUENCE.search(p.name):
+            try:
+                with open(p, "rb"):  # what the system says (missing, not permitted), not OpenCV's guess
+                    pass
+            except FileNotFoundError:
+                raise InputError(f"video not found: {spec.name}") from None
+            except IsADirectoryError:
+                raise InputError(f"cannot open video {spec.name}: it is a folder") from None
+            except OSError as exc:
+                raise InputError(f"cannot read video {spec.name}: {exc.strerror or exc}") from None
     with _QuietOpenCV():
         cap, opened = _open(spec, timeout_s)
     if not opened:

@@ -107,8 +107,16 @@ def is_video_file(path: Union[str, Path]) -> bool:
 
 
 def _folder_images(folder: Path) -> list[str]:
+    """The image files under ``folder``, sorted; a sub-folder that cannot be read is named in a
+    warning (not skipped in silence), the folder itself in an InputError."""
     found = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
+
+    def unreadable(exc: OSError) -> None:
+        if os.path.normpath(exc.filename or "") == os.path.normpath(folder):
+            raise InputError(f"cannot read folder {folder}: {exc.strerror or exc}")
+        log.warning("fer-edge: skipping folder %s: %s", exc.filename, exc.strerror or exc)
+
+    for root, dirs, files in os.walk(folder, followlinks=False, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
             if not name.startswith(".") and is_image_file(name):
@@ -144,7 +152,10 @@ def resolve_source(source: Union[str, Path, int], default: str = IMAGES) -> Sour
     except OSError as exc:  # a name too long, a folder we may not enter
         return SourceSpec(IMAGES, typed, (), error=f"cannot access {src}: {exc.strerror or exc}")
     if is_dir:
-        files = _folder_images(p)
+        try:
+            files = _folder_images(p)
+        except InputError as exc:  # the folder itself cannot be read
+            return SourceSpec(IMAGES, typed, (), error=str(exc))
         return SourceSpec(IMAGES, typed, tuple(files), error=None if files else f"no images found in folder: {src}")
     if exists:
         kind = VIDEO if is_video_file(p) else IMAGES if is_image_file(p) else default
