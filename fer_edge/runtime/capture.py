@@ -19,7 +19,7 @@ from typing import Optional, Protocol
 import numpy as np
 
 from ..errors import DeviceError, InputError
-from .sources import _IMAGE_SEQUENCE, CAMERA, STREAM, VIDEO, SourceSpec, require_kind
+from .sources import _IMAGE_SEQUENCE, CAMERA, STREAM, VIDEO, SourceSpec, input_file_mode, require_kind
 
 log = logging.getLogger("fer_edge")
 
@@ -49,14 +49,10 @@ def open_capture(spec: SourceSpec, timeout_s: float = 10.0):
     require_kind(spec, VIDEO, CAMERA, STREAM)
     if spec.kind == VIDEO:
         p = Path(spec.capture_target)  # type: ignore[arg-type]
-        if not _IMAGE_SEQUENCE.search(p.name):
-            try:
-                with open(p, "rb"):  # what the system says (missing, not permitted), not OpenCV's guess
-                    pass
-            except FileNotFoundError:
-                raise InputError(f"video not found: {spec.name}") from None
-            except IsADirectoryError:
-                raise InputError(f"cannot open video {spec.name}: it is a folder") from None
+        if not _IMAGE_SEQUENCE.search(p.name):  # what the system says (missing, not permitted), not OpenCV's guess
+            input_file_mode(p, "video", spec.name)
+            try:  # may we read it? (non-blocking: a named pipe's open does not wait for a writer)
+                os.close(os.open(p, os.O_RDONLY | os.O_NONBLOCK))
             except OSError as exc:
                 raise InputError(f"cannot read video {spec.name}: {exc.strerror or exc}") from None
     with _QuietOpenCV():

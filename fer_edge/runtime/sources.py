@@ -224,14 +224,7 @@ def read_image(path: Union[str, Path]) -> np.ndarray:
     import cv2
 
     p = Path(path)
-    try:
-        mode = p.stat().st_mode
-    except FileNotFoundError:
-        raise InputError(f"image not found: {p}") from None
-    except OSError as exc:  # a name too long, a folder we may not enter, a link loop
-        raise InputError(f"cannot read image {p}: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(mode):
-        raise InputError(f"is a folder, not an image: {p}")
+    mode = input_file_mode(p, "image")
     try:
         data = p.read_bytes() if stat.S_ISREG(mode) else _read_special(p)
     except OSError as exc:
@@ -254,6 +247,22 @@ def read_image(path: Union[str, Path]) -> np.ndarray:
             raise InputError(f"cannot decode image {p}: the {fmt} data is truncated or damaged")
         raise InputError(f"not an image or unsupported format: {p}")
     return img
+
+
+def input_file_mode(path: Path, noun: str, shown: Optional[str] = None) -> int:
+    """``path``'s stat mode, for an input file of kind ``noun`` ("image", "video"): one InputError
+    line, in the system's words, when it is missing, cannot be reached (a name too long, a folder
+    we may not enter, a link loop) or is a folder. ``shown``: how the message names it."""
+    shown = str(path) if shown is None else shown
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(f"{noun} not found: {shown}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {noun} {shown}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise InputError(f"is a folder, not {'an' if noun[0] in 'aeiou' else 'a'} {noun}: {shown}")
+    return mode
 
 
 #: The most read from a path that is not a regular file (a pipe, a device) before giving up.
