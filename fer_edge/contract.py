@@ -7,6 +7,7 @@ mean/std (in 0..255 pixel units) the network was trained with.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
@@ -26,6 +27,10 @@ class ModelContract:
     model: str = "unknown"
     normalization: str = "train"  # "train": statistics of the training split; "per_split": each split its own
     val_accuracy: Optional[float] = None
+    label_set: str = "fer2013"  # "fer2013" (7 classes) or "ferplus" (8: + contempt)
+    # Softmax temperature fitted on PublicTest at export (probabilities = softmax(logits / T)):
+    # the runtime applies it, so a score of 0.8 is right about 80 % of the time.
+    temperature: float = 1.0
     input_name: str = "input"
     output_name: str = "logits"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -50,6 +55,8 @@ class ModelContract:
         kwargs = {k: v for k, v in d.items() if k in known}
         kwargs["classes"] = tuple(kwargs.get("classes", CLASSES))
         c = cls(**kwargs)
+        if not (isinstance(c.temperature, (int, float)) and math.isfinite(c.temperature) and 0.05 <= c.temperature <= 20):
+            raise ValueError(f"fer_edge metadata has an invalid temperature ({c.temperature!r}); expected 0.05..20")
         if c.std <= 0:
             raise ValueError(f"fer_edge metadata has a non-positive std ({c.std})")
         if c.channels not in (1, 3):

@@ -131,9 +131,16 @@ class FerModel:
             return np.concatenate(parts, axis=0)
         return self._run_once(x)
 
+    @property
+    def temperature(self) -> float:
+        """The softmax temperature fitted at export (1.0 for models exported without one)."""
+        return float(self.contract.temperature)
+
     def predict_proba(self, batch: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(N, num_classes)`` (softmax of :meth:`run`)."""
-        return softmax(self.run(batch), axis=1)
+        """Calibrated class probabilities ``(N, num_classes)``: softmax of :meth:`run` / temperature."""
+        logits = self.run(batch)
+        t = self.temperature
+        return softmax(logits / np.float32(t) if t != 1.0 else logits, axis=1)
 
     def _check_batch(self, batch: np.ndarray) -> np.ndarray:
         if not isinstance(batch, np.ndarray):
