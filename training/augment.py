@@ -204,7 +204,8 @@ def mixup_batch(
     """
     lam = max(lam, 1.0 - lam)
     perm = torch.randperm(len(x), generator=g).to(x.device)
-    target = F.one_hot(y, num_classes).to(x.dtype)
+    # y: class indices, or soft targets (N, num_classes) such as FER+'s vote shares
+    target = y.to(x.dtype) if y.dim() == 2 else F.one_hot(y, num_classes).to(x.dtype)
     if label_smoothing > 0:
         target = target * (1.0 - label_smoothing) + label_smoothing / num_classes
     return lam * x + (1.0 - lam) * x[perm], lam * target + (1.0 - lam) * target[perm]

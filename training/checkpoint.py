@@ -140,7 +140,9 @@ def build_from_checkpoint(ckpt: dict[str, Any], path: str = "checkpoint") -> tor
     """Recreate the model a checkpoint describes and load its weights (eval mode)."""
     from .models import create_model
 
-    model = create_model(ckpt["model_name"])
+    from fer_edge.labels import CLASSES
+
+    model = create_model(ckpt["model_name"], num_classes=len(ckpt.get("classes") or CLASSES))
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:

@@ -32,10 +32,17 @@ RESUME_OVERRIDES = ("epochs", "device", "data", "threads", "patience", "time_bud
 
 def _train_options(p: argparse.ArgumentParser) -> None:
     from .config import TrainConfig
+    from .splits import FERPLUS_TARGETS
 
     d = TrainConfig(data="")
     p.add_argument("--data", help="FER2013 CSV (Kaggle layout: emotion,pixels,Usage) or image folder "
                    "(train/<class>/*.png, optional validation/ or PublicTest/)")
+    p.add_argument("--ferplus", metavar="FER2013NEW.CSV",
+                   help="Microsoft's FER+ votes for the rows of --data (fer2013new.csv, joined row by row): train "
+                   "FER+'s 8 classes (FER2013's 7 + contempt), validated on the FER+ majority protocol")
+    p.add_argument("--ferplus-target", choices=FERPLUS_TARGETS,
+                   help="with --ferplus: votes (soft-label cross-entropy on each face's vote shares, the FER+ paper's "
+                   "best mode; default) or majority (the majority label)")
     p.add_argument("--epochs", type=positive_int, help=f"maximum epochs (default {d.epochs})")
     p.add_argument("--batch-size", type=positive_int, help=f"images per optimizer step, per process (default {d.batch_size})")
     p.add_argument("--device", choices=("auto", "cuda", "cpu"), help="auto: CUDA when available (default)")
@@ -161,6 +168,9 @@ def register(subparsers) -> None:
     p.add_argument("--model", required=True, metavar="PATH", help="training checkpoint (best.pt/last.pt; a run "
                    "directory means its best.pt), .onnx file, or 'default' (the model shipped with fer-edge)")
     p.add_argument("--data", required=True, help="FER2013 CSV or image folder")
+    p.add_argument("--ferplus", metavar="FER2013NEW.CSV",
+                   help="FER+ votes for the rows of --data: score a FER+ model by the FER+ majority protocol (faces "
+                   "without a strict majority, or whose majority is unknown / not a face, are left out)")
     p.add_argument("--split", default="PublicTest", type=_split_name,
                    help="PublicTest (default), PrivateTest or Training (or validation, test, train)")
     p.add_argument("--out", help="directory for the report files (default: none written unless given); refuses "
@@ -205,8 +215,30 @@ def register(subparsers) -> None:
     p.add_argument("--int8", action="store_true", help="also write a static-quantized int8 model (QDQ, per-channel)")
     p.add_argument("--fp16", action="store_true", help="also write an fp16 model (float32 input/output)")
     p.add_argument("--calibration-size", type=positive_int, default=300, help="training faces for int8 calibration (default 300)")
+    p.add_argument("--ferplus", metavar="FER2013NEW.CSV",
+                   help="a FER+ model's labels for --data: its accuracy and temperature are measured on the FER+ "
+                   "majority labels (default: the file it was trained with, if it still exists)")
     add_json_option(p, "the export summary as JSON")
     p.set_defaults(func=run_export)
+
+    p = subparsers.add_parser(
+        "import",
+        help="rebuild a training checkpoint from an exported .onnx model (int8 dequantized)",
+        description="The shipped .onnx files are the durable form of fer-edge's weights: this writes a checkpoint "
+        "that train --init / --teacher, eval and export take, from any fer-edge export (fp32, fp16 or int8, whose "
+        "weights are dequantized). BatchNorm, folded into the convolutions at export, is re-inserted so the "
+        "checkpoint computes what the ONNX model computes (with --data, its statistics are those of the training "
+        "faces, which a fine-tune needs). Reports how often the two agree on validation faces.",
+    )
+    p.add_argument("--model", required=True, metavar="ONNX",
+                   help="an .onnx exported by fer-edge, or a packaged model name (default, ferplus, fast)")
+    p.add_argument("--out", required=True, type=file_with_suffix(".pt"),
+                   help="the checkpoint to write; refuses (exit 2) when it exists, unless --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--data", help="FER2013 CSV: BatchNorm statistics from its training faces and the agreement check "
+                   "on its validation faces (recommended before a fine-tune)")
+    add_json_option(p, "the import summary as JSON")
+    p.set_defaults(func=run_import)
 
 
 def _explicit(args: argparse.Namespace) -> dict:
@@ -270,6 +302,10 @@ def run_train(args: argparse.Namespace) -> int:
                 f"{cfg.out} already holds a training run; continue it with --resume or choose another --out"
             )
     _check_data(cfg.data)
+    if cfg.ferplus:
+        _check_data(cfg.ferplus, "--ferplus")
+    elif "ferplus_target" in given:
+        raise UsageError("--ferplus-target needs --ferplus fer2013new.csv")
     for t in cfg.teacher or []:  # before any data is read: a typo should not cost a minute of loading
         if not Path(t).is_file():
             raise InputError(f"--teacher {t}: no such checkpoint")
@@ -287,9 +323,9 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_data(path: str) -> None:
+def _check_data(path: str, option: str = "") -> None:
     if not Path(path).exists():
-        raise InputError(f"{path}: no such file or directory")
+        raise InputError(f"{option + ' ' if option else ''}{path}: no such file or directory")
 
 
 def run_train_all(args: argparse.Namespace) -> int:
@@ -330,14 +366,16 @@ def run_eval(args: argparse.Namespace) -> int:
         names = REPORT_FILES + (ROBUSTNESS_FILES if args.robustness else ())
         check_derived_outputs("--out", [Path(args.out) / n for n in names], [args.model, args.data], args.overwrite)
 
+    if args.ferplus:
+        _check_data(args.ferplus, "--ferplus")
     report, curves = evaluate(args.model, args.data, args.split, device=args.device, threads=args.threads,
-                              split_stats=args.split_stats)
+                              split_stats=args.split_stats, ferplus=args.ferplus)
     robust = None
     if args.robustness:
         from .evaluate import load_split, scorer
         from .robustness import robustness_report, write_robustness
 
-        images, labels = load_split(args.data, args.split)
+        images, labels = load_split(args.data, args.split, ferplus=args.ferplus)
         score = scorer(args.model, device=args.device, threads=args.threads, split_stats=args.split_stats)
         robust = robustness_report(score, images, labels, model=report.model, split=report.split,
                                    progress=lambda name: print(f"robustness: {name}", file=sys.stderr))
@@ -362,6 +400,32 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_import(args: argparse.Namespace) -> int:
+    _torch_env()
+    require("torch")
+    require("onnx")
+    from fer_edge.cli.outputs import check_derived_outputs
+    from fer_edge.runtime.default_model import resolve_model_path
+
+    from .from_onnx import import_onnx
+
+    model = resolve_model_path(args.model)
+    if not model.is_file():
+        raise ModelError(f"{args.model}: model not found")
+    if args.data:
+        _check_data(args.data, "--data")
+    check_derived_outputs("--out", [Path(args.out)], [str(model)] + ([args.data] if args.data else []),
+                          args.overwrite, remedy="choose another --out file")
+    result = import_onnx(model, args.out, data=args.data)
+    agree = (f"; agrees with the ONNX model on {100 * result.argmax_agreement:.1f} % of {result.faces} validation "
+             f"faces (logits within {result.max_abs_diff:.3g})" if result.argmax_agreement is not None else "")
+    print(f"wrote {result.path}: {result.model}, {result.layers} layers"
+          f"{', BatchNorm statistics from the training faces' if result.bn_from_data else ''}{agree}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    return 0
+
+
 def run_export(args: argparse.Namespace) -> int:
     _torch_env()
     require("torch")
@@ -370,6 +434,8 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.data:
         _check_data(args.data)
+    if args.ferplus:
+        _check_data(args.ferplus, "--ferplus")
     from fer_edge.cli.outputs import check_derived_outputs
 
     from .quantize import variant_path

@@ -41,6 +41,8 @@ class TrainConfig:
     keep_epochs: int = 0  # also keep the weights of the last K epochs (epoch_NNN.pt) for weight averaging
     distill_clean: bool = False  # the teacher sees each face before the photometric changes (light, blur, noise, JPEG)
     blur_p: Optional[float] = None  # probability of the Gaussian blur; None = the --augment preset's own
+    ferplus: Optional[str] = None  # Microsoft's fer2013new.csv: train FER+'s 8 classes on its votes
+    ferplus_target: str = "votes"  # votes (soft-label cross-entropy on the vote shares) | majority
 
     def augment_config(self) -> "AugmentConfig | None":
         """The batch augmentation this run uses: the preset, with --blur-p laid over it."""

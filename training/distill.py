@@ -37,7 +37,8 @@ class Teacher:
     """One or more trained checkpoints, frozen, whose averaged logits are the soft targets."""
 
     def __init__(self, paths: Sequence[str], mean: float, std: float, device: torch.device,
-                 channels_last: bool = False, amp: Optional[torch.dtype] = None):
+                 channels_last: bool = False, amp: Optional[torch.dtype] = None,
+                 classes: Optional[Sequence[str]] = None):
         if not paths:
             raise InputError("distillation needs at least one --teacher checkpoint")
         self.device, self.channels_last, self.amp = device, channels_last, amp
@@ -46,6 +47,9 @@ class Teacher:
             if not Path(path).exists():
                 raise InputError(f"--teacher {path}: no such file")
             ckpt = load_checkpoint(path)
+            if classes is not None and list(ckpt.get("classes", classes)) != list(classes):
+                raise InputError(f"--teacher {path}: it predicts {len(ckpt['classes'])} classes "
+                                 f"({', '.join(ckpt['classes'])}); this run trains {len(classes)}")
             with torch.random.fork_rng(devices=[]):  # building draws init weights: keep the run's RNG as it was
                 model = build_from_checkpoint(ckpt, str(path)).float().to(device)
             if channels_last:

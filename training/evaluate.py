@@ -21,15 +21,23 @@ from .metrics import EvalReport, compute_report, markdown_table, per_class_csv
 from .splits import canonical_split, compute, load
 
 
-def load_split(data: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Faces (N, 48, 48) uint8 and labels of one split; InputError when it is empty."""
+def load_split(data: str, split: str, ferplus: Optional[str] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Faces (N, 48, 48) uint8 and labels of one split; InputError when it is empty.
+
+    With ``ferplus`` (fer2013new.csv) the labels are FER+'s majority labels and the faces the
+    majority protocol leaves out are not returned (fer_edge.data.ferplus)."""
+    from .splits import labelled
+
     if not Path(data).exists():
         raise InputError(f"{data}: no such file or directory")
     name = canonical_split(split)
-    sub = load(data).subset(name)
+    sub = load(data, ferplus).subset(name)
     if len(sub.labels) == 0:
         raise InputError(f"{data}: no faces in split {SPLIT_TO_USAGE[name]} ({name})")
-    return np.ascontiguousarray(sub.images), np.asarray(sub.labels, dtype=np.int64)
+    images, labels, _ = labelled(sub)
+    if len(labels) == 0:
+        raise InputError(f"{ferplus}: no face of split {SPLIT_TO_USAGE[name]} has a FER+ majority label")
+    return images, labels
 
 
 def normalize_np(images: np.ndarray, mean: float, std: float) -> np.ndarray:
@@ -57,6 +65,8 @@ class Scorer:
     std: float
     per_split: bool  # normalise each scored set with its own statistics
     run: Callable[[np.ndarray], np.ndarray]  # normalised (N, 1, 48, 48) float32 -> logits
+    classes: tuple[str, ...] = CLASSES
+    temperature: float = 1.0  # the model's calibration: probabilities are softmax(logits / temperature)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         mean, std = self.mean, self.std
@@ -78,7 +88,8 @@ def _onnx_scorer(path: str, split_stats: bool, device: str, threads: Optional[in
         return np.concatenate([model.run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
     return Scorer(c.model, "onnxruntime", {"providers": model.providers, "contract": json.loads(c.to_json())},
-                  c.mean, c.std, split_stats or c.normalization == "per_split", run)
+                  c.mean, c.std, split_stats or c.normalization == "per_split", run, tuple(c.classes),
+                  float(c.temperature))
 
 
 def _checkpoint_scorer(path: str, split_stats: bool, device: str, batch_size: int) -> Scorer:
@@ -99,7 +110,8 @@ def _checkpoint_scorer(path: str, split_stats: bool, device: str, batch_size: in
     norm = ckpt["norm"]
     return Scorer(ckpt["model_name"], "torch",
                   {"epoch": ckpt["epoch"], "checkpoint_val_accuracy": ckpt["best_val_accuracy"]},
-                  norm["mean"], norm["std"], split_stats or ckpt.get("normalization") == "per_split", run)
+                  norm["mean"], norm["std"], split_stats or ckpt.get("normalization") == "per_split", run,
+                  tuple(ckpt.get("classes") or CLASSES), float(ckpt.get("temperature", 1.0)))
 
 
 def scorer(model_path: str, *, device: str = "auto", threads: Optional[int] = None, split_stats: bool = False,
@@ -110,19 +122,47 @@ def scorer(model_path: str, *, device: str = "auto", threads: Optional[int] = No
     return _checkpoint_scorer(model_path, split_stats, device, batch_size)
 
 
+def check_label_set(classes: tuple[str, ...], ferplus: Optional[str], model_path: str) -> None:
+    """A FER+ model is scored against FER+ labels and a FER2013 model against FER2013's: say which file is missing."""
+    from fer_edge.labels import FERPLUS_CLASSES
+
+    if ferplus and tuple(classes) != FERPLUS_CLASSES:
+        raise InputError(f"{model_path} predicts {len(classes)} classes, not FER+'s 8: score it without --ferplus")
+    if not ferplus and tuple(classes) != CLASSES:
+        if tuple(classes) == FERPLUS_CLASSES:
+            raise InputError(f"{model_path} is a FER+ model (8 classes): give its labels with --ferplus fer2013new.csv")
+        raise InputError(f"{model_path} predicts classes {', '.join(classes)[:80]}, not FER2013's 7")
+
+
 def evaluate(model_path: str, data: str, split: str = "validation", *, device: str = "auto",
-             threads: Optional[int] = None, split_stats: bool = False) -> tuple[EvalReport, dict]:
-    """Evaluate ``model_path`` (``.onnx`` or checkpoint) on ``split`` of ``data``; returns report and ROC curves."""
+             threads: Optional[int] = None, split_stats: bool = False,
+             ferplus: Optional[str] = None) -> tuple[EvalReport, dict]:
+    """Evaluate ``model_path`` (``.onnx`` or checkpoint) on ``split`` of ``data``; returns report and ROC curves.
+
+    ``ferplus``: score a FER+ model against the FER+ majority labels of the same faces."""
     from fer_edge.runtime.default_model import resolve_model_path
+
+    from .calibration import calibration
 
     p = resolve_model_path(model_path)  # "default": the packaged model
     if not p.exists():
         raise ModelError(f"{model_path}: model not found")
     model_path = str(p)
-    images, labels = load_split(data, split)
     score = scorer(model_path, device=device, threads=threads, split_stats=split_stats)
-    report, curves = compute_report(labels, score(images), CLASSES, model=score.name, model_path=str(model_path),
+    check_label_set(score.classes, ferplus, model_path)
+    images, labels = load_split(data, split, ferplus=ferplus)
+    logits = score(images)
+    report, curves = compute_report(labels, logits, score.classes, model=score.name, model_path=str(model_path),
                                     data=str(data), split=SPLIT_TO_USAGE[canonical_split(split)], backend=score.backend)
+    cal = calibration(logits, labels, score.temperature)
+    report.ece, report.nll, report.temperature = cal["ece"], cal["nll"], cal["temperature"]
+    report.mean_confidence = cal["mean_confidence"]
+    report.label_set = "ferplus" if ferplus else "fer2013"
+    if ferplus:
+        report.extra["protocol"] = ("FER+ majority: single votes dropped, a face is labelled when one class holds "
+                                    "more than half of the remaining votes (so no ties), faces whose majority is "
+                                    "unknown or not a face, or without a majority, left out")
+        report.extra["ferplus"] = str(ferplus)
     report.extra.update(score.extra)
     return report, curves
 

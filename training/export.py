@@ -104,6 +104,8 @@ def contract_for(ckpt: dict[str, Any], extra: Optional[dict[str, Any]] = None) -
         model=ckpt["model_name"],
         normalization=ckpt.get("normalization", "train"),
         val_accuracy=float(ckpt["best_val_accuracy"]) if ckpt.get("best_val_accuracy", -1) >= 0 else None,
+        label_set=ckpt.get("label_set", "fer2013"),
+        temperature=float(ckpt.get("temperature", 1.0)),  # refitted on PublicTest by export's accuracy step
         extra=dict(extra or {}),
     )
 
@@ -239,7 +241,8 @@ def export_checkpoint(
         set_contract(proto, contract)
         proto.producer_name = "fer-edge"
         proto.producer_version = __version__
-        proto.doc_string = f"fer-edge {ckpt['model_name']}: 48x48 grayscale face -> 7 expression logits"
+        proto.doc_string = (f"fer-edge {ckpt['model_name']}: 48x48 grayscale face -> {len(contract.classes)} "
+                            f"expression logits ({', '.join(contract.classes)})")
         onnx.checker.check_model(proto, full_check=True)
         onnx.save(proto, str(tmp))
         parity = check_parity(tmp, model, real_faces(data, ckpt), tolerance)

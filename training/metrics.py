@@ -37,6 +37,11 @@ class EvalReport:
     weighted: dict[str, float]
     confusion_matrix: list[list[int]]  # rows: true class, columns: predicted class
     backend: str = ""
+    label_set: str = "fer2013"  # which labels ``accuracy`` is against: "fer2013", or "ferplus" (majority protocol)
+    ece: Optional[float] = None  # expected calibration error, 15 bins, of the probabilities the runtime shows
+    nll: Optional[float] = None  # negative log-likelihood of the same probabilities
+    temperature: float = 1.0  # the model's softmax temperature (applied for ece / nll)
+    mean_confidence: Optional[float] = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,7 +128,10 @@ def markdown_table(report: EvalReport) -> str:
         f"# {report.model} on {report.split} ({report.n} faces)",
         "",
         f"accuracy **{report.accuracy:.4f}**, loss {report.loss:.4f}, "
-        f"macro F1 {report.macro['f1']:.4f}, weighted F1 {report.weighted['f1']:.4f}",
+        f"macro F1 {report.macro['f1']:.4f}, weighted F1 {report.weighted['f1']:.4f}"
+        + (f", ECE {report.ece:.4f}, NLL {report.nll:.4f} (temperature {report.temperature:.3f}, "
+           f"mean confidence {report.mean_confidence:.3f})" if report.ece is not None else "")
+        + (" (FER+ majority labels)" if report.label_set == "ferplus" else ""),
         "",
         "| class | precision | recall (TPR) | F1 | FPR | AUC | support |",
         "|---|---|---|---|---|---|---|",

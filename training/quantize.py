@@ -129,14 +129,35 @@ def convert_fp16(fp32_path: str | Path, out_path: str | Path) -> Path:
     return out_path
 
 
-def runtime_accuracy(path: str | Path, faces: np.ndarray, labels: np.ndarray, device: str = "cpu",
-                     batch: int = 256) -> float:
-    """Accuracy of an exported model through the fer-edge runtime on normalised ``faces``."""
+def runtime_logits(path: str | Path, faces: np.ndarray, device: str = "cpu", batch: int = 256) -> np.ndarray:
+    """Logits of an exported model through the fer-edge runtime on normalised ``faces``."""
     from fer_edge.runtime.model import FerModel
 
     m = FerModel.load(str(path), device=device)
-    logits = np.concatenate([m.run(faces[i : i + batch]) for i in range(0, len(faces), batch)])
-    return float((logits.argmax(1) == labels).mean())
+    return np.concatenate([m.run(faces[i : i + batch]) for i in range(0, len(faces), batch)])
+
+
+def runtime_accuracy(path: str | Path, faces: np.ndarray, labels: np.ndarray, device: str = "cpu",
+                     batch: int = 256) -> float:
+    """Accuracy of an exported model through the fer-edge runtime on normalised ``faces``."""
+    return float((runtime_logits(path, faces, device, batch).argmax(1) == labels).mean())
+
+
+def calibrate(path: str | Path, faces: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Fit the softmax temperature of the model at ``path`` on ``faces`` (PublicTest) and store it in its
+    contract; returns its accuracy and calibration before and after (training/calibration.py)."""
+    from .calibration import calibration, fit_temperature
+    from .export import read_contract
+
+    logits = runtime_logits(path, faces)
+    t = fit_temperature(logits, labels)
+    before, after = calibration(logits, labels, 1.0), calibration(logits, labels, t)
+    contract = read_contract(path)
+    c = ModelContract(**{**contract.__dict__, "temperature": t})
+    _rewrite_contract(Path(path), c, ece_uncalibrated=before["ece"], ece_publictest=after["ece"],
+                      nll_publictest=after["nll"])
+    return {"accuracy": float((logits.argmax(1) == labels).mean()), "temperature": t,
+            "ece_before": before["ece"], "ece": after["ece"], "nll_before": before["nll"], "nll": after["nll"]}
 
 
 def record_accuracy(path: str | Path, **extra: Any) -> None:

@@ -155,12 +155,14 @@ def robustness_report(
 ) -> RobustnessReport:
     """Score ``images`` clean and under each perturbation; ``score`` maps uint8 faces to logits."""
     labels = np.asarray(labels, dtype=np.int64)
-    clean_acc, clean_f1 = accuracy_and_macro_f1(labels, score(images).argmax(1))
+    clean_logits = score(images)
+    k = max(int(clean_logits.shape[1]), NUM_CLASSES)  # a FER+ model: 8 classes
+    clean_acc, clean_f1 = accuracy_and_macro_f1(labels, clean_logits.argmax(1), k)
     rows = []
     for p in perturbations:
         if progress:
             progress(p.name)
-        acc, f1 = accuracy_and_macro_f1(labels, score(p.apply(images)).argmax(1))
+        acc, f1 = accuracy_and_macro_f1(labels, score(p.apply(images)).argmax(1), k)
         rows.append(RobustnessRow(p.name, p.kind, acc, f1, round(100 * (clean_acc - acc), 4)))
     return RobustnessReport(model, split, len(labels), clean_acc, clean_f1, rows)
 

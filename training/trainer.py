@@ -359,6 +359,7 @@ class _Batches:
     sample_weights: Optional[torch.Tensor]  # --balance sampler: per-face draw weights
     aug: Optional[AugmentConfig]
     teacher: Optional[Teacher] = None  # --teacher: soft targets for distillation
+    train_t: Optional[torch.Tensor] = None  # (N, classes) soft targets (FER+ votes) on the device; None: hard labels
 
 
 @dataclass
@@ -383,6 +384,47 @@ class RunState:
     best_epoch: int = 0
     start_epoch: int = 0  # the last epoch the restored checkpoint holds; 0 for a fresh run
     stopped_early: bool = False
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.model.state_dict()[_head_key(self.model)].shape[0])
+
+
+def _head_key(model: nn.Module) -> str:
+    """The state-dict key of the last linear layer's weight: the one whose rows are the classes."""
+    last = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    return f"{last[-1]}.weight"
+
+
+def load_init_weights(model: nn.Module, ckpt: dict, classes: tuple[str, ...], path: str) -> str:
+    """``ckpt``'s weights into ``model`` for ``--init``; returns a note for the log.
+
+    The same classes: all weights. Other classes (a FER2013 model fine-tuned for FER+'s eight):
+    every layer but the classifier's rows, of which the rows of the classes both lists share are
+    copied by name and the others keep their fresh initialisation."""
+    old = list(ckpt.get("classes", CLASSES))
+    if old == list(classes):
+        model.load_state_dict(ckpt["model"])  # copies into the fp32 parameters (fp16 checkpoints too)
+        return ""
+    head_w = _head_key(model)
+    head_b = head_w[: -len("weight")] + "bias"
+    state = model.state_dict()
+    src = ckpt["model"]
+    for k, v in src.items():
+        if k in (head_w, head_b) or k not in state:
+            continue
+        if state[k].shape != v.shape:
+            raise ModelError(f"--init {path}: {k} has shape {tuple(v.shape)}, this model needs {tuple(state[k].shape)}")
+        state[k] = v.to(state[k].dtype)
+    shared = [c for c in classes if c in old]
+    for c in shared:
+        i, j = classes.index(c), old.index(c)
+        state[head_w][i] = src[head_w][j].to(state[head_w].dtype)
+        if head_b in src:
+            state[head_b][i] = src[head_b][j].to(state[head_b].dtype)
+    model.load_state_dict(state)
+    new = [c for c in classes if c not in old]
+    return f"; classifier rows copied for {len(shared)} classes" + (f", new: {', '.join(new)}" if new else "")
 
 
 @dataclass
@@ -424,7 +466,8 @@ def _setup_device(cfg: TrainConfig, device: torch.device, info: dist_util.DistIn
 
 def _load_data(cfg: TrainConfig, out: Path, env: _Env) -> PreparedData:
     """Read and split the faces, fit the normalisation, create the run folder and say what was found."""
-    data = prepare(cfg.data, val_fraction=cfg.val_fraction, seed=cfg.seed, norm=cfg.norm, limit=cfg.limit)
+    data = prepare(cfg.data, val_fraction=cfg.val_fraction, seed=cfg.seed, norm=cfg.norm, limit=cfg.limit,
+                   ferplus=cfg.ferplus, ferplus_target=cfg.ferplus_target)
     if env.info.is_main:
         out.mkdir(parents=True, exist_ok=True)
     _say(
@@ -440,12 +483,12 @@ def _load_data(cfg: TrainConfig, out: Path, env: _Env) -> PreparedData:
 def _build(cfg: TrainConfig, env: _Env, data: PreparedData) -> RunState:
     """Model (seeded by ``cfg.seed``), optimizer, per-step LR schedule and GradScaler for a fresh run."""
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model)
+    model = create_model(cfg.model, num_classes=len(data.classes))
     if cfg.init:
         ckpt = load_checkpoint(cfg.init, expect_model=cfg.model)
-        model.load_state_dict(ckpt["model"])  # copies into the fp32 parameters (fp16 checkpoints too)
+        note = load_init_weights(model, ckpt, data.classes, cfg.init)
         _say(f"starting from the weights of {cfg.init} (epoch {ckpt.get('epoch')}, best val "
-             f"{ckpt.get('best_val_accuracy', float('nan')):.4f})", env.info)
+             f"{ckpt.get('best_val_accuracy', float('nan')):.4f}){note}", env.info)
     params, macs = count_parameters(model), count_macs(model)
     model.to(env.device)
     if env.channels_last:
@@ -550,7 +593,8 @@ def _to_device(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState) -
         raise InputError(f"unknown --balance {cfg.balance!r}; use none, weights or sampler")
     teacher = None
     if cfg.teacher:
-        teacher = Teacher(cfg.teacher, data.stats.mean, data.stats.std, env.device, env.channels_last, env.amp)
+        teacher = Teacher(cfg.teacher, data.stats.mean, data.stats.std, env.device, env.channels_last, env.amp,
+                          classes=data.classes)
         _say(f"distilling from {teacher.describe()} (weight {cfg.distill_weight}, temperature {cfg.distill_temp}"
              f"{', teacher sees the clean face' if cfg.distill_clean else ''})",
              env.info)
@@ -558,6 +602,7 @@ def _to_device(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState) -
         teacher=teacher,
         train_x=torch.from_numpy(data.train_images).unsqueeze(1).to(env.device),
         train_y=torch.from_numpy(data.train_labels).to(env.device),
+        train_t=torch.from_numpy(data.train_targets).to(env.device) if data.train_targets is not None else None,
         val_x=normalize(torch.from_numpy(data.val_images).unsqueeze(1), vstats.mean, vstats.std),
         val_y=torch.from_numpy(data.val_labels),
         mean=data.stats.mean,
@@ -626,7 +671,7 @@ class _StepViews:
 
 
 def _views(b: _Batches, raw: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig, g_aug: torch.Generator,
-           mix_rng: Optional[np.random.Generator]) -> _StepViews:
+           mix_rng: Optional[np.random.Generator], num_classes: int = NUM_CLASSES) -> _StepViews:
     """One step's batch: photometric changes in pixel units, normalisation, warp, erasing, mixup.
 
     With ``--distill-clean`` the clean face rides along as a second channel, so the crop, flip,
@@ -646,7 +691,7 @@ def _views(b: _Batches, raw: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig, g
     target: torch.Tensor = yb
     smoothing = cfg.label_smoothing
     if mix_rng is not None:
-        xb, target = mixup_batch(xb, yb, NUM_CLASSES, float(mix_rng.beta(cfg.mixup, cfg.mixup)), g_aug,
+        xb, target = mixup_batch(xb, yb, num_classes, float(mix_rng.beta(cfg.mixup, cfg.mixup)), g_aug,
                                  cfg.label_smoothing)
         smoothing = 0.0  # already in the soft targets
     c = raw.shape[1]
@@ -687,7 +732,8 @@ def _train_epoch(cfg: TrainConfig, env: _Env, b: _Batches, run: RunState, epoch:
             hook(epoch, step)
         idx = mine[step * bs : (step + 1) * bs]
         yb = b.train_y[idx]
-        v = _views(b, b.train_x[idx], yb, cfg, g_aug, mix_rng)
+        v = _views(b, b.train_x[idx], b.train_t[idx] if b.train_t is not None else yb, cfg, g_aug, mix_rng,
+                   run.num_classes)
         xb, x_teacher, target, smoothing = v.student, v.teacher, v.target, v.smoothing
         if env.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
@@ -730,7 +776,7 @@ def _validate(env: _Env, b: _Batches, run: RunState, stats: EpochStats) -> None:
                      torch.tensor(float(len(vidx)), device=device, dtype=torch.float64)]),
         info,
     ).cpu()
-    pred_counts = dist_util.all_reduce_sum(torch.bincount(logits.argmax(1), minlength=NUM_CLASSES).double(),
+    pred_counts = dist_util.all_reduce_sum(torch.bincount(logits.argmax(1), minlength=run.num_classes).double(),
                                            info).cpu().numpy()
     stats.val_loss, stats.val_acc = float(vtot[0] / vtot[2]), float(vtot[1] / vtot[2])
     stats.pred_counts = pred_counts
@@ -743,7 +789,7 @@ def _record(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState, epoc
     # A fine-tune (--init) starts with a low loss that new augmentation or a teacher may well
     # raise: only the collapse sign applies to it, not "loss above epoch 1".
     warning = divergence_warning([] if cfg.init else run.history, stats.train_loss, stats.pred_counts,
-                                 np.bincount(data.val_labels, minlength=NUM_CLASSES))
+                                 np.bincount(data.val_labels, minlength=len(data.classes)))
     if warning:
         _say(f"warning: epoch {epoch}: {warning}", env.info)
     improved = stats.val_acc > run.best_acc
@@ -858,7 +904,8 @@ def _checkpoint(cfg: TrainConfig, model: nn.Module, optimizer: torch.optim.Optim
         "val_norm": data.val_stats.as_dict() if data.val_stats else None,
         "normalization": cfg.norm,
         "val_source": data.val_source,
-        "classes": list(CLASSES),
+        "classes": list(data.classes),
+        "label_set": data.label_set,
         "config": cfg.to_dict(),
         "history": history,
     }

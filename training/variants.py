@@ -29,31 +29,39 @@ def measure_variants(result, args: argparse.Namespace) -> dict[str, dict[str, An
     """Write the requested variants beside ``result.path`` and measure accuracies on PublicTest."""
     from .checkpoint import load_checkpoint
     from .evaluate import normalize_np
-    from .quantize import (calibration_faces, convert_fp16, quantize_int8, record_accuracy, runtime_accuracy,
-                           variant_path)
-    from .splits import load
+    from .quantize import calibrate, calibration_faces, convert_fp16, quantize_int8, record_accuracy, variant_path
+    from .splits import labelled, load
 
     ckpt = load_checkpoint(args.checkpoint)
     data = args.data or ckpt.get("config", {}).get("data")
+    ferplus = getattr(args, "ferplus", None) or ckpt.get("config", {}).get("ferplus")
+    if ckpt.get("label_set") == "ferplus" and not (ferplus and Path(ferplus).exists()):
+        print("a FER+ model: pass --ferplus fer2013new.csv to measure its accuracy and fit its temperature",
+              file=sys.stderr)
+        ferplus = None
+        data = None if not args.int8 else data
+    elif ckpt.get("label_set", "fer2013") != "ferplus":
+        ferplus = None
     if not data or not Path(data).exists():
         if args.int8:
             raise InputError("--int8 needs training faces for calibration: pass --data")
         if args.fp16:
             print("no --data: fp16 accuracy not measured", file=sys.stderr)
         return _only_fp16(result) if args.fp16 else {}
-    ds = load(data)
+    ds = load(data, ferplus)
     mean, std = ckpt["norm"]["mean"], ckpt["norm"]["std"]
     val = ds.subset("validation")
     train = ds.subset("train")
     variants: dict[str, dict[str, Any]] = {}
     base_acc = None
     if len(val.labels):
-        vx = normalize_np(np.ascontiguousarray(val.images), mean, std)
-        vy = np.asarray(val.labels)
-        base_acc = runtime_accuracy(result.path, vx, vy)
+        val_images, vy, _ = labelled(val)  # FER+: the majority protocol's faces and labels
+        vx = normalize_np(val_images, mean, std)
+        cal = calibrate(result.path, vx, vy)
+        base_acc = cal["accuracy"]
         record_accuracy(result.path, accuracy_publictest=base_acc, accuracy_faces=int(len(vy)))
-        variants["fp32"] = {"path": result.path, "accuracy": base_acc}
-        print(f"fp32 accuracy on PublicTest ({len(vy)} faces): {base_acc:.4f}", file=sys.stderr)
+        variants["fp32"] = {"path": result.path, "accuracy": base_acc, **_cal_info(cal)}
+        print(f"fp32 accuracy on PublicTest ({len(vy)} faces): {base_acc:.4f}; {_cal_line(cal)}", file=sys.stderr)
     else:
         print(f"{data}: no PublicTest faces; accuracy drop not measured", file=sys.stderr)
     todo = []
@@ -70,14 +78,16 @@ def measure_variants(result, args: argparse.Namespace) -> dict[str, dict[str, An
         info: dict[str, Any] = {"path": str(path), "size_bytes": path.stat().st_size}
         if base_acc is not None:
             try:
-                acc = runtime_accuracy(path, vx, vy)
+                cal = calibrate(path, vx, vy)
+                acc = cal["accuracy"]
             except Exception as exc:  # e.g. fp16 kernels missing on this execution provider
                 info["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
                 print(f"{tag}: could not run on this machine's CPU provider ({info['error']})", file=sys.stderr)
             else:
-                info.update(accuracy=acc, accuracy_fp32=base_acc, accuracy_drop=base_acc - acc)
+                info.update(accuracy=acc, accuracy_fp32=base_acc, accuracy_drop=base_acc - acc, **_cal_info(cal))
                 record_accuracy(path, accuracy_publictest=acc, accuracy_fp32=base_acc, accuracy_drop=base_acc - acc)
-                print(f"{tag}: accuracy {acc:.4f} (drop {base_acc - acc:+.4f} vs fp32)", file=sys.stderr)
+                print(f"{tag}: accuracy {acc:.4f} (drop {base_acc - acc:+.4f} vs fp32); {_cal_line(cal)}",
+                      file=sys.stderr)
                 warning = drop_warning(tag, base_acc, acc)
                 if warning:
                     info["warning"] = warning
@@ -85,6 +95,15 @@ def measure_variants(result, args: argparse.Namespace) -> dict[str, dict[str, An
         print(f"wrote {path} ({info['size_bytes'] / 1e6:.1f} MB)", file=sys.stderr)
         variants[tag] = info
     return variants
+
+
+def _cal_info(cal: dict[str, float]) -> dict[str, float]:
+    return {"temperature": cal["temperature"], "ece": cal["ece"], "nll": cal["nll"], "ece_uncalibrated": cal["ece_before"]}
+
+
+def _cal_line(cal: dict[str, float]) -> str:
+    return (f"temperature {cal['temperature']:.3f} fitted on PublicTest: ECE {cal['ece_before']:.4f} -> {cal['ece']:.4f}, "
+            f"NLL {cal['nll_before']:.4f} -> {cal['nll']:.4f}")
 
 
 def _only_fp16(result) -> dict[str, dict[str, Any]]:

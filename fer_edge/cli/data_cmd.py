@@ -20,7 +20,11 @@ def register(subparsers: Any) -> None:
         description="Load a FER2013 CSV (Kaggle fer2013.csv, icml_face_data.csv, with or without Usage) "
         "or an image folder (ROOT/train/<class>/*.jpg, ROOT/test/<class>/*.jpg) and describe it.",
     )
-    stats.add_argument("path", help="FER2013 CSV file or image folder")
+    stats.add_argument("path", nargs="?", help="FER2013 CSV file or image folder (or --data)")
+    stats.add_argument("--data", dest="data_path", metavar="PATH", help="the same, as the training verbs name it")
+    stats.add_argument("--ferplus", metavar="FER2013NEW.CSV",
+                       help="Microsoft's FER+ votes for the same rows (fer2013new.csv): adds the FER+ majority "
+                       "labels per split")
     add_json_option(stats)
     stats.set_defaults(func=run_stats)
     p.set_defaults(func=_usage(p))
@@ -37,7 +41,12 @@ def _usage(parser: argparse.ArgumentParser):
 def run_stats(args: argparse.Namespace) -> int:
     from ..data.summary import summarize
 
-    summary = summarize(args.path, progress=not args.json and sys.stderr.isatty())
+    from ..errors import UsageError
+
+    if (args.path is None) == (args.data_path is None):
+        raise UsageError("data stats: give the data once, as PATH or --data PATH")
+    path = args.path if args.path is not None else args.data_path
+    summary = summarize(path, progress=not args.json and sys.stderr.isatty(), ferplus=args.ferplus)
     if args.json:
         json.dump(summary.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

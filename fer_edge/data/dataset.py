@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -66,9 +66,12 @@ class FerDataset:
     labels: np.ndarray  # (N,) int64 in 0..6
     splits: np.ndarray  # (N,) str: "train" / "validation" / "test"
     source: str  # the path it came from
+    votes: Optional[np.ndarray] = None  # (N, 10) FER+ votes of each row, when a fer2013new.csv was joined
 
     def __post_init__(self) -> None:
         n = len(self.images)
+        if self.votes is not None and self.votes.shape != (n, 10):
+            raise ValueError(f"votes must have shape ({n}, 10), got {self.votes.shape}")
         if self.images.ndim != 3 or self.images.dtype != np.uint8:
             raise ValueError(f"images must be uint8 (N, H, W), got {self.images.dtype} {self.images.shape}")
         if self.labels.shape != (n,) or self.splits.shape != (n,):
@@ -93,6 +96,7 @@ class FerDataset:
             labels=self.labels[mask],
             splits=self.splits[mask],
             source=self.source,
+            votes=self.votes[mask] if self.votes is not None else None,
         )
 
     def class_counts(self) -> dict[str, int]:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from ..labels import CLASSES
+from ..labels import CLASSES, FERPLUS_CLASSES
 from .csv_reader import read_fer_csv
 from .dataset import SPLIT_TO_USAGE, FerDataset, compute_stats
 from .image_folder import read_image_folder
@@ -38,6 +38,10 @@ class DataSummary:
     per_class: dict[str, int] = field(default_factory=dict)
     mean: float = 0.0
     std: float = 0.0
+    # With --ferplus: per split, the FER+ majority protocol's label counts (FERPLUS_CLASSES),
+    # the faces it labels and those it leaves out (fer_edge.data.ferplus.majority_labels).
+    ferplus: Optional[dict[str, dict[str, Any]]] = None
+    ferplus_path: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -68,7 +72,33 @@ class DataSummary:
             + " ".join(f"{self.per_class[c]:>8,}" for c in CLASSES)
             + f"  {self.mean:>8.3f} {self.std:>8.3f}"
         )
+        if self.ferplus:
+            lines += self._ferplus_table(name_w)
         return "\n".join(lines)
+
+    def _ferplus_table(self, name_w: int) -> list[str]:
+        cols = [c[:8] for c in FERPLUS_CLASSES]
+        lines = ["", f"FER+ majority labels ({self.ferplus_path}; faces without a majority, or whose majority is "
+                 "unknown or not a face, are left out):", "",
+                 f"{'split':<{name_w}}  {'labelled':>8} {'left out':>8}  " + " ".join(f"{c:>8}" for c in cols)]
+        for split, f in self.ferplus.items():
+            lines.append(f"{split:<{name_w}}  {f['labelled']:>8,} {f['excluded']:>8,}  "
+                         + " ".join(f"{f['per_class'][c]:>8,}" for c in FERPLUS_CLASSES))
+        return lines
+
+
+def _ferplus_summary(ds: FerDataset) -> dict[str, dict[str, Any]]:
+    import numpy as np
+
+    from .ferplus import majority_labels
+
+    out = {}
+    for name in ds.split_names():
+        y = majority_labels(ds.subset(name).votes)
+        counts = np.bincount(y[y >= 0], minlength=len(FERPLUS_CLASSES))
+        out[name] = {"labelled": int((y >= 0).sum()), "excluded": int((y < 0).sum()),
+                     "per_class": {c: int(counts[i]) for i, c in enumerate(FERPLUS_CLASSES)}}
+    return out
 
 
 def _human_size(n: int) -> str:
@@ -101,10 +131,22 @@ def summarize_dataset(ds: FerDataset) -> tuple[list[SplitSummary], dict[str, int
     return splits, ds.class_counts(), overall.mean, overall.std
 
 
-def summarize(path: PathLike, progress: bool = False, name: Optional[str] = None) -> DataSummary:
-    """Load the dataset at ``path`` and describe it; InputError for missing or malformed data."""
+def summarize(path: PathLike, progress: bool = False, name: Optional[str] = None,
+              ferplus: Optional[PathLike] = None) -> DataSummary:
+    """Load the dataset at ``path`` (and FER+'s votes for it) and describe it; InputError for
+    missing, malformed or misaligned data."""
+    from dataclasses import replace
+
+    from .ferplus import check_aligned, read_ferplus_csv
+
+    votes = read_ferplus_csv(ferplus) if ferplus is not None else None
     p = Path(path)
     kind = dataset_kind(p)
+    if votes is not None and kind != "csv":
+        from ..errors import InputError
+
+        raise InputError(f"{path}: --ferplus joins fer2013new.csv to Kaggle's fer2013.csv row by row; "
+                         "an image folder has no rows to join")
     label = name if name is not None else str(path)
     t0 = time.perf_counter()
     if kind == "csv":
@@ -115,6 +157,9 @@ def summarize(path: PathLike, progress: bool = False, name: Optional[str] = None
         ds = read_image_folder(p, progress=progress)
         parse_s = time.perf_counter() - t0
         size = _folder_size(p)
+    if votes is not None:
+        check_aligned(votes, ds.splits, label)
+        ds = replace(ds, votes=votes.votes)
     t3 = time.perf_counter()
     splits, per_class, mean, std = summarize_dataset(ds)
     stats_s = time.perf_counter() - t3
@@ -129,4 +174,6 @@ def summarize(path: PathLike, progress: bool = False, name: Optional[str] = None
         per_class=per_class,
         mean=mean,
         std=std,
+        ferplus=_ferplus_summary(ds) if votes is not None else None,
+        ferplus_path=str(ferplus) if ferplus is not None else None,
     )

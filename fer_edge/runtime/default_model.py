@@ -37,12 +37,30 @@ def default_model_path(must_exist: bool = True) -> Path:
 # What `--model` (CLI) and ``model=`` (Python) accept to mean the packaged model. A file that
 # happens to be called "default" is still reachable as ./default.
 DEFAULT_MODEL_NAME = "default"
+# The models shipped in the package, by the name `--model` / ``model=`` take for them.
+PACKAGED_MODELS: dict[str, str] = {
+    DEFAULT_MODEL_NAME: DEFAULT_MODEL,
+    "ferplus": "assets/models/ferplus.onnx",  # FER+'s 8 classes (FER2013's 7 + contempt)
+}
+
+
+def packaged_model_path(name: str) -> Path:
+    """Path of the packaged model ``name`` (a key of PACKAGED_MODELS); ModelError when it is not installed."""
+    if name == DEFAULT_MODEL_NAME:
+        return default_model_path()
+    path = _asset(PACKAGED_MODELS[name])
+    if not path.is_file():
+        raise ModelError(f"the packaged model {name!r} is not installed ({path} is missing): pass --model PATH")
+    return path
 
 
 def resolve_model_path(model: Optional[Union[str, "os.PathLike[str]"]]) -> Path:
-    """The model file ``model`` names: None or ``"default"`` -> the packaged model, else the path."""
-    if model is None or (isinstance(model, str) and model == DEFAULT_MODEL_NAME):
+    """The model file ``model`` names: None or ``"default"`` -> the packaged model, another packaged
+    name (``"ferplus"``) -> that model, else the path."""
+    if model is None:
         return default_model_path()
+    if isinstance(model, str) and model in PACKAGED_MODELS:
+        return packaged_model_path(model)
     return Path(model).expanduser()
 
 
