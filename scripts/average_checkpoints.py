@@ -17,10 +17,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description="Average checkpoints' weights; BatchNorm recomputed on the training faces.")
     ap.add_argument("checkpoints", nargs="+")
     ap.add_argument("--data", required=True, help="the FER2013 CSV / folder the run trained on")
+    ap.add_argument("--ferplus", help="FER+ votes (fer2013new.csv) of a FER+ run: its validation accuracy is the "
+                    "FER+ majority protocol's")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     try:
-        ckpt = average_checkpoints(a.checkpoints, a.data, a.out)
+        ckpt = average_checkpoints(a.checkpoints, a.data, a.out, ferplus=a.ferplus)
     except FerEdgeError as exc:
         print(f"average_checkpoints: error: {exc}", file=sys.stderr)
         return 2

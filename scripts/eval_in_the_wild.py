@@ -14,7 +14,7 @@ fed directly (the 48x48 crops as they are, ``--no-detect``): the model's ceiling
 A face counts as found when a detection overlaps its true box (IoU >= 0.3); a face not
 found counts as wrong in "accuracy (all faces)". Deterministic for a given ``--seed``.
 
-    python scripts/eval_in_the_wild.py [--data ../shared/data/fer2013/fer2013_publictest.npz]
+    python scripts/eval_in_the_wild.py [--data ../shared/data/fer2013/fer2013.npz]
         [--model M.onnx] [--limit N] [--seed 0] [--haar] [--json]
 """
 from __future__ import annotations

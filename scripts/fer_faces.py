@@ -1,9 +1,9 @@
-"""Load FER2013 faces for the measurement scripts: the shared npz files or a user's CSV / image folder.
+"""Load FER2013 faces for the measurement scripts: the project's fer2013.npz or a user's CSV / image folder.
 
 ``load_faces(path, split)`` -> (uint8 (N, 48, 48) faces, int64 (N,) labels). ``path`` is
-``../shared/data/fer2013/fer2013_publictest.npz`` (the JPEG-bytes npz format described in
-that folder's README) or anything ``fer_edge.data.load_dataset`` reads (Kaggle's
-``fer2013.csv``, the image-folder copy), of which ``split`` is kept.
+``../shared/data/fer2013/fer2013.npz`` (the original pixels as lossless WebP, in Kaggle's row order;
+its README describes the format) or anything ``fer_edge.data.load_dataset`` reads (Kaggle's
+``fer2013.csv``, a train/test image folder), of which ``split`` is kept.
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "fer2013"
-DEFAULT_PUBLICTEST = SHARED / "fer2013_publictest.npz"
+DEFAULT_PUBLICTEST = SHARED / "fer2013.npz"  # the PublicTest rows of it, by default
+NPZ_USAGE = {"Training": 0, "PublicTest": 1}
 
 
 def load_faces(path: Path, split: str = "PublicTest", limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -24,13 +25,16 @@ def load_faces(path: Path, split: str = "PublicTest", limit: int = 0) -> tuple[n
     path = Path(path)
     if not path.exists():
         raise SystemExit(f"error: {path}: no such file or folder; pass --data fer2013.csv (Kaggle's CSV, "
-                         "which ../shared/data/fer2013/to_csv.py writes) or that folder's fer2013_publictest.npz")
+                         "the file Kaggle distributes) or the project's fer2013.npz")
     if path.suffix == ".npz":
         z = np.load(path)
-        jpeg, off, labels = z["jpeg"], z["offsets"], z["emotion"].astype(np.int64)
-        n = len(off) - 1 if not limit else min(limit, len(off) - 1)
-        faces = np.stack([cv2.imdecode(jpeg[off[i]: off[i + 1]], cv2.IMREAD_GRAYSCALE) for i in range(n)])
-        return faces, labels[:n]
+        webp, off, usage = z["webp"], z["offsets"], z["usage"]  # each array read once
+        if split not in NPZ_USAGE:
+            raise SystemExit(f"error: {path} holds Training and PublicTest only, not {split}")
+        rows = np.flatnonzero(usage == NPZ_USAGE[split])
+        rows = rows[:limit] if limit else rows
+        faces = np.stack([cv2.imdecode(webp[off[i]: off[i + 1]], cv2.IMREAD_GRAYSCALE) for i in rows])
+        return faces, z["emotion"][rows].astype(np.int64)
     from fer_edge.data import load_dataset
 
     try:

@@ -8,7 +8,7 @@ nearest the canvas centre is mapped back to the 48x48 frame (pixel centres: x48 
 ``CropGeometry`` they give; ``fer_edge/runtime/align.py`` holds the result
 (``FER2013_FRAMING``) and docs/RUNTIME.md the numbers.
 
-    python scripts/measure_fer_framing.py [--data ../shared/data/fer2013/fer2013_publictest.npz] [--limit 600]
+    python scripts/measure_fer_framing.py [--data ../shared/data/fer2013/fer2013.npz] [--limit 600]
 """
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ Fixtures (all function-scoped unless noted):
   make_image_folder   make_image_folder(name="faces", data=None, **kw) -> (Path, SyntheticFer)
   fer_image_folder    the Kaggle image-copy layout (train/<class>/Training_<i>.png, test/...)
   real_fer2013_dir    $FER_EDGE_FER2013_DIR, else ../shared/data/fer2013 (session; skips when absent)
-  real_fer_csv_small  a Kaggle CSV of the real faces, 300 per split, via to_csv.py (session)
+  real_fer_csv_small  Kaggle's fer2013.csv layout of the real faces, 300 per split, via to_csv.py (session)
+  real_ferplus_small  (fer2013.csv, fer2013new.csv) of the same 300 faces per split, via to_csv.py --ferplus (session)
   pixels_path         each of the C++ row parser's paths in turn: simd, scalar, slow (module)
 Helpers: REPO_ROOT, SHARED_FER2013, run_cli(*args) -> CompletedProcess.
 """
@@ -38,8 +39,8 @@ def pytest_configure(config) -> None:
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The real FER2013 files (fer2013_{train,val,test}.npz + to_csv.py): FER_EDGE_FER2013_DIR when
-# set, else the team's shared copy beside the repository.
+# The real FER2013 faces (fer2013.npz: original pixels, FER2013 and FER+ labels, + to_csv.py, which
+# writes the CSVs users have): FER_EDGE_FER2013_DIR when set, else the shared copy beside the repository.
 FER2013_ENV = "FER_EDGE_FER2013_DIR"
 SHARED_FER2013 = Path(os.environ.get(FER2013_ENV) or REPO_ROOT.parent / "shared" / "data" / "fer2013").expanduser()
 
@@ -110,9 +111,9 @@ def pixels_path(request):
 
 @pytest.fixture(scope="session")
 def real_fer2013_dir() -> Path:
-    if not (SHARED_FER2013 / "fer2013_train.npz").is_file():
+    if not ((SHARED_FER2013 / "fer2013.npz").is_file() and (SHARED_FER2013 / "to_csv.py").is_file()):
         pytest.skip(f"real FER2013 data not found at {SHARED_FER2013} (set {FER2013_ENV} to the folder "
-                    "holding fer2013_train.npz)")
+                    "holding fer2013.npz and to_csv.py)")
     return SHARED_FER2013
 
 
@@ -125,3 +126,16 @@ def real_fer_csv_small(real_fer2013_dir: Path, tmp_path_factory) -> Path:
         capture_output=True,
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def real_ferplus_small(real_fer2013_dir: Path, tmp_path_factory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("real_ferplus")
+    csv, new = d / "fer2013.csv", d / "fer2013new.csv"
+    subprocess.run(
+        [sys.executable, str(real_fer2013_dir / "to_csv.py"), str(csv), "--ferplus", str(new),
+         "--limit-per-split", "300"],
+        check=True,
+        capture_output=True,
+    )
+    return csv, new

@@ -69,8 +69,8 @@ def test_average_refuses_what_cannot_be_averaged(kept_run, edgenet_run, stripes_
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "y.pt").exists()
 
 
-def test_device_train_averages_a_kept_run_and_evaluates_both(kept_run, stripes_csv, tmp_path, monkeypatch):
-    """scripts/device_train.py's post-processing of a job trained with --keep-epochs: best.pt and
+def test_train_side_by_side_averages_a_kept_run_and_evaluates_both(kept_run, stripes_csv, tmp_path, monkeypatch):
+    """scripts/train_side_by_side.py's post-processing of a job trained with --keep-epochs: best.pt and
     the average of the kept epochs are both exported and evaluated, and both come back in fp16."""
     import importlib.util
     import json
@@ -79,9 +79,9 @@ def test_device_train_averages_a_kept_run_and_evaluates_both(kept_run, stripes_c
 
     from conftest import cli_env
 
-    spec = importlib.util.spec_from_file_location("device_train", ROOT / "scripts" / "device_train.py")
+    spec = importlib.util.spec_from_file_location("train_side_by_side", ROOT / "scripts" / "train_side_by_side.py")
     dt = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "device_train", dt)  # its dataclasses look their module up
+    monkeypatch.setitem(sys.modules, "train_side_by_side", dt)  # its dataclasses look their module up
     spec.loader.exec_module(dt)
     monkeypatch.setenv("PYTHONPATH", cli_env()["PYTHONPATH"])
     out = tmp_path / "work" / "runs" / "a"

@@ -1,6 +1,6 @@
 """The data layer and `fer-edge data stats` on the real FER2013 faces (skipped without them).
 
-Expected counts come straight from the npz files' `emotion` arrays, not from our reader.
+Expected faces and counts come straight from fer2013.npz (tests/real_fer2013.py), not from our reader.
 """
 from __future__ import annotations
 
@@ -12,28 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import real_fer2013
 from conftest import REPO_ROOT, run_cli
 from fer_edge.data import read_fer_csv
 from fer_edge.labels import CLASSES
 from native_reference import mean_std_reference
 
 pytestmark = pytest.mark.real_data
-NPZ = {"train": "fer2013_train.npz", "validation": "fer2013_publictest.npz"}
-
-
-def npz_faces(folder: Path, split: str, limit: int = 0):
-    import cv2
-
-    z = np.load(folder / NPZ[split])
-    jpeg, off, emotion = z["jpeg"], z["offsets"], z["emotion"].astype(np.int64)
-    n = len(emotion) if not limit else min(limit, len(emotion))
-    faces = np.stack([cv2.imdecode(jpeg[off[i] : off[i + 1]], cv2.IMREAD_GRAYSCALE) for i in range(n)])
-    return faces, emotion[:n]
-
-
-def npz_counts(folder: Path, split: str) -> list[int]:
-    emotion = np.load(folder / NPZ[split])["emotion"].astype(np.int64)
-    return np.bincount(emotion, minlength=len(CLASSES)).tolist()
+TRAINING_FACES, PUBLICTEST_FACES = 28_561, 3_579  # fer2013.npz: FER2013 less the 158 rows FER+ found no face in
+npz_faces = real_fer2013.faces
+npz_counts = real_fer2013.counts
 
 
 def test_small_real_csv_matches_the_npz_faces(real_fer2013_dir, real_fer_csv_small):
@@ -61,8 +49,8 @@ def test_data_stats_json_on_small_real_csv(real_fer2013_dir, real_fer_csv_small)
 
 @pytest.fixture(scope="module")
 def full_real_csv(real_fer2013_dir, tmp_path_factory) -> Path:
-    """The full CSV: the one the project keeps at ../data/fer2013.csv, else written now (~30 s)."""
-    ready = REPO_ROOT.parent / "data" / "fer2013.csv"
+    """The full CSV: the one a developer keeps at data/fer2013.csv, else written now (~20 s)."""
+    ready = REPO_ROOT / "data" / "fer2013.csv"
     if ready.is_file() and ready.stat().st_size > 200_000_000:
         return ready
     out = tmp_path_factory.mktemp("real_full") / "fer2013.csv"
@@ -75,13 +63,13 @@ def test_data_stats_full_real_csv(real_fer2013_dir, full_real_csv):
     res = run_cli("data", "stats", str(full_real_csv), "--json")
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
-    assert doc["rows"] == 28709 + 3589
-    assert doc["splits"]["train"]["rows"] == 28709
-    assert doc["splits"]["validation"]["rows"] == 3589
+    assert doc["rows"] == TRAINING_FACES + PUBLICTEST_FACES
+    assert doc["splits"]["train"]["rows"] == TRAINING_FACES
+    assert doc["splits"]["validation"]["rows"] == PUBLICTEST_FACES
     assert "test" not in doc["splits"]
     for split in ("train", "validation"):
         counts = [doc["splits"][split]["per_class"][c] for c in CLASSES]
         assert counts == npz_counts(real_fer2013_dir, split)
     human = run_cli("data", "stats", str(full_real_csv))
     assert human.returncode == 0
-    assert "28,709" in human.stdout and "3,589" in human.stdout
+    assert f"{TRAINING_FACES:,}" in human.stdout and f"{PUBLICTEST_FACES:,}" in human.stdout

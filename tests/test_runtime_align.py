@@ -80,11 +80,12 @@ def test_fer2013_framing_reproduces_fer2013_crops():
 
     import cv2
 
-    path = SHARED_FER2013 / "fer2013_publictest.npz"
+    import real_fer2013
+
+    path = SHARED_FER2013 / real_fer2013.NPZ_NAME
     if not path.is_file():
         pytest.skip(f"FER2013 PublicTest not available at {path} (../shared/data/fer2013)")
-    z = np.load(path)
-    jpeg, off = z["jpeg"], z["offsets"]
+    public, _ = real_fer2013.faces(SHARED_FER2013, "validation", limit=80, start=600)
     det = YuNetDetector()
     geometries = {
         "fer2013": FER2013_FRAMING,
@@ -93,8 +94,7 @@ def test_fer2013_framing_reproduces_fer2013_crops():
                                        eye_mouth=FER2013_FRAMING.eye_mouth * 1.2),
     }
     originals, crops = [], {k: [] for k in geometries}
-    for i in range(600, 680):
-        face = cv2.imdecode(jpeg[off[i]: off[i + 1]], cv2.IMREAD_GRAYSCALE)
+    for face in public:
         up = cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC)
         canvas = cv2.cvtColor(cv2.copyMakeBorder(up, 96, 96, 96, 96, cv2.BORDER_CONSTANT, value=128), cv2.COLOR_GRAY2BGR)
         found = det.detect_faces(canvas)

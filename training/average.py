@@ -19,7 +19,7 @@ from .checkpoint import atomic_save, build_from_checkpoint, load_checkpoint, mod
 
 
 def average_checkpoints(paths: Sequence[str | Path], data: str, out: str | Path, batch_size: int = 512,
-                        device: str | None = None) -> dict:
+                        device: str | None = None, ferplus: str | None = None) -> dict:
     """Average the weights of ``paths`` (one architecture), recompute BatchNorm on ``data``'s
     training faces, and write a checkpoint ``export`` and ``eval`` take. Returns it.
 
@@ -49,7 +49,7 @@ def average_checkpoints(paths: Sequence[str | Path], data: str, out: str | Path,
     model = build_from_checkpoint(ckpt, str(paths[-1]))
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(dev)
-    dataset = load_dataset(data)
+    dataset = load_dataset(data, ferplus=ferplus)
     train = dataset.subset("train")
     if len(train) == 0:
         raise InputError(f"{data}: no training faces to recompute BatchNorm statistics on")
@@ -61,11 +61,13 @@ def average_checkpoints(paths: Sequence[str | Path], data: str, out: str | Path,
     # Its own validation accuracy (fp32), where best.pt has the accuracy of its epoch.
     val = dataset.subset("validation")
     if len(val):
+        from .splits import labelled
         from .trainer import predict_logits
 
-        vx = torch.from_numpy(normalize_np(val.images, ckpt["norm"]["mean"], ckpt["norm"]["std"]))
+        val_images, val_labels, _ = labelled(val)  # FER+ (votes joined): the majority protocol
+        vx = torch.from_numpy(normalize_np(val_images, ckpt["norm"]["mean"], ckpt["norm"]["std"]))
         pred = predict_logits(model.eval(), vx).argmax(1).numpy()
-        ckpt["best_val_accuracy"] = float((pred == val.labels).mean())
+        ckpt["best_val_accuracy"] = float((pred == val_labels).mean())
     else:
         ckpt["best_val_accuracy"] = -1.0  # nothing to validate on (the export records no accuracy)
     atomic_save(ckpt, out)

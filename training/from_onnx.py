@@ -51,17 +51,14 @@ def module_path(node_name: str) -> str:
     """``/features/features.0/Conv`` -> ``features.0``; ``/layer1/layer1.0/conv1/Conv`` -> ``layer1.0.conv1``.
 
     The TorchScript exporter names each node by its scopes: a child's scope is either the
-    full dotted path (Sequential children) or its attribute name alone."""
-    parts = [p for p in node_name.split("/") if p][:-1]
-    path = ""
-    for p in parts:
-        if path and p.startswith(path + "."):
-            path = p
-        elif path:
-            path = f"{path}.{p}"
+    parent's scope plus ``.index`` (Sequential children) or its attribute name alone."""
+    comps: list[str] = []
+    for seg in [p for p in node_name.split("/") if p][:-1]:
+        if comps and seg.startswith(comps[-1] + "."):  # a Sequential's child: "downsample" -> "downsample.0"
+            comps[-1] = seg
         else:
-            path = p
-    return path
+            comps.append(seg)
+    return ".".join(comps)
 
 
 def _constants(proto) -> dict[str, np.ndarray]:

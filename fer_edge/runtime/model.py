@@ -182,6 +182,8 @@ class FerModel:
             "path": str(self.path) if self.path else None,
             "model": c.model,
             "classes": list(c.classes),
+            "label_set": c.label_set,
+            "temperature": c.temperature,  # probabilities are softmax(logits / temperature)
             "input_size": c.input_size,
             "channels": c.channels,
             "mean": c.mean,

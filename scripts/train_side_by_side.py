@@ -1,35 +1,39 @@
 #!/usr/bin/env python3
-"""Train several models side by side on one lent GPU, export and evaluate them, in one device call.
+"""Train several models side by side on one GPU machine within a time budget, then export and evaluate them.
 
-Why side by side: FER2013's 48x48 faces leave an H100 idle most of the time behind Python's
-kernel launches (a small net's step is a few hundred tiny kernels), so N trainings in N
-processes share the GPU at little cost to each. Why a budget: a device call ends after 10
-minutes and its machine goes back bare, so every job gets ``fer-edge train --time-budget``
-(the schedule is re-fitted to the epochs that fit) and the driver stops whatever is left
-before the call's end, keeping what finished.
+Why side by side: FER2013's 48x48 faces leave a data-centre GPU idle most of the time behind
+Python's kernel launches (a small net's step is a few hundred tiny kernels), so N trainings in N
+processes share the GPU at little cost to each. Why a budget: on a machine held for a fixed time,
+every job gets ``fer-edge train --time-budget`` (the schedule is re-fitted to the epochs that
+fit) and the driver stops whatever is left before the end, keeping what finished.
 
-Before the first call, once, on the developer machine (``.data/`` is git-ignored):
+The data: a folder (``--data-dir``, default ``.data/``) holding ``fer2013.npz`` and its
+``to_csv.py`` (54 MB together: the original FER2013 pixels with FER2013 and FER+ labels), from
+which the driver writes Kaggle's ``fer2013.csv`` and Microsoft's ``fer2013new.csv`` (about 20 s),
+or those two CSVs themselves. On the machine that prepares the run (``.data/`` is git-ignored):
 
-    mkdir -p .data && cp ../shared/data/fer2013/{compact.py,fer2013_compact.npz} .data/
+    mkdir -p .data && cp ../shared/data/fer2013/{fer2013.npz,to_csv.py} .data/
 
-then a device call with carry [".data"] and, for example,
+then, on the GPU machine, from the repository root, for example:
 
-    python3 scripts/device_train.py --budget 530 \\
-        --job "resnet18=resnet18:60:--augment strong --mixup 0.2" \\
-        --job "fernet_l=fernet_l:120:--augment strong --mixup 0.2" --bring fernet_l
+    OUT=/tmp/out python3 scripts/train_side_by_side.py --budget 480 \
+        --job "resnet18=resnet18:60:--augment strong --mixup 0.2" \
+        --job "ferplus=fernet_m:120:--ferplus --augment strong --mixup 0.2" --bring ferplus
 
-A job is NAME=MODEL:EPOCHS[:EXTRA fer-edge train OPTIONS]. Each finished job is exported
-(fp32 + int8) and evaluated on PublicTest (int8 with --robustness) while the others still
-train. Back under $OUT: results.tar.gz (or results.tar.gz.00, .01, ... when over 15 MiB;
-``cat results.tar.gz.* | tar xz``) holding results/NAME/{train.log, summary.json,
-log.jsonl, curves.png, export.json, eval-fp32/, eval-int8/} plus, for --bring jobs,
-best.fp16.pt (the weights in half precision: a teacher for --teacher, or for a local export)
-and the int8 ONNX file when under 8 MB. A job given --keep-epochs K is also averaged over its
-kept epochs (scripts/average_checkpoints.py, BatchNorm recomputed on the GPU) and that average
-exported and evaluated the same way: avg-export.json, avg-eval-fp32/, avg-eval-int8/,
-NAME.avg.int8.onnx and, brought, averaged.fp16.pt. Locally (CPU, a smoke test):
+A job is NAME=MODEL:EPOCHS[:EXTRA fer-edge train OPTIONS]; a bare ``--ferplus`` among the options
+trains on FER+'s votes (the driver supplies fer2013new.csv) and evaluates on its majority labels.
+Each finished job is exported (fp32 + int8, temperature fitted) and evaluated on PublicTest (int8
+with --robustness) while the others still train. Written under $OUT: results.tar.gz (or
+results.tar.gz.00, .01, ... when over 15 MiB; ``cat results.tar.gz.* | tar xz``) holding
+results/NAME/{train.log, summary.json, log.jsonl, curves.png, export.json, eval-fp32/,
+eval-int8/} plus, for --bring jobs, best.fp16.pt (the weights in half precision: a teacher for
+--teacher, or for a local export) and the int8 ONNX file when under 8 MB. A job given
+--keep-epochs K is also averaged over its kept epochs (scripts/average_checkpoints.py, BatchNorm
+recomputed on the GPU) and that average exported and evaluated the same way: avg-export.json,
+avg-eval-fp32/, avg-eval-int8/, NAME.avg.int8.onnx and, brought, averaged.fp16.pt. On a CPU, as
+a rehearsal with tiny budgets:
 
-    OUT=/tmp/out python3 scripts/device_train.py --budget 300 --limit 500 --job "a=fernet_s:2"
+    OUT=/tmp/out python3 scripts/train_side_by_side.py --budget 300 --limit 500 --job "a=fernet_s:2"
 """
 from __future__ import annotations
 
@@ -70,6 +74,20 @@ class Job:
     post: Optional[Future] = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def ferplus(self) -> bool:
+        """Trained on FER+'s votes: a bare --ferplus among its options."""
+        return "--ferplus" in self.extra
+
+    def train_options(self, ferplus_csv: Path) -> list[str]:
+        """Its extra options with fer2013new.csv after a bare --ferplus."""
+        out: list[str] = []
+        for opt in self.extra:
+            out.append(opt)
+            if opt == "--ferplus":
+                out.append(str(ferplus_csv))
+        return out
+
     @classmethod
     def parse(cls, spec: str) -> "Job":
         try:
@@ -77,7 +95,7 @@ class Job:
             parts = rest.split(":", 2)
             model, epochs = parts[0], int(parts[1])
         except ValueError:
-            sys.exit(f"device_train.py: --job {spec!r}: expected NAME=MODEL:EPOCHS[:EXTRA OPTIONS]")
+            sys.exit(f"train_side_by_side.py: --job {spec!r}: expected NAME=MODEL:EPOCHS[:EXTRA OPTIONS]")
         return cls(name, model, epochs, shlex.split(parts[2]) if len(parts) > 2 else [])
 
 
@@ -92,7 +110,7 @@ def run(cmd: list[str], log: Path, timeout: float) -> int:
             return 124
 
 
-def setup(data_dir: Path, work: Path) -> Path:
+def setup(data_dir: Path, work: Path) -> tuple[Path, Path]:
     try:
         import fer_edge._native  # noqa: F401
     except ImportError:
@@ -101,18 +119,23 @@ def setup(data_dir: Path, work: Path) -> Path:
                            capture_output=True, text=True)
         if r.returncode:
             sys.exit(r.stdout[-3000:] + r.stderr[-3000:])
-    csv = work / "fer2013.csv"
-    if not csv.is_file():
-        say(f"rebuilding {csv} from {data_dir}/fer2013_compact.npz")
-        subprocess.run([sys.executable, str(data_dir / "compact.py"), "csv", str(csv)], check=True)
+    csv, new = work / "fer2013.csv", work / "fer2013new.csv"
+    if (data_dir / "fer2013.csv").is_file() and (data_dir / "fer2013new.csv").is_file():
+        csv, new = data_dir / "fer2013.csv", data_dir / "fer2013new.csv"
+    elif not (csv.is_file() and new.is_file()):
+        if not (data_dir / "to_csv.py").is_file():
+            sys.exit(f"train_side_by_side.py: {data_dir} holds neither fer2013.npz + to_csv.py nor the two CSVs")
+        say(f"writing {csv} and {new} from {data_dir}/fer2013.npz")
+        subprocess.run([sys.executable, str(data_dir / "to_csv.py"), str(csv), "--ferplus", str(new)], check=True)
     import torch
 
     say(f"torch {torch.__version__}, cuda {torch.cuda.is_available()}"
         f"{', ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else ''}; {os.cpu_count()} CPUs")
-    return csv
+    return csv, new
 
 
-def post_process(job: Job, csv: Path, deadline: float, eval_threads: int, bring: bool) -> None:
+def post_process(job: Job, csv: Path, deadline: float, eval_threads: int, bring: bool,
+                 ferplus_csv: Optional[Path] = None) -> None:
     """Export fp32 + int8, evaluate both on PublicTest (int8 with the robustness report): best.pt,
     then, for a job trained with --keep-epochs, the average of its kept epochs (averaged.pt,
     BatchNorm recomputed on the GPU; its files are prefixed ``avg-``), so the choice between the
@@ -125,20 +148,23 @@ def post_process(job: Job, csv: Path, deadline: float, eval_threads: int, bring:
         job.notes.append("no best.pt")
         return
     left = lambda: deadline - time.monotonic()  # noqa: E731
-    export_and_eval(job, best, "", csv, left, eval_threads, bring)
+    labels = ["--ferplus", str(ferplus_csv)] if job.ferplus and ferplus_csv else []
+    export_and_eval(job, best, "", csv, left, eval_threads, bring, labels)
     kept = sorted(job.out.glob("epoch_*.pt"))
     if len(kept) >= 2:
         avg = job.out / "averaged.pt"
         code = run([sys.executable, str(Path(__file__).with_name("average_checkpoints.py")), "--data", str(csv),
+                    *(["--ferplus", str(ferplus_csv)] if job.ferplus and ferplus_csv else []),
                     "--out", str(avg), *map(str, kept)], job.res / "post.log", left())
         if code:
             job.notes.append(f"averaging exit {code}")
         else:
-            export_and_eval(job, avg, "avg-", csv, left, eval_threads, bring)
+            export_and_eval(job, avg, "avg-", csv, left, eval_threads, bring, labels)
 
 
 def export_and_eval(job: Job, ckpt: Path, prefix: str, csv: Path, left: Callable[[], float], eval_threads: int,
-                    bring: bool) -> None:
+                    bring: bool, labels: Optional[list[str]] = None) -> None:
+    labels = labels or []
     if bring:
         import torch
 
@@ -150,7 +176,7 @@ def export_and_eval(job: Job, ckpt: Path, prefix: str, csv: Path, left: Callable
     log = job.res / "post.log"
     with open(job.res / f"{prefix}export.json", "w") as f, open(log, "a") as err:
         code = subprocess.run([*FER_EDGE, "export", "--checkpoint", str(ckpt), "--out", str(onnx), "--data", str(csv),
-                               "--int8", "--json", "--overwrite"], stdout=f, stderr=err,
+                               "--int8", "--json", "--overwrite", *labels], stdout=f, stderr=err,
                               timeout=max(1.0, left())).returncode
     if code:
         job.notes.append(f"{prefix}export exit {code}")
@@ -159,7 +185,7 @@ def export_and_eval(job: Job, ckpt: Path, prefix: str, csv: Path, left: Callable
     for path, tag, extra in ((int8, "int8", ["--robustness"]), (onnx, "fp32", [])):
         code = run([*FER_EDGE, "eval", "--model", str(path), "--data", str(csv), "--split", "PublicTest",
                     "--threads", str(eval_threads), "--out", str(job.res / f"{prefix}eval-{tag}"), "--overwrite",
-                    "--json", *extra], log, left())
+                    "--json", *labels, *extra], log, left())
         if code:
             job.notes.append(f"{prefix}eval {tag} exit {code}")
     if int8.stat().st_size < SMALL_ONNX:
@@ -184,7 +210,7 @@ def main() -> None:
     for d in (out_dir, work, res_root):
         d.mkdir(parents=True, exist_ok=True)
     jobs = [Job.parse(s) for s in args.job]
-    csv = setup(Path(args.data_dir), work)
+    csv, ferplus_csv = setup(Path(args.data_dir), work)
     deadline = T0 + args.budget
     train_budget = deadline - args.eval_reserve - time.monotonic()
     cpus = os.cpu_count() or 2
@@ -196,7 +222,7 @@ def main() -> None:
         cmd = [*FER_EDGE, "train", "--data", str(csv), "--model", job.model, "--epochs", str(job.epochs),
                "--patience", str(job.epochs), "--out", str(job.out), "--quiet", "--threads", str(threads),
                "--time-budget", f"{train_budget - STARTUP_S:.0f}", *(["--limit", str(args.limit)] if args.limit else []),
-               *job.extra]
+               *job.train_options(ferplus_csv)]
         log = open(job.res / "train.log", "w")
         log.write("$ " + shlex.join(cmd) + "\n")
         log.flush()
@@ -219,7 +245,8 @@ def main() -> None:
                 say(f"{job.name}: training exit {code}: {last[0] if last else ''}")
                 if code:
                     job.notes.append(f"training exit {code}")
-                job.post = pool.submit(post_process, job, csv, deadline, eval_threads, job.name in args.bring)
+                job.post = pool.submit(post_process, job, csv, deadline, eval_threads, job.name in args.bring,
+                                       ferplus_csv)
         time.sleep(2)
     for job in jobs:
         try:
