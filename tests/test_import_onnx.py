@@ -91,3 +91,11 @@ def test_the_packaged_default_imports_and_reads_as_it_does(real_fer_csv_small, t
                "--json") == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["model"] == "fernet_m" and doc["argmax_agreement"] >= 0.9  # int8 activations vs fp32
+
+
+def test_train_init_takes_an_exported_model_and_imports_it(exported, stripes_csv, tmp_path, capsys):
+    run = tmp_path / "ft"
+    assert cli(*train_args(stripes_csv, "edgenet", run, "--epochs", "1", "--lr", "1e-4", "--augment", "none",
+                           "--init", exported / "m.int8.onnx", "--json")) == 0
+    assert "imported into" in capsys.readouterr().err and (run / "imported" / "m.int8.pt").is_file()
+    assert json.loads((run / "summary.json").read_text())["best_val_accuracy"] >= 0.5

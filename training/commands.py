@@ -65,10 +65,11 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mixup", type=float_range(0.0), help="mixup on every batch with Beta(A, A) blending; 0 = off (default)")
     p.add_argument("--init", metavar="CKPT",
                    help="start from this checkpoint's weights (same architecture) instead of a random init: fine-tuning "
-                   "with a fresh optimizer and schedule")
+                   "with a fresh optimizer and schedule; an exported .onnx or a packaged model name (default, ferplus) "
+                   "is imported first (fer-edge import)")
     p.add_argument("--teacher", action="append", metavar="CKPT",
-                   help="distil from this trained checkpoint (repeat for an ensemble: logits averaged); the loss is "
-                   "--distill-weight x KL to the teacher + the rest x the label loss")
+                   help="distil from this trained checkpoint, .onnx or packaged model (repeat for an ensemble: logits "
+                   "averaged); the loss is --distill-weight x KL to the teacher + the rest x the label loss")
     p.add_argument("--distill-weight", type=float_range(0.0, 1.0),
                    help=f"share of the distillation loss with --teacher (default {d.distill_weight})")
     p.add_argument("--distill-temp", type=positive_float, help=f"distillation temperature (default {d.distill_temp})")
@@ -306,6 +307,9 @@ def run_train(args: argparse.Namespace) -> int:
         _check_data(cfg.ferplus, "--ferplus")
     elif "ferplus_target" in given:
         raise UsageError("--ferplus-target needs --ferplus fer2013new.csv")
+    if not args.resume:  # an exported model (or a packaged one) becomes a checkpoint first: fer-edge import
+        cfg.teacher = [_checkpoint_of(t, "--teacher", cfg) for t in cfg.teacher] if cfg.teacher else cfg.teacher
+        cfg.init = _checkpoint_of(cfg.init, "--init", cfg) if cfg.init else cfg.init
     for t in cfg.teacher or []:  # before any data is read: a typo should not cost a minute of loading
         if not Path(t).is_file():
             raise InputError(f"--teacher {t}: no such checkpoint")
@@ -321,6 +325,27 @@ def run_train(args: argparse.Namespace) -> int:
     result = train(cfg, resume=args.resume, quiet=args.quiet, checkpoint=ckpt)
     _print_summary(result, args.json)
     return 0
+
+
+def _checkpoint_of(model: str, option: str, cfg) -> str:
+    """``model`` as a checkpoint path: an ``.onnx`` export or a packaged model name (``default``,
+    ``ferplus``) is imported into the run folder (``OUT/imported/NAME.pt``, BatchNorm statistics
+    from the training faces of ``--data``); anything else is returned as it is."""
+    from fer_edge.runtime.default_model import PACKAGED_MODELS, resolve_model_path
+
+    if model not in PACKAGED_MODELS and Path(model).suffix.lower() != ".onnx":
+        return model
+    src = resolve_model_path(model)
+    if not src.is_file():
+        raise ModelError(f"{option} {model}: model not found")
+    from .from_onnx import import_onnx
+
+    _check_data(cfg.data)
+    dst = Path(cfg.out) / "imported" / f"{Path(model).stem if model not in PACKAGED_MODELS else model}.pt"
+    if not dst.is_file():
+        result = import_onnx(src, dst, data=cfg.data)
+        print(f"{option} {model}: imported into {dst} ({result.layers} layers)", file=sys.stderr)
+    return str(dst)
 
 
 def _check_data(path: str, option: str = "") -> None:
