@@ -131,6 +131,23 @@ def test_lazy_exports():
     assert fer_edge.predict is predict
 
 
+def test_dir_lists_the_lazy_exports_without_loading_them():
+    """dir() and tab completion show predict, Predictor, analyze_video ... before their first use,
+    and asking for the list loads neither onnxruntime nor OpenCV."""
+    code = textwrap.dedent("""
+        import sys
+        import fer_edge
+        names = dir(fer_edge)
+        print(",".join(n for n in fer_edge.__all__ if n not in names) or "ALL",
+              "onnxruntime" in sys.modules or "cv2" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(REPO), env=subprocess_env())
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["ALL", "False"]
+    assert {"predict", "predict_emotions", "Predictor", "analyze_video", "FaceResult"} <= set(dir(fer_edge))
+
+
 def test_prediction_never_imports_torch(cnn_model, sample_image):
     code = textwrap.dedent(f"""
         import sys
