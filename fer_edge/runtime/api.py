@@ -125,8 +125,10 @@ class Predictor:
         """:meth:`face_batch` for an image already converted and boxes inside it (no conversion, no clipping)."""
         return faces_to_batch(img, boxes, self.model.contract, landmarks=landmarks if self.align else None)
 
-    def faces_from(self, boxes: np.ndarray, probs: np.ndarray, track_ids: Optional[list[int]] = None) -> list[FaceResult]:
-        """Pack boxes and probabilities into :class:`FaceResult` objects."""
+    def faces_from(self, boxes: np.ndarray, probs: np.ndarray, track_ids: Optional[list[int]] = None,
+                   scores: Optional[np.ndarray] = None) -> list[FaceResult]:
+        """Pack boxes and probabilities into :class:`FaceResult` objects; ``scores`` (K,) are the
+        detector's (``FaceDetections.scores``: NaN, or None for all, where it gave none)."""
         classes = self.model.classes
         out = []
         for i, (box, p) in enumerate(zip(np.asarray(boxes).reshape(-1, 4), probs)):
@@ -138,6 +140,7 @@ class Predictor:
                     score=float(p[k]),
                     probabilities={c: float(v) for c, v in zip(classes, p)},
                     track_id=None if track_ids is None else int(track_ids[i]),
+                    face_confidence=None if scores is None else detector_score(scores[i]),
                 )
             )
         return out
@@ -155,7 +158,8 @@ class Predictor:
 
     def _predict_prepared(self, img: np.ndarray) -> list[FaceResult]:
         found = self.detect_prepared(img)
-        return self.faces_from(found.boxes, self.classify_prepared(img, found.boxes, found.landmarks))
+        return self.faces_from(found.boxes, self.classify_prepared(img, found.boxes, found.landmarks),
+                               scores=found.scores)
 
     def predict_batch(self, images: Sequence[ImageLike]) -> list[list[FaceResult]]:
         """Faces of several images: detection per image, then every face of every image
@@ -167,7 +171,7 @@ class Predictor:
         out, start = [], 0
         for f in found:
             k = len(f.boxes)
-            out.append(self.faces_from(f.boxes, probs[start:start + k]) if k else [])
+            out.append(self.faces_from(f.boxes, probs[start:start + k], scores=f.scores) if k else [])
             start += k
         return out
 
@@ -204,6 +208,12 @@ class Predictor:
     def iter_paths(self, paths: Iterable[Union[str, Path]]) -> Iterator[ImageResult]:
         for p in paths:
             yield self.process_path(p)
+
+
+def detector_score(score: float) -> Optional[float]:
+    """A detector's score as :attr:`FaceResult.face_confidence`: None for NaN (the detector gives none)."""
+    value = float(score)
+    return value if np.isfinite(value) else None
 
 
 def check_max_faces(max_faces: Optional[int], name: str = "max_faces") -> Optional[int]:
