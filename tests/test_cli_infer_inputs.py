@@ -1,0 +1,58 @@
+"""`fer-edge infer` takes what users pass and says how to fix what it cannot: an image on
+standard input (`infer -`), an empty folder, a folder with other files in it, a training
+checkpoint given as --model."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fer_edge.errors import EXIT_INPUT, EXIT_MODEL, EXIT_OK, EXIT_USAGE
+
+from conftest import cli_env
+from fixtures_runtime import cnn_model, model_dir, sample_image  # noqa: F401
+
+
+def _infer(*args: str, stdin: bytes = b"", timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m fer_edge infer ARGS` with ``stdin`` piped in (bytes in, text out)."""
+    done = subprocess.run([sys.executable, "-m", "fer_edge", "infer", *args], input=stdin, capture_output=True,
+                          env=cli_env(), timeout=timeout)
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
+
+
+def test_infer_dash_reads_one_image_from_standard_input(cnn_model, sample_image, tmp_path):  # noqa: F811
+    by_file = _infer(str(sample_image), "--model", str(cnn_model), "--json")
+    piped = _infer("-", "--model", str(cnn_model), "--json", "--save-annotated", str(tmp_path / "out"),
+                   stdin=sample_image.read_bytes())
+    assert piped.returncode == EXIT_OK, piped.stderr
+    image = json.loads(piped.stdout)["images"][0]
+    assert image["path"] == "-" and image["error"] is None
+    assert image["faces"] == json.loads(by_file.stdout)["images"][0]["faces"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["stdin.png"]
+
+
+def test_infer_dash_with_nothing_or_no_image_piped_in_is_one_line(cnn_model):  # noqa: F811
+    empty = _infer("-", "--model", str(cnn_model))
+    assert empty.returncode == EXIT_INPUT
+    assert empty.stderr.strip().splitlines()[-1] == "fer-edge: error: not an image (empty): standard input"
+    text = _infer("-", "--model", str(cnn_model), stdin=b"hello\n" * 10_000)
+    assert text.returncode == EXIT_INPUT and text.stdout == ""
+    last = text.stderr.strip().splitlines()[-1]
+    assert last.startswith("fer-edge: error: not an image") and len(last) < 150
+
+
+def test_infer_dash_from_a_terminal_says_to_pipe_an_image(cnn_model):  # noqa: F811
+    pty = pytest.importorskip("pty")
+    import os
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "fer_edge", "infer", "-", "--model", str(cnn_model)],
+                              stdin=follower, capture_output=True, text=True, env=cli_env(), timeout=120)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert done.returncode == EXIT_USAGE
+    assert "fer-edge infer - < photo.jpg" in done.stderr
