@@ -56,3 +56,41 @@ def test_infer_dash_from_a_terminal_says_to_pipe_an_image(cnn_model):  # noqa: F
         os.close(leader)
     assert done.returncode == EXIT_USAGE
     assert "fer-edge infer - < photo.jpg" in done.stderr
+
+
+# --------------------------------------------------------------------------- a checkpoint as --model
+
+
+def _checkpoints(tmp_path):
+    """Files as PyTorch writes them: torch.save's zip archive, a bare pickle, a .pth of an old format."""
+    import pickle
+    import zipfile
+
+    run = tmp_path / "runs" / "x"
+    run.mkdir(parents=True)
+    with zipfile.ZipFile(run / "best.pt", "w") as z:
+        z.writestr("best/data.pkl", pickle.dumps({"format": "fer-edge-checkpoint"}))
+    (tmp_path / "weights.bin").write_bytes(pickle.dumps({"model": [1, 2, 3]}, protocol=4))
+    (tmp_path / "old.pth").write_bytes(b"\x8a\x0alz\xfc\x9cF\xf9 j\xa8P\x19.")  # legacy torch.save magic
+    return run
+
+
+def test_a_training_checkpoint_as_model_names_the_export_command(sample_image, tmp_path):  # noqa: F811
+    run = _checkpoints(tmp_path)
+    for model, checkpoint in ((run / "best.pt", run / "best.pt"), (run, run / "best.pt"),
+                              (tmp_path / "weights.bin", tmp_path / "weights.bin"),
+                              (tmp_path / "old.pth", tmp_path / "old.pth")):
+        done = _infer(str(sample_image), "--model", str(model))
+        assert done.returncode == EXIT_MODEL, (model, done.stderr)
+        last = done.stderr.strip().splitlines()[-1]
+        assert f"fer-edge export --checkpoint {checkpoint} --out model.onnx" in last, last
+        assert "Protobuf" not in last
+
+
+def test_the_api_gives_the_same_advice(tmp_path):
+    from fer_edge.errors import ModelError
+    from fer_edge.runtime.model import FerModel
+
+    run = _checkpoints(tmp_path)
+    with pytest.raises(ModelError, match="fer-edge export --checkpoint"):
+        FerModel.load(run / "best.pt")
