@@ -94,3 +94,41 @@ def test_the_api_gives_the_same_advice(tmp_path):
     run = _checkpoints(tmp_path)
     with pytest.raises(ModelError, match="fer-edge export --checkpoint"):
         FerModel.load(run / "best.pt")
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def test_an_empty_folder_is_no_images_found_before_the_model_loads(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = _infer(str(empty), "--model", str(tmp_path / "not-there.onnx"))  # the model is never opened
+    assert done.returncode == EXIT_INPUT
+    assert done.stdout == ""  # no table: not "1 image(s)"
+    assert done.stderr.strip() == f"fer-edge: error: no images found in folder: {empty}"
+
+
+def test_files_skipped_in_a_folder_are_named_under_verbose(cnn_model, sample_image, tmp_path):  # noqa: F811
+    import shutil
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copyfile(sample_image, folder / "a.jpg")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".hidden.jpg").write_bytes(b"")
+    quiet = _infer(str(folder), "--model", str(cnn_model))
+    assert quiet.returncode == EXIT_OK and "notes.txt" not in quiet.stderr
+    loud = _infer(str(folder), "--model", str(cnn_model), "-v")
+    assert loud.returncode == EXIT_OK
+    assert f"fer-edge: skipped {folder / 'notes.txt'}: not an image file name" in loud.stderr
+    assert f"fer-edge: skipped {folder / '.hidden.jpg'}: a hidden file" in loud.stderr
+    assert loud.stdout.splitlines()[-1] == "1 image(s), 1 face(s), 0 failed"
+
+
+def test_the_table_counts_the_images_read_not_the_sources(cnn_model, sample_image, tmp_path):  # noqa: F811
+    empty, notes = tmp_path / "empty", tmp_path / "notes.txt"
+    empty.mkdir()
+    notes.write_text("not an image")
+    done = _infer(str(sample_image), str(empty), str(notes), "--model", str(cnn_model))
+    assert done.stdout.splitlines()[-1] == "1 image(s), 1 face(s), 2 failed"
+    assert "no images found in folder" in done.stderr

@@ -46,16 +46,21 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL
+    from ..errors import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, InputError
+    from ..runtime.logs import setup_cli_logging
     from ..runtime.sources import IMAGES, VIDEO, SourceSpec, infer_inputs, require_kind, resolve_source
+
+    setup_cli_logging(args.verbose, args.quiet)  # before the sources are searched: -v names the files skipped
 
     # what each SOURCE is, before the model loads: a camera or a URL is one line naming `webcam`;
     # standard input is read (and decoded) now too, so a bad one fails before the model loads
     specs = [SourceSpec(IMAGES, STDIN, (STDIN,)) if s == STDIN else
              require_kind(resolve_source(s, default=IMAGES), IMAGES, VIDEO) for s in args.sources]
     preloaded = {STDIN: read_stdin_image()} if STDIN in args.sources else {}
-    predictor = build_predictor(args)
     sources = infer_inputs(specs)
+    if len(sources) == 1 and sources[0].error is not None:  # an empty folder, a missing file: nothing to run
+        raise InputError(sources[0].error)
+    predictor = build_predictor(args)
     annotated_dir = _prepare_dir(args.save_annotated)
     video_predictor = None
     if any(s.kind == "video" for s in sources):
@@ -158,7 +163,7 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif table is not None:
-        table.footer(len(sources), len(errors), n_faces)
+        table.footer(images_read, len(errors), n_faces)
     sys.stdout.flush()
     if image_warning:
         print(f"fer-edge: warning: {image_warning}", file=sys.stderr)
@@ -341,6 +346,8 @@ class _Table:
             line += "  " + ", ".join(f"{c} {p:.2f}" for c, p in ranked)
         print(line)
 
-    def footer(self, inputs: int, failed: int, faces: int) -> None:
+    def footer(self, images: int, failed: int, faces: int) -> None:
+        """``images``: the images read (a source that found none, or a file that is not an image, is
+        among the ``failed``, not the images)."""
         videos = f", {self.videos} video(s) ({self.frames} frames)" if self.videos else ""
-        print(f"{inputs - self.videos} image(s){videos}, {faces} face(s), {failed} failed")
+        print(f"{images} image(s){videos}, {faces} face(s), {failed} failed")
