@@ -99,11 +99,12 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
     """Run ``predictor`` over ``sources``, print the table or JSON, return the exit code.
 
     Images go through :meth:`Predictor.process_path` (those in ``preloaded``, already decoded
-    by the path they are listed under, e.g. standard input, through ``predict_image``), videos (``Source.kind == "video"``)
-    through :func:`fer_edge.runtime.video.analyze` with ``video_predictor`` (default:
-    ``predictor``). The annotated copies' names are all decided and checked before the first
-    input is processed (:func:`.outputs.check_derived_outputs`): a run that would overwrite an
-    input, or a file that was there before (without ``overwrite``), stops before it writes anything.
+    under the path they are listed by, e.g. standard input, through ``predict_image``), videos
+    (``Source.kind == "video"``) through :func:`fer_edge.runtime.video.analyze` with
+    ``video_predictor`` (default: ``predictor``). The annotated copies' names are all decided and
+    checked before the first input is processed (:func:`.outputs.check_derived_outputs`): a run
+    that would overwrite an input, or a file that was there before (without ``overwrite``), stops
+    before it writes anything.
     """
     from ..runtime.results import ImageResult
     from .outputs import check_derived_outputs

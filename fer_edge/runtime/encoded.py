@@ -226,8 +226,8 @@ def fetch_url(url: str, timeout: Optional[float] = None, max_bytes: Optional[int
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, (socket.timeout, TimeoutError)):
             raise InputError(f"cannot fetch {shown}: no answer within {timeout:g} s") from None
-        raise InputError(f"cannot fetch {shown}: {excerpt(str(getattr(exc.reason, 'strerror', None) or exc.reason), 60)}"
-                         ) from None
+        why = getattr(exc.reason, "strerror", None) or exc.reason  # "Connection refused", not "[Errno 111] ..."
+        raise InputError(f"cannot fetch {shown}: {excerpt(str(why), 60)}") from None
     except (socket.timeout, TimeoutError):
         raise InputError(f"cannot fetch {shown}: no answer within {timeout:g} s") from None
     except (OSError, http.client.HTTPException, ValueError) as exc:  # reset connections, bad URLs, bad replies

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -77,7 +77,7 @@ def image_from_path(path: Path) -> np.ndarray:
         raise
 
 
-def _video_in_file(path: Path) -> "str | None":
+def _video_in_file(path: Path) -> Optional[str]:
     """The video container ``path`` starts like (:func:`~.encoded.video_format`), or None."""
     try:
         with open(path, "rb") as f:
