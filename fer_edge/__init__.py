@@ -50,3 +50,10 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'fer_edge' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names with the lazy ones (``predict``, ``Predictor``, ``analyze_video`` ...):
+    they are not in ``globals()`` until first used, and ``dir()`` and tab completion would
+    otherwise never show them."""
+    return sorted(set(globals()) | set(__all__))

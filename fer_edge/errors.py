@@ -15,6 +15,22 @@ def printable(text: str) -> str:
                    for c in text)
 
 
+#: The most characters of a user's input an error message quotes (:func:`excerpt`).
+EXCERPT_CHARS = 60
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """:func:`printable` ``text``, cut to about ``limit`` characters (its start and end, the length
+    said): an error about a 130,000-character data URI or a pasted base64 string names the input
+    in one short line instead of repeating it."""
+    shown = printable(text)
+    if len(shown) <= limit:
+        return shown
+    head = max(1, limit * 2 // 3)
+    tail = max(1, limit - head - 1)
+    return f"{shown[:head]}...{shown[-tail:]} ({len(text):,} characters)"
+
+
 EXIT_OK = 0
 EXIT_FAILURE = 1  # something failed that is not the user's input (a bug, an unexpected error)
 EXIT_USAGE = 2  # bad command line (argparse uses 2 as well)

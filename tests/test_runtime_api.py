@@ -120,8 +120,22 @@ def test_result_json_shape(cnn_model, sample_image):
     d = res.to_dict(top_k=2)
     assert set(d) == {"path", "width", "height", "faces", "error"}
     face = d["faces"][0]
-    assert set(face) == {"box", "label", "score", "probabilities", "top_k"}
+    assert set(face) == {"box", "label", "score", "probabilities", "face_confidence", "top_k"}
     assert len(face["top_k"]) == 2 and face["top_k"][0]["label"] == face["label"]
+
+
+def test_face_confidence_is_the_detectors_score_and_none_without_one(cnn_model, sample_bgr):
+    yunet = Predictor(cnn_model)
+    face = yunet.predict(sample_bgr)[0]
+    assert face.face_confidence == pytest.approx(float(yunet.detect_faces(sample_bgr).scores[0]))
+    assert 0.5 < face.face_confidence <= 1
+    assert face.to_dict()["face_confidence"] == pytest.approx(face.face_confidence, abs=1e-6)
+    assert yunet.predict([sample_bgr])[0][0].face_confidence == pytest.approx(face.face_confidence)
+    haar = Predictor(cnn_model, detector="haar").predict(sample_bgr)
+    assert len(haar) == 1 and haar[0].face_confidence is None  # the cascades give no score
+    assert Predictor(cnn_model, detector="none").predict(sample_bgr)[0].face_confidence is None
+    crop = fer_edge.predict_emotions(sample_bgr, model=cnn_model)
+    assert crop.face_confidence is None and crop.to_dict()["face_confidence"] is None
 
 
 def test_lazy_exports():
@@ -129,6 +143,23 @@ def test_lazy_exports():
     from fer_edge.runtime.api import predict
 
     assert fer_edge.predict is predict
+
+
+def test_dir_lists_the_lazy_exports_without_loading_them():
+    """dir() and tab completion show predict, Predictor, analyze_video ... before their first use,
+    and asking for the list loads neither onnxruntime nor OpenCV."""
+    code = textwrap.dedent("""
+        import sys
+        import fer_edge
+        names = dir(fer_edge)
+        print(",".join(n for n in fer_edge.__all__ if n not in names) or "ALL",
+              "onnxruntime" in sys.modules or "cv2" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(REPO), env=subprocess_env())
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["ALL", "False"]
+    assert {"predict", "predict_emotions", "Predictor", "analyze_video", "FaceResult"} <= set(dir(fer_edge))
 
 
 def test_prediction_never_imports_torch(cnn_model, sample_image):

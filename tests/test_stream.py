@@ -112,7 +112,8 @@ def test_webcam_on_a_video_file(cnn_model, face_video, tmp_path, capsys):
         assert len(rec["faces"]) <= 1
         if rec["faces"]:
             f = rec["faces"][0]
-            assert set(f) == {"box", "label", "score", "probabilities", "track_id"}
+            assert set(f) == {"box", "label", "score", "probabilities", "track_id", "face_confidence"}
+            assert 0.5 < f["face_confidence"] <= 1  # YuNet's score of the detection the track last matched
             assert abs(sum(f["probabilities"].values()) - 1) < 1e-4
             found += iou_matrix(np.array([f["box"]]), np.array([box]))[0, 0] > 0.5
     assert found >= 27  # the face is followed in (nearly) every frame

@@ -106,11 +106,29 @@ def test_mixup_blends_faces_and_targets_alike():
 
 
 def test_divergence_warning_names_a_collapsed_network():
-    true = np.array([10, 10, 10, 10, 10, 10, 10])
-    collapsed = np.array([0, 0, 0, 68, 2, 0, 0])
-    w = divergence_warning([], 1.9, collapsed, true)
+    true = np.full(7, 100)  # 700 validation faces
+    collapsed = np.array([0, 0, 0, 680, 20, 0, 0])
+    hist = [{"train_loss": 1.9}, {"train_loss": 1.85}]  # epoch 3: enough training to tell
+    w = divergence_warning(hist, 1.84, collapsed, true)
     assert w is not None and "'happy'" in w and "--lr" in w
-    assert divergence_warning([], 1.9, np.array([10, 9, 11, 10, 10, 10, 10]), true) is None
+    assert divergence_warning(hist, 1.84, np.full(7, 100), true) is None
+
+
+def test_a_collapse_after_too_little_training_says_to_train_longer_not_to_lower_the_lr():
+    true = np.array([3, 1, 3, 5, 3, 1, 2])  # a 200-face run's 18 validation faces
+    collapsed = np.array([0, 0, 0, 18, 0, 0, 0])
+    for hist, loss in (([], 2.10), ([{"train_loss": 2.10}], 1.95)):  # epochs 1 and 2
+        w = divergence_warning(hist, loss, collapsed, true)
+        assert w is not None and "all predictions one class" in w and "train for more epochs, or on more faces" in w
+        assert "--lr" not in w
+    many = np.full(7, 100)
+    w = divergence_warning([], 1.95, np.array([0, 0, 0, 700, 0, 0, 0]), many)  # 700 faces, but epoch 1
+    assert "too little training" in w and "--lr" not in w
+    three = [{"train_loss": 2.0}, {"train_loss": 1.95}]
+    w = divergence_warning(three, 1.9, collapsed, true)  # epoch 3, yet only 18 faces
+    assert "on more faces" in w and "--lr" not in w
+    # a loss far above a uniform guess's ln(7) = 1.95 is divergence however short the run
+    assert "lower --lr" in divergence_warning([], 14.98, collapsed, true)
 
 
 def test_divergence_warning_names_a_rising_loss_only_after_the_first_epochs():

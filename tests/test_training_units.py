@@ -84,6 +84,26 @@ def test_atomic_save_replaces_the_file_and_leaves_no_temporaries(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["last.pt"]
 
 
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX file modes")
+def test_checkpoints_are_written_with_the_user_s_umask_not_owner_only(tmp_path):
+    import stat
+
+    from fer_edge.training.checkpoint import current_umask
+
+    old = os.umask(0o022)
+    try:
+        for mask, mode in ((0o022, 0o644), (0o027, 0o640), (0o077, 0o600), (0o002, 0o664)):
+            os.umask(mask)
+            assert current_umask() == mask
+            path = tmp_path / f"best-{mask:03o}.pt"
+            atomic_save({"v": 1}, path)
+            assert stat.S_IMODE(path.stat().st_mode) == mode, (oct(mask), oct(path.stat().st_mode))
+            atomic_save({"v": 2}, path)  # replacing it too
+            assert stat.S_IMODE(path.stat().st_mode) == mode
+    finally:
+        os.umask(old)
+
+
 def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path):
     path = tmp_path / "last.pt"
     atomic_save({"v": 1}, path)

@@ -35,12 +35,16 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
 
     The temporary file lives in the same directory (``os.replace`` is atomic only
     within one file system) and is fsynced before the rename; the directory is
-    fsynced after it so the rename itself survives a power cut.
+    fsynced after it so the rename itself survives a power cut. The file gets the mode a
+    plain ``open(path, "w")`` gives (0644 under umask 022), not mkstemp's owner-only 0600:
+    a checkpoint is shared like the rest of a run's files.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # POSIX; on Windows mkstemp's mode is not owner-only anyway
+            os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -62,6 +66,21 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system says it (Linux's
+    /proc/self/status); elsewhere set and restored at once, as Python has no getter."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def capture_rng() -> dict[str, Any]:

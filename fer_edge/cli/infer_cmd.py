@@ -15,6 +15,10 @@ from .options import (
 
 HELP = "classify facial expressions in images, folders, globs or video files"
 
+#: The SOURCE that stands for one image read from standard input (``fer-edge infer - < photo.jpg``);
+#: a file of that name is ``./-``.
+STDIN = "-"
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -25,8 +29,9 @@ def register(subparsers: Any) -> None:
         "Exit codes: 0 ok, 2 a camera or stream given, 3 no readable input, 4 model problem, 5 device problem, "
         "7 some inputs failed (the others were processed).")
     p.add_argument("sources", nargs="+", metavar="SOURCE",
-                   help="image files, folders (searched recursively), glob patterns (quote them: 'photos/*.jpg') "
-                   "or video files (.mp4, .avi, .mov, .mkv, ...)")
+                   help="image files, folders (searched recursively), glob patterns (quote them: 'photos/*.jpg'), "
+                   "video files (.mp4, .avi, .mov, .mkv, ...), or - for one image on standard input "
+                   "(curl -s URL | fer-edge infer -)")
     add_model_options(p)
     add_detector_options(p)
     o = p.add_argument_group("output")
@@ -41,20 +46,41 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL
-    from ..runtime.sources import IMAGES, VIDEO, infer_inputs, require_kind, resolve_source
+    from ..errors import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, InputError
+    from ..runtime.logs import setup_cli_logging
+    from ..runtime.sources import IMAGES, VIDEO, SourceSpec, infer_inputs, require_kind, resolve_source
 
-    # what each SOURCE is, before the model loads: a camera or a URL is one line naming `webcam`
-    specs = [require_kind(resolve_source(s, default=IMAGES), IMAGES, VIDEO) for s in args.sources]
-    predictor = build_predictor(args)
+    setup_cli_logging(args.verbose, args.quiet)  # before the sources are searched: -v names the files skipped
+
+    # what each SOURCE is, before the model loads: a camera or a URL is one line naming `webcam`;
+    # standard input is read (and decoded) now too, so a bad one fails before the model loads
+    specs = [SourceSpec(IMAGES, STDIN, (STDIN,)) if s == STDIN else
+             require_kind(resolve_source(s, default=IMAGES), IMAGES, VIDEO) for s in args.sources]
+    preloaded = {STDIN: read_stdin_image()} if STDIN in args.sources else {}
     sources = infer_inputs(specs)
+    if len(sources) == 1 and sources[0].error is not None:  # an empty folder, a missing file: nothing to run
+        raise InputError(sources[0].error)
+    predictor = build_predictor(args)
     annotated_dir = _prepare_dir(args.save_annotated)
     video_predictor = None
     if any(s.kind == "video" for s in sources):
         video_predictor = _stream_predictor(predictor, args)
     return process(predictor, sources, json_out=args.json, top_k=args.top_k, annotated_dir=annotated_dir,
                    exit_codes=(EXIT_OK, EXIT_PARTIAL, EXIT_INPUT), overwrite=args.overwrite,
-                   video_predictor=video_predictor)
+                   video_predictor=video_predictor, preloaded=preloaded)
+
+
+def read_stdin_image():
+    """The image piped to standard input (``fer-edge infer -``), decoded; one line when there is
+    none (a terminal: exit 2) or it is not an image (exit 3)."""
+    from ..errors import UsageError
+    from ..runtime.encoded import decode_image, read_binary
+
+    stream = sys.stdin
+    if stream is None or stream.isatty():
+        raise UsageError("`infer -` reads an image from standard input, which is a terminal here: "
+                         "pipe one in (fer-edge infer - < photo.jpg)")
+    return decode_image(*read_binary(getattr(stream, "buffer", stream), "standard input"))
 
 
 def _stream_predictor(predictor, args: argparse.Namespace):
@@ -68,14 +94,17 @@ def _stream_predictor(predictor, args: argparse.Namespace):
 
 
 def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optional[Path],
-            exit_codes: tuple[int, int, int], overwrite: bool = False, video_predictor=None) -> int:
+            exit_codes: tuple[int, int, int], overwrite: bool = False, video_predictor=None,
+            preloaded: Optional[dict] = None) -> int:
     """Run ``predictor`` over ``sources``, print the table or JSON, return the exit code.
 
-    Images go through :meth:`Predictor.process_path`, videos (``Source.kind == "video"``)
-    through :func:`fer_edge.runtime.video.analyze` with ``video_predictor`` (default:
-    ``predictor``). The annotated copies' names are all decided and checked before the first
-    input is processed (:func:`.outputs.check_derived_outputs`): a run that would overwrite an
-    input, or a file that was there before (without ``overwrite``), stops before it writes anything.
+    Images go through :meth:`Predictor.process_path` (those in ``preloaded``, already decoded
+    under the path they are listed by, e.g. standard input, through ``predict_image``), videos
+    (``Source.kind == "video"``) through :func:`fer_edge.runtime.video.analyze` with
+    ``video_predictor`` (default: ``predictor``). The annotated copies' names are all decided and
+    checked before the first input is processed (:func:`.outputs.check_derived_outputs`): a run
+    that would overwrite an input, or a file that was there before (without ``overwrite``), stops
+    before it writes anything.
     """
     from ..runtime.results import ImageResult
     from .outputs import check_derived_outputs
@@ -106,9 +135,10 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
         if src.error is not None:
             res = ImageResult(path=src.path, error=src.error)
         else:
-            res = predictor.process_path(src.path)
+            image = (preloaded or {}).get(src.path)
+            res = predictor.process_path(src.path) if image is None else predictor.predict_image(image, path=src.path)
             if res.ok and src.path in targets:
-                _save_annotated(src.path, res, targets[src.path], overwrite)
+                _save_annotated(src.path, res, targets[src.path], overwrite, image)
         if not res.ok:
             errors.append({"path": res.path or "", "error": res.error or ""})
         else:
@@ -134,7 +164,7 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif table is not None:
-        table.footer(len(sources), len(errors), n_faces)
+        table.footer(images_read, len(errors), n_faces)
     sys.stdout.flush()
     if image_warning:
         print(f"fer-edge: warning: {image_warning}", file=sys.stderr)
@@ -231,7 +261,7 @@ def _annotated_targets(sources, out_dir: Path) -> dict[str, Path]:
     for src in sources:
         if src.error is not None or src.path in targets:
             continue
-        p = Path(src.path)
+        p = Path("stdin.png" if src.path == STDIN else src.path)
         if src.kind == "video":
             ext = p.suffix.lower() if p.suffix.lower() in VIDEO_OUTPUT_SUFFIXES else ".mp4"
         else:
@@ -244,8 +274,9 @@ def _annotated_targets(sources, out_dir: Path) -> dict[str, Path]:
     return targets
 
 
-def _save_annotated(path: str, res, target: Path, overwrite: bool) -> None:
-    """Encode in memory and create the file exclusively (see :func:`.outputs.write_new_file`)."""
+def _save_annotated(path: str, res, target: Path, overwrite: bool, image=None) -> None:
+    """Encode in memory and create the file exclusively (see :func:`.outputs.write_new_file`);
+    ``image``: the input's pixels when they were read already (standard input), else ``path`` is read."""
     import cv2
 
     from ..errors import InputError
@@ -253,7 +284,7 @@ def _save_annotated(path: str, res, target: Path, overwrite: bool) -> None:
     from ..runtime.sources import read_image
     from .outputs import write_new_file
 
-    img = draw_faces(read_image(path), res.faces)
+    img = draw_faces(read_image(path) if image is None else image, res.faces)
     ok, buf = cv2.imencode(target.suffix, img)
     if not ok:
         raise InputError(f"cannot encode {target}")
@@ -316,6 +347,8 @@ class _Table:
             line += "  " + ", ".join(f"{c} {p:.2f}" for c, p in ranked)
         print(line)
 
-    def footer(self, inputs: int, failed: int, faces: int) -> None:
+    def footer(self, images: int, failed: int, faces: int) -> None:
+        """``images``: the images read (a source that found none, or a file that is not an image, is
+        among the ``failed``, not the images)."""
         videos = f", {self.videos} video(s) ({self.frames} frames)" if self.videos else ""
-        print(f"{inputs - self.videos} image(s){videos}, {faces} face(s), {failed} failed")
+        print(f"{images} image(s){videos}, {faces} face(s), {failed} failed")

@@ -6,9 +6,12 @@
 ('happy', 0.91, (108, 51, 79, 79))
 
 For many images, build one :class:`Predictor` and reuse it (the session and detector are
-created once). An image is a file path, a numpy array in OpenCV's convention (uint8 BGR
-``(H, W, 3)``, BGRA or gray ``(H, W)``; turn an RGB array into BGR with ``rgb[:, :, ::-1]``),
-or a PIL image (RGB, converted here); a list of images is classified in one model call and
+created once). An image is a file path (``str`` or ``pathlib.Path``), a numpy array in
+OpenCV's convention (uint8 BGR ``(H, W, 3)``, BGRA or gray ``(H, W)``; turn an RGB array into
+BGR with ``rgb[:, :, ::-1]``), a PIL image (RGB, converted here), or an encoded image: its
+``bytes`` (``bytearray``, ``memoryview``), a binary file object, a ``data:image/...;base64,``
+URI or an ``http(s)://`` URL (fetched; see :mod:`.encoded` for the timeout and size cap);
+a video goes to :func:`fer_edge.analyze_video`. A list of images is classified in one model call and
 gives one list of faces per image. Faces that are already cropped (FER2013-style, or from your
 own detector) go to :func:`predict_emotions`.
 
@@ -36,7 +39,7 @@ from .results import FaceResult, ImageResult
 from .inputs import ImageInput, is_batch, to_image, to_images
 from .sources import read_image
 
-ImageLike = ImageInput  # a path, a BGR numpy array or a PIL image
+ImageLike = ImageInput  # a path or URL, encoded bytes or a file object, a BGR numpy array or a PIL image
 ModelLike = Union[FerModel, str, Path, None]
 
 
@@ -125,8 +128,10 @@ class Predictor:
         """:meth:`face_batch` for an image already converted and boxes inside it (no conversion, no clipping)."""
         return faces_to_batch(img, boxes, self.model.contract, landmarks=landmarks if self.align else None)
 
-    def faces_from(self, boxes: np.ndarray, probs: np.ndarray, track_ids: Optional[list[int]] = None) -> list[FaceResult]:
-        """Pack boxes and probabilities into :class:`FaceResult` objects."""
+    def faces_from(self, boxes: np.ndarray, probs: np.ndarray, track_ids: Optional[list[int]] = None,
+                   scores: Optional[np.ndarray] = None) -> list[FaceResult]:
+        """Pack boxes and probabilities into :class:`FaceResult` objects; ``scores`` (K,) are the
+        detector's (``FaceDetections.scores``: NaN, or None for all, where it gave none)."""
         classes = self.model.classes
         out = []
         for i, (box, p) in enumerate(zip(np.asarray(boxes).reshape(-1, 4), probs)):
@@ -138,13 +143,15 @@ class Predictor:
                     score=float(p[k]),
                     probabilities={c: float(v) for c, v in zip(classes, p)},
                     track_id=None if track_ids is None else int(track_ids[i]),
+                    face_confidence=None if scores is None else detector_score(scores[i]),
                 )
             )
         return out
 
     # --------------------------------------------------------------- whole images
     def predict(self, image: Union[ImageLike, Sequence[ImageLike]]) -> Union[list[FaceResult], list[list[FaceResult]]]:
-        """All faces of one image (path, BGR array or PIL image); an image without faces gives ``[]``.
+        """All faces of one image (path, URL, bytes, file object, BGR array or PIL image: see the
+        module doc); an image without faces gives ``[]``.
 
         A list of images gives a list of face lists, one per image, from one model call
         (:meth:`predict_batch`).
@@ -155,7 +162,8 @@ class Predictor:
 
     def _predict_prepared(self, img: np.ndarray) -> list[FaceResult]:
         found = self.detect_prepared(img)
-        return self.faces_from(found.boxes, self.classify_prepared(img, found.boxes, found.landmarks))
+        return self.faces_from(found.boxes, self.classify_prepared(img, found.boxes, found.landmarks),
+                               scores=found.scores)
 
     def predict_batch(self, images: Sequence[ImageLike]) -> list[list[FaceResult]]:
         """Faces of several images: detection per image, then every face of every image
@@ -167,7 +175,7 @@ class Predictor:
         out, start = [], 0
         for f in found:
             k = len(f.boxes)
-            out.append(self.faces_from(f.boxes, probs[start:start + k]) if k else [])
+            out.append(self.faces_from(f.boxes, probs[start:start + k], scores=f.scores) if k else [])
             start += k
         return out
 
@@ -204,6 +212,12 @@ class Predictor:
     def iter_paths(self, paths: Iterable[Union[str, Path]]) -> Iterator[ImageResult]:
         for p in paths:
             yield self.process_path(p)
+
+
+def detector_score(score: float) -> Optional[float]:
+    """A detector's score as :attr:`FaceResult.face_confidence`: None for NaN (the detector gives none)."""
+    value = float(score)
+    return value if np.isfinite(value) else None
 
 
 def check_max_faces(max_faces: Optional[int], name: str = "max_faces") -> Optional[int]:
@@ -246,8 +260,9 @@ def predict(
 ) -> Union[list[FaceResult], list[list[FaceResult]]]:
     """Faces and expressions in one image: ``fer_edge.predict("photo.jpg")``.
 
-    ``image``: a file path, a numpy BGR array, a PIL image, or a list of these (then one
-    list of faces per image, all faces classified in one model call). The first call loads
+    ``image``: a file path, an ``http(s)://`` URL or ``data:image/...;base64,`` URI, encoded
+    image ``bytes`` or a binary file object, a numpy BGR array, a PIL image, or a list of these
+    (then one list of faces per image, all faces classified in one model call). The first call loads
     the model (the packaged default when ``model`` is None or ``"default"``) and keeps it for
     later calls with the same arguments. Raises :class:`~fer_edge.errors.InputError` for an
     unreadable image and :class:`~fer_edge.errors.ModelError` for a missing or invalid model.
@@ -263,7 +278,7 @@ def predict_emotions(
 ) -> Union[FaceResult, list[FaceResult]]:
     """Expressions of faces that are already cropped (hsemotion's ``predict_emotions``).
 
-    ``faces``: one face crop (path, BGR array, PIL image) or a list of them; no detection
+    ``faces``: one face crop (any image :func:`predict` takes) or a list of them; no detection
     runs, each crop is one face. Gives a :class:`FaceResult` (box = the whole crop) per
     crop, a list for a list, all crops in one model call.
 

@@ -1,23 +1,30 @@
 """What the Python API accepts as an image, turned into the one form the pipeline uses.
 
-People hand over what they have: a file path, a numpy array from OpenCV (BGR), a PIL image
-(RGB, from Pillow or a web framework), or a list of those. Everything becomes a uint8 BGR
-``(H, W, 3)`` or gray ``(H, W)`` array here, so the rest of the runtime has one convention.
-PIL is never imported: an object is recognised as a PIL image by its class's module.
+People hand over what they have: a file path (``str`` or ``pathlib.Path``), a numpy array
+from OpenCV (BGR), a PIL image (RGB, from Pillow or a web framework), an encoded image
+(``bytes``, a binary file object, a ``data:image/...;base64,`` URI or an ``http(s)://`` URL:
+:mod:`.encoded`), or a list of those. Everything becomes a uint8 BGR ``(H, W, 3)`` or gray
+``(H, W)`` array here, so the rest of the runtime has one convention. PIL is never imported:
+an object is recognised as a PIL image by its class's module. A ``str`` that starts with
+``data:`` or ``http(s)://`` is taken for a URI; a file of such a name is reached as a ``Path``.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
+from ..errors import InputError, excerpt
+from .encoded import decode_data_uri, decode_encoded, decode_url, is_encoded, not_an_image_but_a_video, \
+    string_kind, video_format
 from .preprocess import as_bgr_or_gray
-from .sources import read_image
+from .sources import is_video_file, read_image
 
-#: A path (str or os.PathLike), a numpy array in OpenCV's BGR order, or a PIL.Image.Image.
-ImageInput = Union[str, "os.PathLike[str]", np.ndarray, Any]
+#: A path (str or os.PathLike) or an http(s)/data: URI, encoded image bytes (bytes, bytearray,
+#: memoryview) or a binary file object, a numpy array in OpenCV's BGR order, or a PIL.Image.Image.
+ImageInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, np.ndarray, Any]
 
 
 def is_pil_image(obj: Any) -> bool:
@@ -30,21 +37,53 @@ def is_batch(obj: Any) -> bool:
 
 
 def to_image(image: ImageInput) -> np.ndarray:
-    """uint8 BGR ``(H, W, 3)`` or gray ``(H, W)`` from a path, a BGR numpy array or a PIL image.
+    """uint8 BGR ``(H, W, 3)`` or gray ``(H, W)`` from any :data:`ImageInput` (see the module doc).
 
     numpy arrays are taken as OpenCV gives them (BGR, BGRA or gray); convert an RGB array
     with ``rgb[:, :, ::-1]``. PIL images are RGB by definition and are converted; their EXIF
-    orientation is applied, as it is for files.
+    orientation is applied, as it is for files and encoded images.
     """
+    if isinstance(image, str):
+        kind = string_kind(image)
+        if kind == "data":
+            return decode_data_uri(image)
+        if kind == "url":
+            return decode_url(image)
+    if is_encoded(image):
+        return decode_encoded(image)
     if isinstance(image, (str, os.PathLike)):
-        return read_image(Path(image))
+        return image_from_path(Path(image))
     if isinstance(image, np.ndarray):
         return as_bgr_or_gray(image)
     if is_pil_image(image):
         return _from_pil(image)
     raise TypeError(
-        f"image must be a file path, a numpy BGR array or a PIL image (or a list of them), got {type(image).__name__}"
+        "image must be a file path or http(s) URL, encoded image bytes, a binary file object, a data:image URI, "
+        f"a numpy BGR array or a PIL image (or a list of them), got {type(image).__name__}"
     )
+
+
+def image_from_path(path: Path) -> np.ndarray:
+    """:func:`~.sources.read_image`, except that a video (by its extension, or by its first bytes
+    when it does not decode) says to use ``fer_edge.analyze_video``."""
+    if is_video_file(path):
+        raise not_an_image_but_a_video(excerpt(str(path)))
+    try:
+        return read_image(path)
+    except InputError:
+        video = _video_in_file(path)
+        if video is not None:
+            raise not_an_image_but_a_video(excerpt(str(path)), video) from None
+        raise
+
+
+def _video_in_file(path: Path) -> Optional[str]:
+    """The video container ``path`` starts like (:func:`~.encoded.video_format`), or None."""
+    try:
+        with open(path, "rb") as f:
+            return video_format(f.read(16))
+    except OSError:
+        return None
 
 
 def to_images(images: Sequence[ImageInput]) -> list[np.ndarray]:

@@ -31,6 +31,20 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
+#: How PyTorch files start: torch.save's zip archive, or a bare pickle (protocol 2 and up).
+TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+#: The names PyTorch checkpoints go by.
+TORCH_SUFFIXES = frozenset({".pt", ".pth", ".ckpt", ".tar"})
+
+
+def export_first(checkpoint: Path) -> str:
+    """The advice for a training checkpoint given where an ONNX model is expected: the command to run."""
+    import shlex
+
+    return (f"export it first with `fer-edge export --checkpoint {shlex.quote(str(checkpoint))} --out model.onnx` "
+            "(needs the [train] extra), then pass --model model.onnx")
+
+
 def _dim_ok(dim: Any, expected: int) -> bool:
     """A symbolic / unknown dimension (str or None) is accepted; a number must match."""
     return not isinstance(dim, int) or dim == expected
@@ -83,6 +97,9 @@ class FerModel:
         if not model_path.exists():
             raise ModelError(f"model file not found: {model_path}")
         if model_path.is_dir():
+            if (model_path / "best.pt").is_file():  # a training run's folder
+                raise ModelError(f"{model_path} is a training run, not an exported model: "
+                                 f"{export_first(model_path / 'best.pt')}")
             raise ModelError(f"model path is a directory, not an .onnx file: {model_path}")
         try:
             with open(model_path, "rb") as f:
@@ -91,8 +108,16 @@ class FerModel:
             raise ModelError(f"cannot read model file {model_path}: {exc.strerror or exc}") from exc
         if not head:
             raise ModelError(f"model file is empty: {model_path}")
+        if head.startswith(TORCH_MAGIC):
+            raise ModelError(f"{model_path} is a PyTorch checkpoint, not an exported model: {export_first(model_path)}")
 
-        session, plan = create_session(str(model_path), device=device, threads=threads)
+        try:
+            session, plan = create_session(str(model_path), device=device, threads=threads)
+        except ModelError:
+            if model_path.suffix.lower() in TORCH_SUFFIXES:  # a checkpoint in a format torch.save no longer writes
+                raise ModelError(f"{model_path} is not an ONNX model (a {model_path.suffix} file is PyTorch's): "
+                                 f"{export_first(model_path)}") from None
+            raise
         meta = session.get_modelmeta().custom_metadata_map or {}
         if contract is None:
             contract = contract_from_metadata(meta, model_path)

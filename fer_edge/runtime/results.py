@@ -12,6 +12,10 @@ class FaceResult:
     ``box`` is ``(x, y, w, h)`` in pixels of the input image; ``probabilities`` maps every
     class name to its probability (they sum to 1); ``label``/``score`` are the argmax.
     ``track_id`` is set by the stream mode (the same person keeps the same id).
+    ``face_confidence`` is the face detector's score for the face (deepface's name; YuNet's
+    score in [0, 1]; in the stream mode that of the detection the track last matched), and
+    None where no detector gave one: the Haar cascades (they give no score), ``--no-detect``
+    / ``detector="none"`` and :func:`~fer_edge.predict_emotions` on crops.
     """
 
     box: tuple[int, int, int, int]
@@ -19,6 +23,7 @@ class FaceResult:
     score: float
     probabilities: dict[str, float]
     track_id: Optional[int] = None
+    face_confidence: Optional[float] = None
 
     def top_k(self, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most likely classes, best first."""
@@ -31,6 +36,7 @@ class FaceResult:
             "label": self.label,
             "score": round(float(self.score), 6),
             "probabilities": {k: round(float(v), 6) for k, v in self.probabilities.items()},
+            "face_confidence": None if self.face_confidence is None else round(float(self.face_confidence), 6),
         }
         if self.track_id is not None:
             d["track_id"] = self.track_id

@@ -121,6 +121,9 @@ def _folder_images(folder: Path) -> list[str]:
         for name in files:
             if not name.startswith(".") and is_image_file(name):
                 found.append(os.path.join(root, name))
+            else:  # named under -v: "why is my photo not in the table?"
+                log.debug("fer-edge: skipped %s: %s", os.path.join(root, name),
+                          "a hidden file" if name.startswith(".") else "not an image file name (.jpg, .png, ...)")
     return sorted(found)
 
 

@@ -263,7 +263,7 @@ def run_stream(
                     # Haar works on gray anyway (converting once serves detection and following)
                     det_in = gray if getattr(predictor.detector, "name", "") in ("haar", "none") else img
                     found = predictor.detect_prepared(det_in, scale=opts.detect_scale)
-                    ids, boxes = tracker.update(found.boxes, gray, found.landmarks)
+                    ids, boxes = tracker.update(found.boxes, gray, found.landmarks, found.scores)
                     stage = "detect"
                 else:
                     ids, boxes = tracker.follow(gray)
@@ -274,7 +274,7 @@ def run_stream(
                     probs = tracker.smooth(ids, predictor.classify_prepared(img, boxes, tracker.landmarks_of(ids)))
                 else:
                     probs = np.zeros((0, len(predictor.model.classes)), dtype=np.float32)
-                faces = predictor.faces_from(boxes, probs, ids)
+                faces = predictor.faces_from(boxes, probs, ids, tracker.scores_of(ids))
                 t2 = time.perf_counter()
 
                 recent.append(t2)

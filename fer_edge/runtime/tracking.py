@@ -64,6 +64,7 @@ class Track:
     # (5, 2) face landmarks relative to the box's top-left corner (None: the detector has
     # none): they move with the box when it is followed, so the crop stays aligned
     landmarks: Optional[np.ndarray] = field(default=None, repr=False)
+    score: float = float("nan")  # the detector's score of the detection the track last matched (NaN: none)
 
 
 class FaceTracker:
@@ -103,15 +104,17 @@ class FaceTracker:
 
     # ------------------------------------------------------------------ detection frames
     def update(self, boxes: np.ndarray, gray: Optional[np.ndarray] = None,
-               landmarks: Optional[np.ndarray] = None) -> tuple[list[int], np.ndarray]:
+               landmarks: Optional[np.ndarray] = None, scores: Optional[np.ndarray] = None) -> tuple[list[int], np.ndarray]:
         """Match this frame's detections to tracks; returns (track ids, boxes) of the faces to classify.
 
         Matched and new tracks take the detected box (and ``landmarks`` ``(K, 5, 2)``, when
-        given; see :meth:`landmarks_of`); unmatched tracks are followed by template (when
-        ``gray`` is given) until they have missed ``max_missed`` rounds.
+        given; see :meth:`landmarks_of`) and score (``scores`` ``(K,)``, see :meth:`scores_of`);
+        unmatched tracks are followed by template (when ``gray`` is given) until they have
+        missed ``max_missed`` rounds.
         """
         det = np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
         lms = None if landmarks is None else np.asarray(landmarks, dtype=np.float32).reshape(len(det), 5, 2)
+        sc = np.full(len(det), np.nan, np.float32) if scores is None else np.asarray(scores, np.float32).reshape(len(det))
         prev = np.array([t.box for t in self.tracks], dtype=np.int32).reshape(-1, 4)
         pairs = greedy_match(iou_matrix(prev, det), self.iou_threshold)
         matched_t = {r for r, _ in pairs}
@@ -123,11 +126,12 @@ class FaceTracker:
             t.box, t.missed = det[c].copy(), 0
             t.hits += 1
             t.landmarks = _relative(lms, c, t.box)
+            t.score = float(sc[c])
             self._capture(t, gray)
             kept.append(t)
         for c in range(len(det)):
             if c not in matched_d:
-                t = Track(id=self._next_id, box=det[c].copy(), landmarks=_relative(lms, c, det[c]))
+                t = Track(id=self._next_id, box=det[c].copy(), landmarks=_relative(lms, c, det[c]), score=float(sc[c]))
                 self._next_id += 1
                 self._capture(t, gray)
                 kept.append(t)
@@ -176,6 +180,11 @@ class FaceTracker:
             if t is not None and t.landmarks is not None and t.landmarks.shape == (5, 2):
                 out[i] = t.landmarks + t.box[:2].astype(np.float32)
         return out
+
+    def scores_of(self, ids: list[int]) -> np.ndarray:
+        """``(K,)`` detector scores of the tracks ``ids`` (their last matched detection's; NaN where unknown)."""
+        by_id = {t.id: t for t in self.tracks}
+        return np.array([by_id[tid].score if tid in by_id else np.nan for tid in ids], dtype=np.float32)
 
     def reset(self) -> None:
         self.tracks = []
