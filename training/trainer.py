@@ -31,7 +31,7 @@ from torch import nn
 
 from fer_edge import __version__
 from fer_edge.errors import DeviceError, InputError, ModelError
-from fer_edge.labels import CLASSES, NUM_CLASSES
+from fer_edge.labels import CLASSES, FERPLUS_CLASSES, NUM_CLASSES  # FER+ is FER2013 + contempt, same order
 
 from . import distributed as dist_util
 from .augment import AugmentConfig, augment_batch, mixup_batch, photometric_batch
@@ -875,7 +875,7 @@ def divergence_warning(history: list[dict], train_loss: float, pred_counts: np.n
     collapsed = (total > 0 and pred_counts[top] / total >= COLLAPSE_SHARE
                  and true_counts[top] / max(1, true_counts.sum()) < 0.5)
     if collapsed:
-        reasons.append(f"{100 * pred_counts[top] / total:.0f}% of validation faces are predicted '{CLASSES[top]}'")
+        reasons.append(f"{100 * pred_counts[top] / total:.0f}% of validation faces are predicted '{FERPLUS_CLASSES[top]}'")
     rising = len(history) + 1 >= RISE_EPOCHS and bool(history) and train_loss > history[0]["train_loss"]
     if rising:
         reasons.append(f"training loss {train_loss:.4f} is above epoch 1's {history[0]['train_loss']:.4f}")
