@@ -40,7 +40,7 @@ DEFAULT_REAL_CSV = REPO_ROOT.parent / "data" / "fer2013.csv"
 SMOKE_MODELS = ("edgenet", "resnet18")
 MODEL_BATCHES = (1, 32)
 PREPROCESS_BATCHES = (1, 32)
-STREAM_TARGET_FPS = 60.0  # issue 10: the webcam loop with YuNet and alignment, one face, 640x480, 2 cores
+STREAM_TARGET_FPS = 60.0  # the target of the webcam loop with YuNet and alignment, one face, 640x480, 2 cores
 
 
 def _env_int(name: str, default: int) -> int:

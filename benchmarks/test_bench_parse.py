@@ -277,7 +277,7 @@ STATS_CASES: dict[str, tuple[str, str]] = {
 @pytest.mark.parametrize("case", list(STATS_CASES))
 def test_parse_stats(benchmark, describe: Callable, fer_csv: CsvInput, seed_csv: CsvInput, expected: Parsed,
                      case: str) -> None:
-    """Issue 2's own target: parse + mean/std at least 100x the seed pipeline, within 2x of reading the bytes."""
+    """The parse target: parse + mean/std at least 100x the seed pipeline, within 2x of reading the bytes."""
     label, role = STATS_CASES[case]
     if case == "seed-style":
         pytest.importorskip("pandas", reason="the seed-style path needs pandas (the [bench] extra)")

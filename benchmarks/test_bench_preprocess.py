@@ -12,7 +12,7 @@
     and framed like FER2013 (``fer_edge/runtime/align.py``) by the same single warp.
 ``C++ fused (box crop, no alignment)``
     the former ``fer_edge._native.preprocess_faces`` (crop, gray, area resize, normalise
-    in one C++ pass, no rotation). Issue 10 asked for it to be at least 2x faster than the
+    in one C++ pass, no rotation). The target was at least 2x faster than the
     OpenCV path or to go; it was not (docs/BENCHMARKS.md has the run that decided it) and
     was removed, so this case is reported as not measured on builds without it.
 
@@ -93,7 +93,7 @@ def test_preprocess(benchmark, describe: Callable, not_measured: Callable, sampl
         from fer_edge import _native
 
         if not hasattr(_native, "preprocess_faces"):
-            not_measured(GROUP, label, "removed in issue 10 (not 2x faster than OpenCV; see docs/BENCHMARKS.md)",
+            not_measured(GROUP, label, "removed: not 2x faster than OpenCV (docs/BENCHMARKS.md)",
                          subgroup=sub, family="preprocess")
         fn = lambda: _native.preprocess_faces(frame, boxes, 48, MEAN, STD)  # noqa: E731
     elif case == "opencv":

@@ -19,7 +19,7 @@ decode on the capture thread, detect, follow, classify, smooth.
 The model is the shipped default when installed, else edgenet exported from random
 weights (labelled so; latency does not depend on the weights). The frame rate is frames /
 the fastest run's wall time (opening the video and decoding included); the ``target``
-column says whether it reaches 60 frames/s (issue 10's target on 2 cores). The naive loop costs the same on
+column says whether it reaches 60 frames/s (the target on 2 cores). The naive loop costs the same on
 every frame and is slow, so it runs on the first fifth of the video. Every run must find
 the face in at least 95% of the frames it processes (a frame rate without the face found
 is not a result); the fraction is printed in the case's label, next to its frame rate.

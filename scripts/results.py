@@ -32,7 +32,7 @@ ROLES = ("default", "reference", "teacher", "candidate", "earlier")
 
 def _eval(dir_: Optional[Path]) -> Optional[dict]:
     if dir_ is None or not (dir_ / "report.json").is_file():
-        return None  # not evaluated (e.g. a device call that ran out of time before this pass)
+        return None  # not evaluated (e.g. a timed run that ended before this pass)
     report = json.loads((dir_ / "report.json").read_text())
     out = {"accuracy": report["accuracy"], "macro_f1": report["macro"]["f1"], "faces": report["n"],
            "split": report["split"], "model_path": Path(report["model_path"]).name}

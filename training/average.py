@@ -24,7 +24,7 @@ def average_checkpoints(paths: Sequence[str | Path], data: str, out: str | Path,
     training faces, and write a checkpoint ``export`` and ``eval`` take. Returns it.
 
     ``device``: where BatchNorm is recomputed and the result validated (default: CUDA when
-    present, so a lent GPU's call does it in seconds; the weights written are on the CPU)."""
+    present, so a GPU does it in seconds; the weights written are on the CPU)."""
     import torch
     from torch.optim.swa_utils import update_bn
 

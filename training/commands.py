@@ -93,7 +93,7 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, help="CPU threads (default: all cores / processes)")
     p.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
                    help="wall-clock budget for the epochs of this process: after epoch 2 the run lowers --epochs to "
-                   "what fits and re-fits the LR schedule, so the cosine still ends at zero (a lent GPU's 10-minute call)")
+                   "what fits and re-fits the LR schedule, so the cosine still ends at zero (a GPU machine held for a fixed time)")
     p.add_argument("--limit", type=positive_int, help="train on a seeded random subset of this many faces (quick runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch is still printed)")
     add_json_option(p, "the run summary as JSON")
@@ -167,7 +167,7 @@ def register(subparsers) -> None:
         "roc.png to --out.",
     )
     p.add_argument("--model", required=True, metavar="PATH", help="training checkpoint (best.pt/last.pt; a run "
-                   "directory means its best.pt), .onnx file, or 'default' (the model shipped with fer-edge)")
+                   "directory means its best.pt), .onnx file, or a packaged model: default, ferplus")
     p.add_argument("--data", required=True, help="FER2013 CSV or image folder")
     p.add_argument("--ferplus", metavar="FER2013NEW.CSV",
                    help="FER+ votes for the rows of --data: score a FER+ model by the FER+ majority protocol (faces "

@@ -6,7 +6,7 @@ faces with a box only (Haar, ``--detector none``) are cropped from their box. Th
 ``(v - mean) / std`` with the model contract's statistics.
 
 This used to be one call into a fused C++ kernel (``_native.preprocess_faces``: crop, gray,
-area resize, normalise). It was removed (issue 10): it re-implemented OpenCV's colour
+area resize, normalise). It was removed: it re-implemented OpenCV's colour
 conversion and area resize, was 1.1x *slower* than the plain OpenCV loop, could not
 rotate, and the aligned OpenCV path that replaced it is faster per face than it was
 (benchmark group 2 and docs/BENCHMARKS.md). The C++ extension keeps what it wins: CSV
