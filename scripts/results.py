@@ -166,9 +166,19 @@ def main() -> None:
     c.add_argument("--note")
     t = sub.add_parser("table")
     t.add_argument("--readme")
+    lat = sub.add_parser("latency", help="median ONNX Runtime CPU time of one face, per thread count")
+    lat.add_argument("models", nargs="+", type=Path)
+    lat.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    lat.add_argument("--runs", type=int, default=300)
     args = p.parse_args()
     if args.verb == "collect":
         collect(args)
+        return
+    if args.verb == "latency":
+        for m in args.models:
+            cells = ", ".join(f"{latency_ms(m, t, args.runs):.2f} ms on {t} thread{'s' if t > 1 else ''}"
+                              for t in args.threads)
+            print(f"{m}: one face {cells}")
         return
     text = table()
     if not args.readme:
