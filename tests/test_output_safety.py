@@ -226,3 +226,20 @@ def test_a_full_disk_under_the_webcam_csv_names_the_file(sample_bgr, tmp_path, c
     make_face_video(clip, sample_bgr, frames=6)
     assert main(["webcam", "-q", "--source", str(clip), "--no-display", "--csv", "/dev/full"]) == 3
     assert capsys.readouterr().err.strip().splitlines()[-1] == "fer-edge: error: cannot write CSV /dev/full: No space left on device"
+
+
+def test_a_rerun_into_the_same_folder_says_how_to_write_next_to_or_over_it_before_the_model_loads(
+        tmp_path, sample_image):  # noqa: F811
+    from conftest import run_cli
+
+    shutil.copyfile(sample_image, tmp_path / "a.jpg")
+    out = tmp_path / "ann"
+    first = run_cli("infer", str(tmp_path / "a.jpg"), "--save-annotated", str(out), "-q")
+    assert first.returncode == 0, first.stderr
+    before = (out / "a.jpg").read_bytes()
+    again = run_cli("infer", str(tmp_path / "a.jpg"), "--save-annotated", str(out), "-v")
+    assert again.returncode == EXIT_USAGE
+    last = again.stderr.strip().splitlines()[-1]
+    assert f"--save-annotated {out}-2" in last and "--overwrite" in last
+    assert "loaded" not in again.stderr  # stopped before the model loaded
+    assert (out / "a.jpg").read_bytes() == before

@@ -60,8 +60,15 @@ def run(args: argparse.Namespace) -> int:
     sources = infer_inputs(specs)
     if len(sources) == 1 and sources[0].error is not None:  # an empty folder, a missing file: nothing to run
         raise InputError(sources[0].error)
-    predictor = build_predictor(args)
     annotated_dir = _prepare_dir(args.save_annotated)
+    if annotated_dir is not None:  # before the model loads: a re-run into the same folder costs nothing
+        from .outputs import check_derived_outputs
+
+        check_derived_outputs("--save-annotated", list(_annotated_targets(sources, annotated_dir).values()),
+                              [s.path for s in sources], args.overwrite,
+                              remedy=f"write next to the earlier run with another folder "
+                              f"(--save-annotated {annotated_dir}-2)")
+    predictor = build_predictor(args)
     video_predictor = None
     if any(s.kind == "video" for s in sources):
         video_predictor = _stream_predictor(predictor, args)
