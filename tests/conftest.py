@@ -6,7 +6,7 @@ Fixtures (all function-scoped unless noted):
                       fer_edge.data.synthetic.write_fer_csv (layout, quote_pixels, newline, ...)
   fer_csv             a Kaggle-layout fer2013.csv made from fer_data
   make_image_folder   make_image_folder(name="faces", data=None, **kw) -> (Path, SyntheticFer)
-  fer_image_folder    the Kaggle image-copy layout (train/<class>/Training_<i>.png, test/...)
+  fer_image_folder    the train/test image-folder layout (train/<class>/Training_<i>.png, test/...)
   real_fer2013_dir    $FER_EDGE_FER2013_DIR, else ../shared/data/fer2013 (session; skips when absent)
   real_fer_csv_small  Kaggle's fer2013.csv layout of the real faces, 300 per split, via to_csv.py (session)
   real_ferplus_small  (fer2013.csv, fer2013new.csv) of the same 300 faces per split, via to_csv.py --ferplus (session)

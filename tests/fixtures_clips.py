@@ -1,6 +1,6 @@
 """Generated clips and scenes with real face pixels: the packaged sample photo moved, scaled and rotated.
 
-Used by the detection tests (issue 10: faces "found in the wild"). Every face is the
+Used by the detection tests (faces "found in the wild"). Every face is the
 astronaut's face from ``fer_edge/assets/sample_face.jpg`` (public domain), pasted whole
 (with her hair, suit and the photo's background) by one affine warp per frame, so the
 detector sees real face texture at the size and angle asked for.

@@ -4,7 +4,7 @@ They are slow on purpose: each is the plain, obviously-correct way (the pixel pa
 seed-style ``np.array(s.split(), dtype=np.uint8)`` plus the checks that make it strict), and
 the tests require the C++ kernels to return the same arrays and raise the same messages.
 Keep the two in step: a change of grammar or wording goes into both. The runtime never
-imports this module: it lives with the tests (issue 13).
+imports this module: it lives with the tests.
 """
 from __future__ import annotations
 

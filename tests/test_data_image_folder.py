@@ -1,4 +1,4 @@
-"""The Kaggle image-folder copy of FER2013 loads into the same structure as the CSV."""
+"""A train/test image folder of FER2013 faces loads into the same structure as the CSV."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Issue 10 end to end: with no options, infer and webcam find moved, scaled, tilted and several
+"""End to end: with no options, infer and webcam find moved, scaled, tilted and several
 faces (generated from the real sample photo), and a run that finds no face says so."""
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def test_a_stream_without_any_face_warns(tmp_path):
 
 @pytest.mark.slow
 def test_webcam_defaults_keep_a_40px_tilting_face_in_95_percent_of_frames(tmp_path, sample_bgr):
-    """The smallest face issue 10 asks for, all the time: 40 px in 640x480, moving, tilting +-20 degrees."""
+    """The smallest face the runtime promises to find, all the time: 40 px in 640x480, moving, tilting +-20 degrees."""
     from fer_edge.cli import build_parser
     from fer_edge.cli.options import build_predictor
     from fer_edge.runtime.stream import StreamOptions, run_stream

@@ -181,7 +181,7 @@ def test_prediction_never_imports_torch(cnn_model, sample_image):
 
 def test_a_frame_is_converted_once_and_its_boxes_clipped_once(cnn_model, sample_bgr, monkeypatch):
     """read -> convert -> detect -> crop -> classify: one as_bgr_or_gray per image and one clip of
-    the detector's boxes, whichever public entry point it comes through (issue 13)."""
+    the detector's boxes, whichever public entry point it comes through."""
     import fer_edge.runtime.api as api
     import fer_edge.runtime.detect as detect
     import fer_edge.runtime.inputs as inputs

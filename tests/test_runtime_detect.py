@@ -97,7 +97,7 @@ def test_build_detector_errors(tmp_path):
             build_detector("haar", bad)
 
 
-# ---------------------------------------------------------------------------- YuNet, the default (issue 10)
+# ---------------------------------------------------------------------------- YuNet, the default
 from fixtures_clips import crowd_scene, gray_scene, place_face  # noqa: E402
 
 

@@ -1,12 +1,12 @@
 """FER2013 as a folder of images: ``ROOT/<split>/<class>/<file>``.
 
-This is the layout of the widely used Kaggle image copy of FER2013 (``train/`` and ``test/``,
-one folder per class, 48x48 grayscale JPEGs). Split of each file:
+A layout some FER2013 image folders use (``train/`` and ``test/``, one folder per class, 48x48
+grayscale images). Split of each file:
 
-* the file name, when it carries Kaggle's Usage as a prefix (the image copy names its files
-  ``Training_<id>.jpg``, ``PublicTest_<id>.jpg``, ``PrivateTest_<id>.jpg``): Training -> train,
-  PublicTest -> validation, PrivateTest -> test. The copy's ``test/`` folder mixes PublicTest
-  and PrivateTest files, so this keeps the two apart exactly as the CSV does;
+* the file name, when it carries Kaggle's Usage as a prefix (``Training_<id>.jpg``,
+  ``PublicTest_<id>.jpg``, ``PrivateTest_<id>.jpg``): Training -> train, PublicTest ->
+  validation, PrivateTest -> test. A ``test/`` folder may mix PublicTest and PrivateTest
+  files, so this keeps the two apart exactly as the CSV does;
 * otherwise the split folder: ``train``/``training`` -> train, ``val``/``valid``/
   ``validation``/``publictest`` -> validation, ``test``/``privatetest`` -> test.
 

@@ -3,7 +3,7 @@
 The images are random (every value 0..255 occurs, so 1-, 2- and 3-digit pixels are all
 exercised); the writers produce the file layouts users actually have, so a test can check
 a reader against known content: Kaggle's fer2013.csv, the ICML variant, capitalised
-headers, no Usage column, CRLF, quoted pixels, blank lines, and the image-folder copy.
+headers, no Usage column, CRLF, quoted pixels, blank lines, and train/test image folders.
 """
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def write_fer_csv(
 
 
 def write_image_folder(root: PathLike, data: SyntheticFer, ext: str = ".png", kaggle_names: bool = True) -> Path:
-    """The Kaggle image copy's layout: Training rows in train/, the others in test/.
+    """The train/test image-folder layout: Training rows in train/, the others in test/.
 
     With ``kaggle_names`` files are called ``<Usage>_<i><ext>`` like the copy's; without, just
     ``<i><ext>`` (then only the folder tells the split). Use a lossless ``ext`` (.png) to
