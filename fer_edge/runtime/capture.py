@@ -82,12 +82,47 @@ def _open(spec: SourceSpec, timeout_s: float):
                 )
             except (cv2.error, TypeError, AttributeError):
                 cap = cv2.VideoCapture(target)
+        elif isinstance(target, str):
+            cap = open_video_file(target)
         else:
             cap = cv2.VideoCapture(target)
         opened = cap.isOpened()
     except cv2.error:
         opened = False
     return cap, opened
+
+
+def opencv_can_take(path: str) -> bool:
+    """Whether OpenCV can be given ``path`` as it is. A name that is not valid UTF-8 (Python
+    keeps its bytes as lone surrogates) makes OpenCV's Python binding crash the process."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def open_video_file(path: str):
+    """``cv2.VideoCapture`` on a video file, whatever bytes its name holds.
+
+    A name OpenCV cannot take is opened through a symbolic link with an ASCII name in a private
+    temporary folder; FFmpeg holds the file open from then on, so the link is removed at once."""
+    import tempfile
+
+    import cv2
+
+    if opencv_can_take(path):
+        return cv2.VideoCapture(path)
+    suffix = Path(path).suffix if opencv_can_take(Path(path).suffix) and Path(path).suffix.isascii() else ""
+    folder = tempfile.mkdtemp(prefix="fer-edge-video-")
+    link = os.path.join(folder, "video" + suffix)
+    try:
+        os.symlink(os.path.abspath(path), link)
+        return cv2.VideoCapture(link)
+    finally:
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.rmdir(folder)
 
 
 class _QuietOpenCV:

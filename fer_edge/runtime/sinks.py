@@ -21,7 +21,13 @@ class VideoSink:
     """``cv2.VideoWriter`` opened on the first frame (its size is not known before)."""
 
     def __init__(self, path: Path, fps: float):
+        from ..errors import printable
+        from .capture import opencv_can_take
+
         self.path = Path(path)
+        if not opencv_can_take(str(self.path)):  # OpenCV's writer would crash the process on it
+            raise InputError(f"cannot write video {printable(str(self.path))}: its name is not valid UTF-8, "
+                             "which OpenCV's video writer cannot take; choose another name")
         self.fps = fps
         self.frames = 0
         self._writer = None
