@@ -14,6 +14,7 @@ from typing import Any, Optional
 from .labels import CLASSES, IMAGE_SIZE
 
 METADATA_KEY = "fer_edge"
+INPUT_SIZE_RANGE = (8, 1024)  # square input side a contract may ask for, pixels
 FORMAT_VERSION = 1
 
 
@@ -57,8 +58,21 @@ class ModelContract:
         c = cls(**kwargs)
         if not (isinstance(c.temperature, (int, float)) and math.isfinite(c.temperature) and 0.05 <= c.temperature <= 20):
             raise ValueError(f"fer_edge metadata has an invalid temperature ({c.temperature!r}); expected 0.05..20")
+        for name in ("mean", "std"):
+            v = getattr(c, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"fer_edge metadata has a {name} that is not a finite number ({str(v)[:24]!r})")
         if c.std <= 0:
             raise ValueError(f"fer_edge metadata has a non-positive std ({c.std})")
+        if isinstance(c.input_size, bool) or not isinstance(c.input_size, int) or not (
+                INPUT_SIZE_RANGE[0] <= c.input_size <= INPUT_SIZE_RANGE[1]):
+            raise ValueError(f"fer_edge metadata has an input_size of {str(c.input_size)[:24]!r}; "
+                             f"expected {INPUT_SIZE_RANGE[0]}..{INPUT_SIZE_RANGE[1]} pixels")
+        bad = [n for n in c.classes if not isinstance(n, str) or not n or not n.isprintable() or len(n) > 64]
+        if bad or len(set(c.classes)) != len(c.classes) or not c.classes:
+            shown = repr(bad[0])[:40] if bad else "a repeated or empty list"
+            raise ValueError(f"fer_edge metadata has invalid class names ({shown}): each must be a short, "
+                             "printable, distinct name")
         if c.channels not in (1, 3):
             raise ValueError(f"fer_edge metadata has {c.channels} channels; 1 or 3 are supported")
         return c

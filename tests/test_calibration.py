@@ -71,3 +71,33 @@ def test_a_contract_with_an_impossible_temperature_is_refused(bad):
     text = ModelContract().to_json().replace('"temperature": 1.0', f'"temperature": {json.dumps(bad)}')
     with pytest.raises(ValueError, match="temperature"):
         ModelContract.from_json(text)
+
+
+@pytest.mark.parametrize("field,value,why", [
+    ("mean", float("nan"), "finite"), ("std", float("inf"), "finite"), ("input_size", 0, "input_size"),
+    ("input_size", 30000, "input_size"), ("classes", ["angry", "\x1b]0;pwned\x07"], "class names"),
+    ("classes", ["a", "a"], "class names"), ("classes", ["line\nbreak"], "class names"),
+])
+def test_a_contract_with_impossible_values_is_refused(field, value, why):
+    from fer_edge.contract import ModelContract
+
+    d = json.loads(ModelContract().to_json())
+    d[field] = value
+    with pytest.raises(ValueError, match=why):
+        ModelContract.from_json(json.dumps(d))
+
+
+def test_a_model_with_an_invalid_contract_is_one_line_and_exit_4(tmp_path):
+    from conftest import run_cli
+    from fer_edge.contract import ModelContract
+    from fixtures_runtime import sample_image as _unused  # noqa: F401
+    from fixtures_runtime import write_model
+
+    bad = ModelContract(input_size=48, classes=("angry", "evil\x1b[2J"))
+    path = write_model(tmp_path / "m.onnx", contract=bad)
+    img = tmp_path / "x.png"
+    import cv2
+
+    cv2.imwrite(str(img), np.full((48, 48), 128, np.uint8))
+    r = run_cli("infer", "--model", str(path), "--no-detect", str(img))
+    assert r.returncode == 4 and len(r.stderr.strip().splitlines()) == 1 and "\x1b" not in r.stderr
