@@ -180,8 +180,15 @@ def import_onnx(onnx_path: str | Path, out: str | Path, *, data: Optional[str] =
             bn.weight.fill_(1.0)
             bn.bias.copy_(bias)  # ... plus the folded bias
             bns.append((m, bn, bias))
-    faces = _validation_faces(data, contract, max_faces) if data else None
-    train_faces = _training_faces(data, contract, max_faces) if data else None
+    faces = train_faces = None
+    if data:
+        from fer_edge.data.loading import load_dataset
+
+        ds = load_dataset(data)  # read once: BatchNorm statistics and the agreement check
+        train_faces = _split_faces(ds, contract, "train", max_faces)
+        faces = _split_faces(ds, contract, "validation", max_faces)
+        if faces is None:
+            faces = _split_faces(ds, contract, "train", min(max_faces, 512))
     if train_faces is not None and bns:
         _reinsert_bn_statistics(model, bns, train_faces, batch_size)
     agree = diff = None
@@ -224,26 +231,16 @@ def import_onnx(onnx_path: str | Path, out: str | Path, *, data: Optional[str] =
     return ImportResult(str(out), contract.model, len(layers), train_faces is not None, agree, diff, n)
 
 
-def _split_faces(data: str, contract, split: str, n: int) -> Optional[np.ndarray]:
-    from fer_edge.data.loading import load_dataset
-
+def _split_faces(ds, contract, split: str, n: int) -> Optional[np.ndarray]:
+    """Up to ``n`` faces of ``split`` (a seeded sample, in row order), normalised by the contract."""
     from .evaluate import normalize_np
 
-    sub = load_dataset(data).subset(split)
+    sub = ds.subset(split)
     if not len(sub):
         return None
     rng = np.random.default_rng(0)
     idx = np.sort(rng.choice(len(sub), size=min(n, len(sub)), replace=False))
     return normalize_np(np.ascontiguousarray(sub.images[idx]), contract.mean, contract.std)
-
-
-def _training_faces(data: str, contract, n: int) -> Optional[np.ndarray]:
-    return _split_faces(data, contract, "train", n)
-
-
-def _validation_faces(data: str, contract, n: int) -> Optional[np.ndarray]:
-    faces = _split_faces(data, contract, "validation", n)
-    return faces if faces is not None else _split_faces(data, contract, "train", min(n, 512))
 
 
 def _reinsert_bn_statistics(model, bns, faces: np.ndarray, batch_size: int) -> None:

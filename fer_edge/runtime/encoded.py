@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -84,29 +83,13 @@ def read_binary(f: Any, shown: Optional[str] = None) -> tuple[bytes, str]:
 def decode_image(data: bytes, shown: str) -> np.ndarray:
     """uint8 BGR ``(H, W, 3)`` pixels of an encoded image (EXIF orientation applied, as for
     files); a JPEG cut short decodes as far as it goes, with a warning, as a file does."""
-    import cv2
-
-    from .sources import _imread_quietly, image_format, log
+    from .sources import decode_known_image
 
     if not data:
         raise InputError(f"not an image (empty): {shown}")
-    try:
-        img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error:
-        img = None
-    if img is not None and img.size:
+    img = decode_known_image(data, shown)
+    if img is not None:
         return img
-    fmt = image_format(data)
-    if fmt is not None:
-        # imdecode refuses a JPEG that ends early where imread decodes what is there
-        with tempfile.TemporaryDirectory(prefix="fer-edge-") as tmp:
-            path = Path(tmp) / "image"
-            path.write_bytes(data)
-            img = _imread_quietly(path)
-        if img is not None and img.size:
-            log.warning("fer-edge: %s: the %s data is truncated or damaged; using the part that decodes", shown, fmt)
-            return img
-        raise InputError(f"cannot decode image {shown}: the {fmt} data is truncated or damaged")
     video = video_format(data)
     if video is not None:
         raise not_an_image_but_a_video(shown, video)

@@ -224,8 +224,6 @@ def read_image(path: Union[str, Path]) -> np.ndarray:
     handles non-ASCII paths on Windows and tells "cannot read" from "not an image".
     EXIF orientation is applied, as phone photos need.
     """
-    import cv2
-
     p = Path(path)
     mode = input_file_mode(p, "image")
     try:
@@ -234,21 +232,41 @@ def read_image(path: Union[str, Path]) -> np.ndarray:
         raise InputError(f"cannot read image {p}: {exc.strerror or exc}") from exc
     if not data:
         raise InputError(f"not an image (empty file): {p}")
+    img = decode_known_image(data, str(p), p)
+    if img is None:
+        raise InputError(f"not an image or unsupported format: {p}")
+    return img
+
+
+def decode_known_image(data: bytes, shown: str, file: Optional[Path] = None) -> Optional[np.ndarray]:
+    """uint8 BGR pixels of encoded ``data`` (a file's bytes, or bytes handed to the API); None when
+    it is in no image format we know, InputError when it is in one but cannot be decoded.
+
+    ``cv2.imdecode`` refuses a JPEG that ends early where ``cv2.imread`` decodes what is there
+    (the missing rows grey), as image viewers do: such data is read from ``file`` (or a private
+    temporary copy) and used with a warning instead of being called "not an image"."""
+    import tempfile
+
+    import cv2
+
     try:
         img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     except cv2.error:
         img = None
+    if img is not None and img.size:
+        return img
     fmt = image_format(data)
-    if (img is None or img.size == 0) and fmt is not None:
-        # imdecode refuses a JPEG that ends early; imread decodes what is there (the missing
-        # rows are grey), as image viewers do. Say so instead of calling it "not an image".
-        img = _imread_quietly(p)
-        if img is not None and img.size:
-            log.warning("fer-edge: %s: the %s data is truncated or damaged; using the part that decodes", p, fmt)
+    if fmt is None:
+        return None
+    if file is not None:
+        img = _imread_quietly(file)
+    else:
+        with tempfile.TemporaryDirectory(prefix="fer-edge-") as tmp:
+            (Path(tmp) / "image").write_bytes(data)
+            img = _imread_quietly(Path(tmp) / "image")
     if img is None or img.size == 0:
-        if fmt is not None:
-            raise InputError(f"cannot decode image {p}: the {fmt} data is truncated or damaged")
-        raise InputError(f"not an image or unsupported format: {p}")
+        raise InputError(f"cannot decode image {shown}: the {fmt} data is truncated or damaged")
+    log.warning("fer-edge: %s: the %s data is truncated or damaged; using the part that decodes", shown, fmt)
     return img
 
 
