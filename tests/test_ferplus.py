@@ -230,3 +230,24 @@ def test_majority_training_and_a_fer2013_init(stripes_ferplus, tmp_path, capsys)
     assert dst["config"]["ferplus_target"] == "majority" and dst["model"]["head.3.weight"].shape[0] == 8
     assert src["model"]["head.3.weight"].shape[0] == 7
     assert cli(*train_args(data, "edgenet", tmp_path / "x", "--epochs", "1", "--ferplus-target", "votes")) == 2
+
+
+def test_a_ferplus_export_without_its_labels_measures_nothing_rather_than_fer2013s(ferplus_model, stripes_ferplus,
+                                                                                   tmp_path, capsys):
+    """Without fer2013new.csv, an int8 FER+ export calibrates its quantization but records no accuracy
+    or temperature: scoring 8 classes against FER2013's 7 labels would be silently wrong."""
+    import torch
+
+    from fer_edge.training.checkpoint import load_checkpoint
+    from fer_edge.training.export import read_contract
+    from test_training_e2e import cli
+
+    ckpt = load_checkpoint(ferplus_model / "best.pt")
+    ckpt["config"]["ferplus"] = str(tmp_path / "gone.csv")
+    torch.save(ckpt, tmp_path / "moved.pt")
+    assert cli("export", "--checkpoint", tmp_path / "moved.pt", "--out", tmp_path / "m.onnx",
+               "--data", stripes_ferplus[0], "--int8") == 0
+    assert "pass --ferplus" in capsys.readouterr().err
+    for name in ("m.onnx", "m.int8.onnx"):
+        c = read_contract(tmp_path / name)
+        assert c.temperature == 1.0 and "accuracy_publictest" not in c.extra

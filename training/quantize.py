@@ -137,12 +137,6 @@ def runtime_logits(path: str | Path, faces: np.ndarray, device: str = "cpu", bat
     return np.concatenate([m.run(faces[i : i + batch]) for i in range(0, len(faces), batch)])
 
 
-def runtime_accuracy(path: str | Path, faces: np.ndarray, labels: np.ndarray, device: str = "cpu",
-                     batch: int = 256) -> float:
-    """Accuracy of an exported model through the fer-edge runtime on normalised ``faces``."""
-    return float((runtime_logits(path, faces, device, batch).argmax(1) == labels).mean())
-
-
 def calibrate(path: str | Path, faces: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Fit the softmax temperature of the model at ``path`` on ``faces`` (PublicTest) and store it in its
     contract; returns its accuracy and calibration before and after (training/calibration.py)."""
