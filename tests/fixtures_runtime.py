@@ -87,14 +87,24 @@ def make_model(
         nodes.append(helper.make_node("GlobalAveragePool", [prev], ["gap"]))
         nodes.append(helper.make_node("Flatten", ["gap"], ["flat"], axis=1))
         feat = cin
-    elif kind == "linear":
+    elif kind in ("linear", "nan"):
         nodes.append(helper.make_node("Flatten", [input_name], ["flat"], axis=1))
         feat = channels * size * size
+    elif kind == "fails_at_run":  # loads and validates; a reshape that no real batch fits fails when run
+        nodes.append(helper.make_node("Flatten", [input_name], ["flat0"], axis=1))
+        shape5 = "shape5"
+        inits.append(numpy_helper.from_array(np.array([-1, 5], np.int64), shape5))
+        nodes.append(helper.make_node("Reshape", ["flat0", shape5], ["flat"]))
+        feat = 5
     else:
         raise ValueError(kind)
     w = init("fc_w", rng.normal(0, 1.0 / np.sqrt(feat), (k, feat)) * 4)
     b = init("fc_b", rng.normal(0, 0.1, (k,)))
-    nodes.append(helper.make_node("Gemm", ["flat", w, b], [output_name], transB=1))
+    if kind == "nan":  # runs, and every score it gives is NaN
+        nodes.append(helper.make_node("Gemm", ["flat", w, b], ["pre"], transB=1))
+        nodes.append(helper.make_node("Mul", ["pre", init("nan", np.array([np.nan]))], [output_name]))
+    else:
+        nodes.append(helper.make_node("Gemm", ["flat", w, b], [output_name], transB=1))
 
     shape = input_shape if input_shape is not None else [batch, channels, size, size]
     graph = helper.make_graph(

@@ -5,6 +5,7 @@ A checkpoint holds only plain Python types and tensors, so it loads with
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 import tempfile
@@ -130,7 +131,8 @@ def load_checkpoint(path: str | os.PathLike, expect_model: Optional[str] = None)
         raise ModelError(f"{path}: not a fer-edge checkpoint ({_why_unloadable(path, exc)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ModelError(f"{path}: not a fer-edge checkpoint (train one with `fer-edge train`)")
-    if int(ckpt.get("version", 0)) > VERSION:
+    _check_fields(path, ckpt)
+    if ckpt["version"] > VERSION:
         raise ModelError(f"{path}: checkpoint version {ckpt['version']} is newer than this fer-edge; upgrade")
     if expect_model is not None and ckpt["model_name"] != expect_model:
         raise ModelError(
@@ -138,6 +140,45 @@ def load_checkpoint(path: str | os.PathLike, expect_model: Optional[str] = None)
             f"(use --model {ckpt['model_name']} or another --out)"
         )
     return ckpt
+
+
+def _check_fields(path: Path, ckpt: dict[str, Any]) -> None:
+    """Refuse, in one line, a checkpoint whose fields every command reads are missing or of the
+    wrong type (an edited or foreign file that kept our ``format`` tag): without this, eval and
+    export fail later with a KeyError or a TypeError deep inside torch."""
+    from .models import list_models
+
+    def bad(field: str, why: str) -> ModelError:
+        return ModelError(f"{path}: not a usable fer-edge checkpoint: {field} {why}")
+
+    version = ckpt.get("version")
+    if type(version) is not int:  # bool is an int subclass; 'abc' and 1.5 are not versions
+        raise bad("'version'", f"is {_short(version)}, not an integer")
+    name = ckpt.get("model_name")
+    if not isinstance(name, str):
+        raise bad("'model_name'", "is missing" if name is None else f"is {_short(name)}, not a name")
+    if name not in list_models():
+        raise bad("'model_name'", f"{_short(name)} is not one of {', '.join(list_models())}")
+    state = ckpt.get("model")
+    if not isinstance(state, dict) or not state or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise bad("'model'", "is not a dict of named weight tensors")
+    norm = ckpt.get("norm")
+    if not isinstance(norm, dict) or not all(_finite_number(norm.get(k)) for k in ("mean", "std")) \
+            or not float(norm["std"]) > 0:
+        raise bad("'norm'", "does not hold a finite mean and a positive std")
+    if not isinstance(ckpt.get("epoch", 0), int):
+        raise bad("'epoch'", f"is {_short(ckpt.get('epoch'))}, not an integer")
+
+
+def _finite_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _short(v: Any) -> str:
+    """``repr`` of a field's value, cut to fit in one line of an error."""
+    r = repr(v) if not isinstance(v, torch.Tensor) else f"a tensor of shape {tuple(v.shape)}"
+    return r if len(r) <= 40 else r[:37] + "..."
 
 
 def _why_unloadable(path: Path, exc: Exception) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from fer_edge.cli.options import add_json_option
 from fer_edge.cli.argtypes import file_with_suffix, float_range, int_at_least, non_negative_int, onnx_device, positive_float, positive_int
 from fer_edge.errors import InputError, ModelError, UsageError, require
+from fer_edge import jsonout
 
 def _torch_env() -> None:
     """Settings that must be in the environment before torch (and its OpenMP runtime) loads.
@@ -255,7 +256,7 @@ def _print_summary(result, as_json: bool) -> None:
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return
     if as_json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(jsonout.dumps(result.to_dict(), indent=2))
     else:
         print(
             f"{result.model}: best validation accuracy {result.best_val_accuracy:.4f} at epoch {result.best_epoch} "
@@ -367,7 +368,7 @@ def run_train_all(args: argparse.Namespace) -> int:
     out = Path(args.out)
     table = train_all(args.data, out, models=models, options=given, quiet=args.quiet)
     if args.json:
-        print(json.dumps(table, indent=2))
+        print(jsonout.dumps(table, indent=2))
     else:
         print(f"\ncomparison ({out / 'comparison.md'}, {out / 'comparison.json'}):")
         print((out / "comparison.md").read_text(), end="")
@@ -415,7 +416,7 @@ def run_eval(args: argparse.Namespace) -> int:
             for path in write_robustness(robust, args.out):
                 print(f"wrote {path}", file=sys.stderr)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(jsonout.dumps(report.to_dict(), indent=2))
     else:
         from .metrics import markdown_table
 
@@ -447,7 +448,7 @@ def run_import(args: argparse.Namespace) -> int:
     print(f"wrote {result.path}: {result.model}, {result.layers} layers"
           f"{', BatchNorm statistics from the training faces' if result.bn_from_data else ''}{agree}", file=sys.stderr)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(jsonout.dumps(result.to_dict(), indent=2))
     return 0
 
 
@@ -481,5 +482,5 @@ def run_export(args: argparse.Namespace) -> int:
 
     result.contract = json.loads(read_contract(result.path).to_json())  # now with the measured accuracy
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(jsonout.dumps(result.to_dict(), indent=2))
     return 0

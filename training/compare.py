@@ -1,12 +1,12 @@
 """``train-all``: the reference models in sequence, then one comparison table."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .config import TrainConfig
 from .models import REFERENCE_MODELS, get_spec
+from fer_edge import jsonout
 
 
 def train_all(
@@ -45,7 +45,7 @@ def train_all(
 
 def write_comparison(rows: list[dict], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "comparison.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / "comparison.json").write_text(jsonout.dumps(rows, indent=2) + "\n")
     lines = [
         "| model | val accuracy | best epoch | epochs | params (M) | MMACs/face | train img/s | wall time (s) |",
         "|---|---|---|---|---|---|---|---|",

@@ -19,6 +19,7 @@ from fer_edge.labels import CLASSES, IMAGE_SIZE
 
 from .metrics import EvalReport, compute_report, markdown_table, per_class_csv
 from .splits import canonical_split, compute, load
+from fer_edge import jsonout
 
 
 def load_split(data: str, split: str, ferplus: Optional[str] = None) -> tuple[np.ndarray, np.ndarray]:
@@ -180,7 +181,7 @@ def write_report(report: EvalReport, curves: dict, out_dir: str | Path,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    (out / "report.json").write_text(jsonout.dumps(report.to_dict(), indent=2) + "\n")
     (out / "report.md").write_text(markdown_table(report))
     (out / "per_class.csv").write_text(per_class_csv(report))
     (out / "confusion.csv").write_text(

@@ -9,7 +9,6 @@ perturbations are plain numpy / OpenCV, so an ``.onnx`` model is checked without
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -18,6 +17,7 @@ import cv2
 import numpy as np
 
 from fer_edge.labels import NUM_CLASSES
+from fer_edge import jsonout
 
 Faces = np.ndarray  # (N, 48, 48) uint8
 
@@ -174,6 +174,6 @@ def write_robustness(report: RobustnessReport, out_dir: str | Path) -> list[Path
     """robustness.json and robustness.md in ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / ROBUSTNESS_FILES[0]).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    (out / ROBUSTNESS_FILES[0]).write_text(jsonout.dumps(report.to_dict(), indent=2) + "\n")
     (out / ROBUSTNESS_FILES[1]).write_text(report.markdown())
     return [out / name for name in ROBUSTNESS_FILES]

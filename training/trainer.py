@@ -14,7 +14,6 @@ Design choices, and why:
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -40,6 +39,7 @@ from .config import TrainConfig
 from .distill import Teacher, distill_loss
 from .models import count_macs, count_parameters, create_model, get_spec
 from .splits import PreparedData, prepare
+from fer_edge import jsonout
 
 PROGRESS_EVERY_S = 60.0  # without a terminal (logs), one progress line per minute within an epoch
 KILL_ENV = "FER_EDGE_TEST_KILL_AT"  # "EPOCH:STEP": SIGKILL ourselves there (tests of --resume)
@@ -224,7 +224,7 @@ def _write_log(out: Path, history: list[dict]) -> None:
     tmp = out / ".log.jsonl.tmp"
     with open(tmp, "w") as f:
         for row in history:
-            f.write(json.dumps(row) + "\n")
+            f.write(jsonout.dumps(row) + "\n")
     os.replace(tmp, out / "log.jsonl")
 
 
@@ -839,7 +839,7 @@ def _finish(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState, ckpt
         device_name=device_name(env.device),
     )
     if env.info.is_main:
-        (out / "summary.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        (out / "summary.json").write_text(jsonout.dumps(result.to_dict(), indent=2) + "\n")
         try:
             from .plots import plot_curves
 

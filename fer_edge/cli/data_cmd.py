@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from .options import add_json_option
+from .. import jsonout
 
 HELP = "inspect FER2013 data: rows per split and class, pixel statistics, parse time"
 
@@ -48,7 +48,7 @@ def run_stats(args: argparse.Namespace) -> int:
     path = args.path if args.path is not None else args.data_path
     summary = summarize(path, progress=not args.json and sys.stderr.isatty(), ferplus=args.ferplus)
     if args.json:
-        json.dump(summary.to_dict(), sys.stdout, indent=2)
+        jsonout.dump(summary.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print(summary.format_table())

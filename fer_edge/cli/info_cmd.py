@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 from typing import Any, Optional
 
 from .options import add_device_option, add_json_option
+from .. import jsonout
 
 HELP = "show versions, onnxruntime providers, the native extension and the default model"
 
@@ -135,7 +135,7 @@ def _preferred(module: str, present: dict[str, str]) -> str:
 def run(args: argparse.Namespace) -> int:
     info = collect(args.device)
     if args.json:
-        json.dump(info, sys.stdout, indent=2)
+        jsonout.dump(info, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return _exit_code(info)
     v = info["versions"]

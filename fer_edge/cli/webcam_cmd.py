@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from .argtypes import file_with_suffix, float_range, positive_int
 from .options import add_detector_options, add_json_option, add_model_options, add_verbosity_options, build_predictor
 from .outputs import check_verb_outputs, replaces_help
+from .. import jsonout
 
 HELP = "live expression recognition on a camera, video file or stream (rtsp/http)"
 
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     summary = run_stream(predictor, source, opts)
     plotted = _plot(rows, plot_path, predictor.model.classes, summary.source)
     if args.json:
-        json.dump(summary.to_dict(), sys.stdout, indent=2)
+        jsonout.dump(summary.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
         sys.stdout.flush()
     print(f"fer-edge webcam: {summary.line()}", file=sys.stderr)

@@ -9,6 +9,7 @@ shape error deep inside onnxruntime at the first frame.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -122,9 +123,39 @@ class FerModel:
         if contract is None:
             contract = contract_from_metadata(meta, model_path)
         model = cls(session, contract, model_path, plan)
+        model._smoke_test()
         log_provider(session, plan)
         log.debug("fer-edge: loaded %s (%s)", model_path, contract.model)
         return model
+
+    def _smoke_test(self) -> None:
+        """Run one synthetic face (a smooth ramp, within the normalised range of real ones)
+        through the session, so that a model which loads but cannot run (an operator that
+        fails on real shapes, a wrong reshape, a missing kernel) is a model error now, not a
+        traceback on the user's first photo; and one that yields NaN or infinite scores is
+        refused rather than printed."""
+        n, c, size = self.max_batch or 1, self.channels, self.input_size
+        ramp = np.linspace(-1.5, 1.5, size * size, dtype=np.float32).reshape(size, size)
+        x = np.ascontiguousarray(np.broadcast_to(ramp, (n, c, size, size)))
+        where = f" {self.path}" if self.path else ""
+        try:
+            if self._io_binding:
+                out = self._run_once(x)
+            else:  # silenced: onnxruntime would also log the failure to stderr, in colour, itself
+                import onnxruntime as ort
+
+                quiet = ort.RunOptions()
+                quiet.log_severity_level = 4
+                (out,) = self.session.run([self.output_name], {self.input_name: x}, quiet)
+                out = np.asarray(out, dtype=np.float32)
+        except Exception as exc:  # onnxruntime raises its own exception types, several lines long
+            raise ModelError(f"model{where} loads but fails when run: {_ort_reason(exc)}") from None
+        k = len(self.classes)
+        if out.shape != (n, k):
+            raise ModelError(f"model{where} gives output of shape {_fmt_shape(list(out.shape))} for {n} face(s); "
+                             f"expected ({n}, {k})")
+        if not np.isfinite(out).all():
+            raise ModelError(f"model{where} gives non-finite scores (NaN or infinity) for a test face")
 
     # ------------------------------------------------------------------ running
     @property
@@ -281,6 +312,19 @@ def _validate_io(session: Any, contract: ModelContract, path: Optional[Path]) ->
         )
     batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
     return inp.name, out_name, batch
+
+
+def _ort_reason(exc: Exception) -> str:
+    """The part of an onnxruntime error a user can act on: which node failed and why, without
+    the ``[ONNXRuntimeError] : 1 : FAIL :`` prefix and the C++ source location."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = text.split(" : ", 3)[-1] if text.startswith("[ONNXRuntimeError]") else text
+    node = re.search(r"while running (\S+) node", text)
+    why = re.split(r"Status Message: (?:\S+:\d+ [^ ]+ )?", text)[-1]
+    if "was false. " in why:  # onnxruntime's failed-assertion text, then the sentence meant for people
+        why = why.split("was false. ", 1)[1]
+    reason = f"{node.group(1)} node: {why}" if node else why
+    return reason if len(reason) <= 200 else reason[:197] + "..."
 
 
 def _fmt_shape(shape: list[Any]) -> str:

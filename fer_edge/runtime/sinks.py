@@ -6,7 +6,6 @@ so a run never ends on its first frame because a file cannot be written.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Optional
@@ -15,6 +14,7 @@ import numpy as np
 
 from ..errors import InputError
 from .capture import Frame
+from .. import jsonout
 
 
 class VideoSink:
@@ -87,5 +87,5 @@ def write_jsonl(f, frame: Frame, faces: list) -> None:
     if f is None:
         return
     rec = {"frame": frame.index, "time": round(frame.time_s, 4), "faces": [x.to_dict() for x in faces]}
-    f.write(json.dumps(rec) + "\n")
+    f.write(jsonout.dumps(rec) + "\n")
     f.flush()  # a crash or kill -9 still leaves every processed frame on disk
