@@ -97,6 +97,7 @@ def library_checked(kind: type, module: str, check: str) -> Callable[[str], Any]
 
 max_faces = library_checked(int, "fer_edge.runtime.api", "check_max_faces")  # --max-faces
 margin = library_checked(float, "fer_edge.runtime.api", "check_margin")  # --margin
+max_pixels = library_checked(int, "fer_edge.runtime.api", "check_max_pixels")  # --max-pixels
 
 
 def onnx_device(text: str) -> str:

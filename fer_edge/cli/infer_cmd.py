@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -12,6 +11,9 @@ from .options import (
     add_annotated_options, add_detector_options, add_json_option, add_model_options, add_top_k_option,
     add_verbosity_options, build_predictor,
 )
+from .. import jsonout
+from ..runtime.imagesize import MAX_PIXELS
+from .argtypes import max_pixels
 
 HELP = "classify facial expressions in images, folders, globs or video files"
 
@@ -34,6 +36,9 @@ def register(subparsers: Any) -> None:
                    "(curl -s URL | fer-edge infer -)")
     add_model_options(p)
     add_detector_options(p)
+    p.add_argument("--max-pixels", type=max_pixels, default=MAX_PIXELS, metavar="N",
+                   help=f"refuse an image whose header declares more than N pixels, before decoding it "
+                   f"(default {MAX_PIXELS:,}: a 2 MB file can declare 30000x30000 and take gigabytes); 0: no limit")
     o = p.add_argument_group("output")
     add_json_option(o, "one JSON document instead of the table")
     add_top_k_option(o)
@@ -56,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     # standard input is read (and decoded) now too, so a bad one fails before the model loads
     specs = [SourceSpec(IMAGES, STDIN, (STDIN,)) if s == STDIN else
              require_kind(resolve_source(s, default=IMAGES), IMAGES, VIDEO) for s in args.sources]
-    preloaded = {STDIN: read_stdin_image()} if STDIN in args.sources else {}
+    preloaded = {STDIN: read_stdin_image(args.max_pixels)} if STDIN in args.sources else {}
     sources = infer_inputs(specs)
     if len(sources) == 1 and sources[0].error is not None:  # an empty folder, a missing file: nothing to run
         raise InputError(sources[0].error)
@@ -77,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                    video_predictor=video_predictor, preloaded=preloaded)
 
 
-def read_stdin_image():
+def read_stdin_image(max_pixels: Optional[int] = MAX_PIXELS):
     """The image piped to standard input (``fer-edge infer -``), decoded; one line when there is
     none (a terminal: exit 2) or it is not an image (exit 3)."""
     from ..errors import UsageError
@@ -87,7 +92,7 @@ def read_stdin_image():
     if stream is None or stream.isatty():
         raise UsageError("`infer -` reads an image from standard input, which is a terminal here: "
                          "pipe one in (fer-edge infer - < photo.jpg)")
-    return decode_image(*read_binary(getattr(stream, "buffer", stream), "standard input"))
+    return decode_image(*read_binary(getattr(stream, "buffer", stream), "standard input"), max_pixels)
 
 
 def _stream_predictor(predictor, args: argparse.Namespace):
@@ -97,7 +102,8 @@ def _stream_predictor(predictor, args: argparse.Namespace):
 
     detector = "none" if args.no_detect else args.detector
     return Predictor(predictor.model, detector=build_detector(detector, args.detector_model, fast=True),
-                     max_faces=predictor.max_faces, margin=predictor.margin, align=predictor.align)
+                     max_faces=predictor.max_faces, margin=predictor.margin, align=predictor.align,
+                     max_pixels=predictor.max_pixels)
 
 
 def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optional[Path],
@@ -168,7 +174,7 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
             "errors": errors,
             "summary": {"inputs": len(sources), "failed": len(errors), "faces": n_faces, "warning": warning},
         }
-        json.dump(doc, sys.stdout, indent=2)
+        jsonout.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif table is not None:
         table.footer(images_read, len(errors), n_faces)

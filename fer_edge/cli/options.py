@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from .argtypes import detector_name, margin, max_faces, onnx_device, positive_int, thread_count
+from ..runtime.imagesize import MAX_PIXELS
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -81,4 +82,5 @@ def build_predictor(args: argparse.Namespace, stream: bool = False):
     detector = "none" if args.no_detect else args.detector
     model = FerModel.load(args.model, device=args.device, threads=args.threads)
     return Predictor(model, detector=build_detector(detector, args.detector_model, fast=stream),
-                     max_faces=args.max_faces, margin=args.margin)
+                     max_faces=args.max_faces, margin=args.margin,
+                     max_pixels=getattr(args, "max_pixels", MAX_PIXELS))

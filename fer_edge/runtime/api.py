@@ -36,6 +36,7 @@ from .detect import DEFAULT_DETECTOR, Detector, FaceDetections, build_detector, 
 from .model import FerModel
 from .preprocess import as_bgr_or_gray, clip_boxes, faces_to_batch
 from .results import FaceResult, ImageResult
+from .imagesize import MAX_PIXELS
 from .inputs import ImageInput, is_batch, to_image, to_images
 from .sources import read_image
 
@@ -68,12 +69,14 @@ class Predictor:
         device: str = "auto",
         threads: Optional[int] = None,
         align: bool = True,
+        max_pixels: Optional[int] = MAX_PIXELS,
     ):
         self.model = model if isinstance(model, FerModel) else FerModel.load(model, device=device, threads=threads)
         self.detector: Detector = build_detector(detector, detector_model) if isinstance(detector, str) else detector
         self.max_faces = check_max_faces(max_faces)
         self.margin = check_margin(margin)
         self.align = bool(align)
+        self.max_pixels = check_max_pixels(max_pixels)
 
     # --------------------------------------------------------------- building blocks
     # A frame travels one way: converted once (to_image / as_bgr_or_gray, at the public
@@ -158,7 +161,7 @@ class Predictor:
         """
         if is_batch(image):
             return self.predict_batch(image)
-        return self._predict_prepared(to_image(image))
+        return self._predict_prepared(to_image(image, self.max_pixels))
 
     def _predict_prepared(self, img: np.ndarray) -> list[FaceResult]:
         found = self.detect_prepared(img)
@@ -168,7 +171,7 @@ class Predictor:
     def predict_batch(self, images: Sequence[ImageLike]) -> list[list[FaceResult]]:
         """Faces of several images: detection per image, then every face of every image
         through the model in ONE call (what a GPU or a batched CPU session is fastest at)."""
-        imgs = to_images(images)
+        imgs = to_images(images, self.max_pixels)
         found = [self.detect_prepared(img) for img in imgs]
         batches = [self.face_batch_prepared(img, f.boxes, f.landmarks) for img, f in zip(imgs, found) if len(f.boxes)]
         probs = self.model.predict_proba(np.concatenate(batches)) if batches else None
@@ -182,7 +185,7 @@ class Predictor:
     def classify_crops(self, faces: Sequence[ImageLike]) -> list[FaceResult]:
         """Expressions of images that are each one face already cropped (no detection): one
         :class:`FaceResult` per crop, its box the whole crop, all crops in one model call."""
-        imgs = to_images(faces)
+        imgs = to_images(faces, self.max_pixels)
         if not imgs:
             return []
         boxes = [np.array([[0, 0, img.shape[1], img.shape[0]]], dtype=np.int32) for img in imgs]
@@ -200,7 +203,7 @@ class Predictor:
         import cv2
 
         try:
-            img = read_image(path)
+            img = read_image(path, self.max_pixels)
         except FerEdgeError as exc:
             return ImageResult(path=str(path), error=str(exc))
         try:
@@ -231,6 +234,15 @@ def check_max_faces(max_faces: Optional[int], name: str = "max_faces") -> Option
 MARGIN_RANGE = (0.0, 2.0)
 
 
+def check_max_pixels(max_pixels: Optional[int], name: str = "max_pixels") -> Optional[int]:
+    """``max_pixels``, checked: None or 0 (no limit) or a positive whole number."""
+    if max_pixels is None or max_pixels == 0:
+        return None
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels < 0:
+        raise ValueError(f"{name} must be a positive whole number of pixels, or 0 for no limit; got {max_pixels!r}")
+    return int(max_pixels)
+
+
 def check_margin(margin: float, name: str = "margin") -> float:
     """``margin`` as a float if it is in [0, 2] (not NaN), else ValueError (``fer-edge --margin`` too)."""
     lo, hi = MARGIN_RANGE
@@ -257,6 +269,7 @@ def predict(
     detector_model: Optional[Union[str, Path]] = None,
     max_faces: Optional[int] = None,
     device: str = "auto",
+    max_pixels: Optional[int] = MAX_PIXELS,
 ) -> Union[list[FaceResult], list[list[FaceResult]]]:
     """Faces and expressions in one image: ``fer_edge.predict("photo.jpg")``.
 
@@ -264,10 +277,12 @@ def predict(
     image ``bytes`` or a binary file object, a numpy BGR array, a PIL image, or a list of these
     (then one list of faces per image, all faces classified in one model call). The first call loads
     the model (the packaged default when ``model`` is None or ``"default"``) and keeps it for
-    later calls with the same arguments. Raises :class:`~fer_edge.errors.InputError` for an
+    later calls with the same arguments. An encoded image that declares more than ``max_pixels``
+    pixels (default :data:`~.imagesize.MAX_PIXELS`; None or 0 for no limit) is refused before it
+    is decoded. Raises :class:`~fer_edge.errors.InputError` for an
     unreadable image and :class:`~fer_edge.errors.ModelError` for a missing or invalid model.
     """
-    return _shared(model, detector, detector_model, max_faces, device).predict(image)
+    return _shared(model, detector, detector_model, max_faces, device, max_pixels).predict(image)
 
 
 def predict_emotions(
@@ -275,6 +290,7 @@ def predict_emotions(
     model: ModelLike = None,
     *,
     device: str = "auto",
+    max_pixels: Optional[int] = MAX_PIXELS,
 ) -> Union[FaceResult, list[FaceResult]]:
     """Expressions of faces that are already cropped (hsemotion's ``predict_emotions``).
 
@@ -285,22 +301,24 @@ def predict_emotions(
     >>> fer_edge.predict_emotions(face_crop).label
     'happy'
     """
-    predictor = _shared(model, "none", None, None, device)
+    predictor = _shared(model, "none", None, None, device, max_pixels)
     if is_batch(faces):
         return predictor.classify_crops(faces)
     return predictor.classify_crops([faces])[0]
 
 
-def _shared(model: ModelLike, detector: str, detector_model, max_faces: Optional[int], device: str) -> Predictor:
+def _shared(model: ModelLike, detector: str, detector_model, max_faces: Optional[int], device: str,
+            max_pixels: Optional[int] = MAX_PIXELS) -> Predictor:
     """One Predictor per set of arguments, kept for later calls (at most 4)."""
     from .default_model import resolve_model_path
 
     key_model = model if isinstance(model, FerModel) else str(resolve_model_path(model).resolve())
-    key = (key_model, detector, str(detector_model) if detector_model else None, max_faces, device)
+    key = (key_model, detector, str(detector_model) if detector_model else None, max_faces, device, max_pixels)
     with _cache_lock:
         predictor = _cache.get(key)
         if predictor is None:
-            predictor = Predictor(model, detector=detector, detector_model=detector_model, max_faces=max_faces, device=device)
+            predictor = Predictor(model, detector=detector, detector_model=detector_model, max_faces=max_faces, device=device,
+                                  max_pixels=max_pixels)
             if len(_cache) >= 4:
                 _cache.pop(next(iter(_cache)))
             _cache[key] = predictor

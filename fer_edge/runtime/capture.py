@@ -19,6 +19,7 @@ from typing import Optional, Protocol
 import numpy as np
 
 from ..errors import DeviceError, InputError
+from .quiet import QuietOpenCV
 from .sources import _IMAGE_SEQUENCE, CAMERA, STREAM, VIDEO, SourceSpec, input_file_mode, require_kind
 
 log = logging.getLogger("fer_edge")
@@ -55,7 +56,7 @@ def open_capture(spec: SourceSpec, timeout_s: float = 10.0):
                 os.close(os.open(p, os.O_RDONLY | os.O_NONBLOCK))
             except OSError as exc:
                 raise InputError(f"cannot read video {spec.name}: {exc.strerror or exc}") from None
-    with _QuietOpenCV():
+    with QuietOpenCV():
         cap, opened = _open(spec, timeout_s)
     if not opened:
         if cap is not None:
@@ -123,36 +124,6 @@ def open_video_file(path: str):
         if os.path.lexists(link):
             os.unlink(link)
         os.rmdir(folder)
-
-
-class _QuietOpenCV:
-    """Silence OpenCV's own multi-line warnings while probing a source; we report one line.
-
-    FFmpeg logs through its own channel (``moov atom not found``, ``Connection refused``): its
-    level is read from ``OPENCV_FFMPEG_LOGLEVEL`` when OpenCV first starts FFmpeg, so it is set
-    to quiet (-8) for the process unless the user set it. Left alone when the ``fer_edge`` logger
-    is at DEBUG (``-v``), where the details help.
-    """
-
-    def __enter__(self) -> "_QuietOpenCV":
-        self._old = None
-        if log.isEnabledFor(logging.DEBUG):
-            return self
-        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-        try:
-            import cv2
-
-            self._old = cv2.utils.logging.getLogLevel()
-            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-        except Exception:  # an OpenCV build without cv2.utils.logging
-            self._old = None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            import cv2
-
-            cv2.utils.logging.setLogLevel(self._old)
 
 
 # ---------------------------------------------------------------------------- capture thread

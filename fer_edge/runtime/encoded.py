@@ -28,6 +28,7 @@ from urllib.parse import unquote_to_bytes
 import numpy as np
 
 from ..errors import InputError, excerpt
+from .imagesize import MAX_PIXELS
 
 #: The most bytes read from a file object or a URL for one image (a 50-megapixel JPEG is ~20 MB).
 MAX_ENCODED_BYTES = 64 << 20
@@ -48,11 +49,11 @@ def is_encoded(obj: Any) -> bool:
         not isinstance(obj, (str, np.ndarray)) and callable(getattr(obj, "read", None)))
 
 
-def decode_encoded(obj: Any) -> np.ndarray:
+def decode_encoded(obj: Any, max_pixels: Optional[int] = MAX_PIXELS) -> np.ndarray:
     """uint8 BGR pixels of encoded image bytes or of what a binary file object reads."""
     if isinstance(obj, (bytes, bytearray, memoryview)):
-        return decode_image(bytes(obj), bytes_name(obj))
-    return decode_image(*read_binary(obj))
+        return decode_image(bytes(obj), bytes_name(obj), max_pixels)
+    return decode_image(*read_binary(obj), max_pixels)
 
 
 def bytes_name(data: Any) -> str:
@@ -80,14 +81,14 @@ def read_binary(f: Any, shown: Optional[str] = None) -> tuple[bytes, str]:
     return bytes(data), shown
 
 
-def decode_image(data: bytes, shown: str) -> np.ndarray:
+def decode_image(data: bytes, shown: str, max_pixels: Optional[int] = MAX_PIXELS) -> np.ndarray:
     """uint8 BGR ``(H, W, 3)`` pixels of an encoded image (EXIF orientation applied, as for
     files); a JPEG cut short decodes as far as it goes, with a warning, as a file does."""
     from .sources import decode_known_image
 
     if not data:
         raise InputError(f"not an image (empty): {shown}")
-    img = decode_known_image(data, shown)
+    img = decode_known_image(data, shown, max_pixels=max_pixels)
     if img is not None:
         return img
     video = video_format(data)
@@ -149,7 +150,7 @@ def string_kind(text: str) -> str:
     return "path"
 
 
-def decode_data_uri(uri: str) -> np.ndarray:
+def decode_data_uri(uri: str, max_pixels: Optional[int] = MAX_PIXELS) -> np.ndarray:
     """The image in a ``data:image/...[;base64],...`` URI."""
     m = _DATA_URI.match(uri)
     shown = f"data: URI {excerpt(uri, 40)}"
@@ -167,7 +168,7 @@ def decode_data_uri(uri: str) -> np.ndarray:
             raise InputError(f"malformed {shown}: its base64 does not decode ({exc})") from None
     else:
         data = unquote_to_bytes(payload)
-    return decode_image(data, shown)
+    return decode_image(data, shown, max_pixels)
 
 
 def fetch_url(url: str, timeout: Optional[float] = None, max_bytes: Optional[int] = None) -> bytes:
@@ -217,6 +218,6 @@ def fetch_url(url: str, timeout: Optional[float] = None, max_bytes: Optional[int
         raise InputError(f"cannot fetch {shown}: {excerpt(str(exc) or type(exc).__name__, 60)}") from None
 
 
-def decode_url(url: str) -> np.ndarray:
+def decode_url(url: str, max_pixels: Optional[int] = MAX_PIXELS) -> np.ndarray:
     """The image at an ``http(s)://`` URL (:func:`fetch_url`, then :func:`decode_image`)."""
-    return decode_image(fetch_url(url), excerpt(url))
+    return decode_image(fetch_url(url), excerpt(url), max_pixels)

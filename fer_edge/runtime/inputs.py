@@ -20,6 +20,7 @@ from ..errors import InputError, excerpt
 from .encoded import decode_data_uri, decode_encoded, decode_url, is_encoded, not_an_image_but_a_video, \
     string_kind, video_format
 from .preprocess import as_bgr_or_gray
+from .imagesize import MAX_PIXELS
 from .sources import is_video_file, read_image
 
 #: A path (str or os.PathLike) or an http(s)/data: URI, encoded image bytes (bytes, bytearray,
@@ -36,7 +37,7 @@ def is_batch(obj: Any) -> bool:
     return isinstance(obj, (list, tuple))
 
 
-def to_image(image: ImageInput) -> np.ndarray:
+def to_image(image: ImageInput, max_pixels: Optional[int] = MAX_PIXELS) -> np.ndarray:
     """uint8 BGR ``(H, W, 3)`` or gray ``(H, W)`` from any :data:`ImageInput` (see the module doc).
 
     numpy arrays are taken as OpenCV gives them (BGR, BGRA or gray); convert an RGB array
@@ -46,13 +47,13 @@ def to_image(image: ImageInput) -> np.ndarray:
     if isinstance(image, str):
         kind = string_kind(image)
         if kind == "data":
-            return decode_data_uri(image)
+            return decode_data_uri(image, max_pixels)
         if kind == "url":
-            return decode_url(image)
+            return decode_url(image, max_pixels)
     if is_encoded(image):
-        return decode_encoded(image)
+        return decode_encoded(image, max_pixels)
     if isinstance(image, (str, os.PathLike)):
-        return image_from_path(Path(image))
+        return image_from_path(Path(image), max_pixels)
     if isinstance(image, np.ndarray):
         return as_bgr_or_gray(image)
     if is_pil_image(image):
@@ -63,13 +64,13 @@ def to_image(image: ImageInput) -> np.ndarray:
     )
 
 
-def image_from_path(path: Path) -> np.ndarray:
+def image_from_path(path: Path, max_pixels: Optional[int] = MAX_PIXELS) -> np.ndarray:
     """:func:`~.sources.read_image`, except that a video (by its extension, or by its first bytes
     when it does not decode) says to use ``fer_edge.analyze_video``."""
     if is_video_file(path):
         raise not_an_image_but_a_video(excerpt(str(path)))
     try:
-        return read_image(path)
+        return read_image(path, max_pixels)
     except InputError:
         video = _video_in_file(path)
         if video is not None:
@@ -86,8 +87,8 @@ def _video_in_file(path: Path) -> Optional[str]:
         return None
 
 
-def to_images(images: Sequence[ImageInput]) -> list[np.ndarray]:
-    return [to_image(im) for im in images]
+def to_images(images: Sequence[ImageInput], max_pixels: Optional[int] = MAX_PIXELS) -> list[np.ndarray]:
+    return [to_image(im, max_pixels) for im in images]
 
 
 def _from_pil(image: Any) -> np.ndarray:

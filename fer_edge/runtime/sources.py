@@ -33,6 +33,8 @@ from typing import Iterable, Optional, Union
 import numpy as np
 
 from ..errors import InputError, UsageError
+from .imagesize import MAX_PIXELS, TIFF_FLOAT, TIFF_SAMPLE_FORMAT, check_pixels, tiff_fields
+from .quiet import QuietOpenCV
 
 log = logging.getLogger("fer_edge")
 
@@ -217,12 +219,13 @@ def infer_inputs(specs: Iterable[SourceSpec]) -> list[Source]:
     return out
 
 
-def read_image(path: Union[str, Path]) -> np.ndarray:
+def read_image(path: Union[str, Path], max_pixels: Optional[int] = MAX_PIXELS) -> np.ndarray:
     """Decode an image file to uint8 BGR ``(H, W, 3)``; :class:`InputError` if it is not one.
 
     Reads the bytes first and decodes with ``cv2.imdecode``: unlike ``cv2.imread`` this
     handles non-ASCII paths on Windows and tells "cannot read" from "not an image".
-    EXIF orientation is applied, as phone photos need.
+    EXIF orientation is applied, as phone photos need. An image whose header declares more than
+    ``max_pixels`` pixels is refused before it is decoded (:mod:`.imagesize`; None or 0: no limit).
     """
     p = Path(path)
     mode = input_file_mode(p, "image")
@@ -232,13 +235,14 @@ def read_image(path: Union[str, Path]) -> np.ndarray:
         raise InputError(f"cannot read image {p}: {exc.strerror or exc}") from exc
     if not data:
         raise InputError(f"not an image (empty file): {p}")
-    img = decode_known_image(data, str(p), p)
+    img = decode_known_image(data, str(p), p, max_pixels)
     if img is None:
         raise InputError(f"not an image or unsupported format: {p}")
     return img
 
 
-def decode_known_image(data: bytes, shown: str, file: Optional[Path] = None) -> Optional[np.ndarray]:
+def decode_known_image(data: bytes, shown: str, file: Optional[Path] = None,
+                       max_pixels: Optional[int] = MAX_PIXELS) -> Optional[np.ndarray]:
     """uint8 BGR pixels of encoded ``data`` (a file's bytes, or bytes handed to the API); None when
     it is in no image format we know, InputError when it is in one but cannot be decoded.
 
@@ -249,8 +253,10 @@ def decode_known_image(data: bytes, shown: str, file: Optional[Path] = None) -> 
 
     import cv2
 
+    check_pixels(data, shown, max_pixels)
     try:
-        img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        with QuietOpenCV():  # libpng's and libtiff's warnings: what matters is said in one line below
+            img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     except cv2.error:
         img = None
     if img is not None and img.size:
@@ -258,6 +264,9 @@ def decode_known_image(data: bytes, shown: str, file: Optional[Path] = None) -> 
     fmt = image_format(data)
     if fmt is None:
         return None
+    if fmt == "TIFF" and tiff_fields(data, (TIFF_SAMPLE_FORMAT,)).get(TIFF_SAMPLE_FORMAT) == TIFF_FLOAT:
+        raise InputError(f"unsupported image {shown}: a TIFF of floating-point samples; "
+                         "save it with 8 or 16 bits per sample")
     if file is not None:
         img = _imread_quietly(file)
     else:
@@ -333,10 +342,8 @@ def image_format(data: bytes) -> Optional[str]:
 def _imread_quietly(path: Path) -> Optional[np.ndarray]:
     import cv2
 
-    from .capture import _QuietOpenCV
-
     try:
-        with _QuietOpenCV():
+        with QuietOpenCV():
             return cv2.imread(str(path), cv2.IMREAD_COLOR)
     except cv2.error:
         return None
