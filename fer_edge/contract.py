@@ -47,7 +47,9 @@ class ModelContract:
         d = json.loads(text)
         if not isinstance(d, dict):
             raise ValueError("fer_edge metadata is not a JSON object")
-        version = int(d.get("format_version", 1))
+        version = d.get("format_version", 1)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ValueError(f"format_version must be an integer, got {str(version)[:20]!r}")
         if version > FORMAT_VERSION:
             raise ValueError(
                 f"model metadata format {version} is newer than this fer-edge understands ({FORMAT_VERSION}); upgrade fer-edge"

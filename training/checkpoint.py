@@ -10,6 +10,7 @@ import os
 import random
 import tempfile
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
@@ -131,27 +132,31 @@ def load_checkpoint(path: str | os.PathLike, expect_model: Optional[str] = None)
         raise ModelError(f"{path}: not a fer-edge checkpoint ({_why_unloadable(path, exc)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ModelError(f"{path}: not a fer-edge checkpoint (train one with `fer-edge train`)")
-    _check_fields(path, ckpt)
-    if ckpt["version"] > VERSION:
+    _check_identity(path, ckpt)
+    if ckpt.get("version", 0) > VERSION:
         raise ModelError(f"{path}: checkpoint version {ckpt['version']} is newer than this fer-edge; upgrade")
     if expect_model is not None and ckpt["model_name"] != expect_model:
         raise ModelError(
             f"{path}: checkpoint is a {ckpt['model_name']!r} model, not {expect_model!r} "
             f"(use --model {ckpt['model_name']} or another --out)"
         )
+    _check_contents(path, ckpt)
     return ckpt
 
 
-def _check_fields(path: Path, ckpt: dict[str, Any]) -> None:
+def _bad(path: Path, field: str, why: str) -> ModelError:
+    return ModelError(f"{path}: not a usable fer-edge checkpoint: {field} {why}")
+
+
+def _check_identity(path: Path, ckpt: dict[str, Any]) -> None:
     """Refuse, in one line, a checkpoint whose fields every command reads are missing or of the
-    wrong type (an edited or foreign file that kept our ``format`` tag): without this, eval and
-    export fail later with a KeyError or a TypeError deep inside torch."""
+    wrong type (an edited or foreign file that kept our ``format`` tag): without this and
+    :func:`_check_contents`, eval and export fail later with a KeyError or a TypeError deep
+    inside torch. This part: the version and the architecture."""
     from .models import list_models
 
-    def bad(field: str, why: str) -> ModelError:
-        return ModelError(f"{path}: not a usable fer-edge checkpoint: {field} {why}")
-
-    version = ckpt.get("version")
+    bad = partial(_bad, path)
+    version = ckpt.get("version", 0)  # files from before versions were numbered have none
     if type(version) is not int:  # bool is an int subclass; 'abc' and 1.5 are not versions
         raise bad("'version'", f"is {_short(version)}, not an integer")
     name = ckpt.get("model_name")
@@ -159,6 +164,11 @@ def _check_fields(path: Path, ckpt: dict[str, Any]) -> None:
         raise bad("'model_name'", "is missing" if name is None else f"is {_short(name)}, not a name")
     if name not in list_models():
         raise bad("'model_name'", f"{_short(name)} is not one of {', '.join(list_models())}")
+
+
+def _check_contents(path: Path, ckpt: dict[str, Any]) -> None:
+    """The weights and normalisation every command reads: a dict of tensors, a finite mean and std."""
+    bad = partial(_bad, path)
     state = ckpt.get("model")
     if not isinstance(state, dict) or not state or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):

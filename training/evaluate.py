@@ -20,6 +20,7 @@ from fer_edge.labels import CLASSES, IMAGE_SIZE
 from .metrics import EvalReport, compute_report, markdown_table, per_class_csv
 from .splits import canonical_split, compute, load
 from fer_edge import jsonout
+from fer_edge.atomic import output_text
 
 
 def load_split(data: str, split: str, ferplus: Optional[str] = None) -> tuple[np.ndarray, np.ndarray]:
@@ -181,13 +182,13 @@ def write_report(report: EvalReport, curves: dict, out_dir: str | Path,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    (out / "report.json").write_text(jsonout.dumps(report.to_dict(), indent=2) + "\n")
-    (out / "report.md").write_text(markdown_table(report))
-    (out / "per_class.csv").write_text(per_class_csv(report))
-    (out / "confusion.csv").write_text(
-        "true\\pred," + ",".join(report.classes) + "\n"
-        + "".join(f"{n}," + ",".join(map(str, row)) + "\n" for n, row in zip(report.classes, report.confusion_matrix))
-    )
+    output_text(out / "report.json", jsonout.dumps(report.to_dict(), indent=2) + "\n")
+    output_text(out / "report.md", markdown_table(report))
+    output_text(out / "per_class.csv", per_class_csv(report))
+    output_text(out / "confusion.csv",
+                "true\\pred," + ",".join(report.classes) + "\n"
+                + "".join(f"{n}," + ",".join(map(str, row)) + "\n"
+                          for n, row in zip(report.classes, report.confusion_matrix)))
     written += [out / f for f in REPORT_FILES[:4]]
     from .plots import PlotUnavailable, plot_confusion, plot_roc
 

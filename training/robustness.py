@@ -18,6 +18,7 @@ import numpy as np
 
 from fer_edge.labels import NUM_CLASSES
 from fer_edge import jsonout
+from fer_edge.atomic import output_text
 
 Faces = np.ndarray  # (N, 48, 48) uint8
 
@@ -174,6 +175,6 @@ def write_robustness(report: RobustnessReport, out_dir: str | Path) -> list[Path
     """robustness.json and robustness.md in ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / ROBUSTNESS_FILES[0]).write_text(jsonout.dumps(report.to_dict(), indent=2) + "\n")
-    (out / ROBUSTNESS_FILES[1]).write_text(report.markdown())
+    output_text(out / ROBUSTNESS_FILES[0], jsonout.dumps(report.to_dict(), indent=2) + "\n")
+    output_text(out / ROBUSTNESS_FILES[1], report.markdown())
     return [out / name for name in ROBUSTNESS_FILES]

@@ -119,8 +119,9 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
     that would overwrite an input, or a file that was there before (without ``overwrite``), stops
     before it writes anything.
     """
+    from ..errors import InputError
     from ..runtime.results import ImageResult
-    from .outputs import check_derived_outputs
+    from .outputs import AppearedDuringRun, check_derived_outputs
 
     targets = _annotated_targets(sources, annotated_dir) if annotated_dir is not None else {}
     check_derived_outputs("--save-annotated", list(targets.values()), [s.path for s in sources], overwrite)
@@ -130,38 +131,49 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
     videos: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     warnings: list[str] = []
-    n_faces = image_faces = images_read = 0
-    for src in sources:
-        if src.kind == "video":
-            video = _process_video(video_predictor or predictor, src.path, targets.get(src.path), top_k)
-            if video["error"] is not None:
-                errors.append({"path": src.path, "error": video["error"]})
-            if video["summary"] is not None:
-                n_faces += video["summary"]["faces"]
-                if video["summary"]["warning"]:
-                    warnings.append(f"{src.path}: {video['summary']['warning']}")
-            if table is not None:
-                table.video(video)
+    n_faces = image_faces = images_read = done = 0
+    interrupted = False
+    try:
+        for src in sources:
+            if src.kind == "video":
+                video = _process_video(video_predictor or predictor, src.path, targets.get(src.path), top_k)
+                if video["error"] is not None:
+                    errors.append({"path": src.path, "error": video["error"]})
+                if video["summary"] is not None:
+                    n_faces += video["summary"]["faces"]
+                    if video["summary"]["warning"]:
+                        warnings.append(f"{src.path}: {video['summary']['warning']}")
+                if table is not None:
+                    table.video(video)
+                else:
+                    videos.append(video)
+                done += 1
+                continue
+            if src.error is not None:
+                res = ImageResult(path=src.path, error=src.error)
             else:
-                videos.append(video)
-            continue
-        if src.error is not None:
-            res = ImageResult(path=src.path, error=src.error)
-        else:
-            image = (preloaded or {}).get(src.path)
-            res = predictor.process_path(src.path) if image is None else predictor.predict_image(image, path=src.path)
-            if res.ok and src.path in targets:
-                _save_annotated(src.path, res, targets[src.path], overwrite, image)
-        if not res.ok:
-            errors.append({"path": res.path or "", "error": res.error or ""})
-        else:
-            images_read += 1
-        n_faces += len(res.faces)
-        image_faces += len(res.faces)
-        if table is not None:
-            table.row(res)
-        else:
-            images.append(res.to_dict(top_k))
+                image = (preloaded or {}).get(src.path)
+                res = predictor.process_path(src.path) if image is None else predictor.predict_image(image, path=src.path)
+                if res.ok and src.path in targets:
+                    try:
+                        _save_annotated(src.path, res, targets[src.path], overwrite, image)
+                    except AppearedDuringRun as exc:  # another run writes there: skip this one, go on
+                        warnings.append(f"{exc}; skipped")
+                    except InputError as exc:  # the copy could not be written (a full disk): this input failed
+                        errors.append({"path": src.path, "error": str(exc)})
+            if not res.ok:
+                errors.append({"path": res.path or "", "error": res.error or ""})
+            else:
+                images_read += 1
+            n_faces += len(res.faces)
+            image_faces += len(res.faces)
+            if table is not None:
+                table.row(res)
+            else:
+                images.append(res.to_dict(top_k))
+            done += 1
+    except KeyboardInterrupt:  # what is done is still reported: the table so far, or the JSON of it
+        interrupted = True
 
     image_warning = no_face_warning(predictor.detector, images_read, image_faces)
     warning = "; ".join(([image_warning] if image_warning else []) + warnings) or None
@@ -172,7 +184,8 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
             "images": images,
             "videos": videos,
             "errors": errors,
-            "summary": {"inputs": len(sources), "failed": len(errors), "faces": n_faces, "warning": warning},
+            "summary": {"inputs": len(sources), "failed": len(errors), "faces": n_faces, "warning": warning,
+                        **({"interrupted": True, "processed": done} if interrupted else {})},
         }
         jsonout.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -182,7 +195,11 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
     if image_warning:
         print(f"fer-edge: warning: {image_warning}", file=sys.stderr)
     for w in warnings:
-        print(f"fer-edge: warning: {w}", file=sys.stderr)
+        print(f"fer-edge: warning: {printable(w)}", file=sys.stderr)
+    if interrupted:  # the CLI's handler then says "interrupted" and exits 130, as for any verb
+        print(f"fer-edge: stopped after {done} of {len(sources)} inputs; the results above are theirs",
+              file=sys.stderr)
+        raise KeyboardInterrupt
 
     if not errors:
         return ok_code

@@ -10,6 +10,7 @@ from .argtypes import file_with_suffix, float_range, positive_int
 from .options import add_detector_options, add_json_option, add_model_options, add_verbosity_options, build_predictor
 from .outputs import check_verb_outputs, replaces_help
 from .. import jsonout
+from ..errors import printable
 
 HELP = "live expression recognition on a camera, video file or stream (rtsp/http)"
 
@@ -126,13 +127,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"fer-edge webcam: {summary.line()}", file=sys.stderr)
     if summary.message:
         kind = "error" if summary.end in ("lost", "truncated") else "note"
-        print(f"fer-edge: {kind}: {summary.message}", file=sys.stderr)
+        print(f"fer-edge: {kind}: {printable(summary.message)}", file=sys.stderr)
     if summary.warning:
-        print(f"fer-edge: warning: {summary.warning}", file=sys.stderr)
+        print(f"fer-edge: warning: {printable(summary.warning)}", file=sys.stderr)
     for what, path in (("video", summary.output), ("events", summary.jsonl), ("frames CSV", csv_path),
                        ("timeline plot", plotted)):
         if path:
-            print(f"fer-edge webcam: {what} written to {path}", file=sys.stderr)
+            print(f"fer-edge webcam: {what} written to {printable(str(path))}", file=sys.stderr)
     return summary.exit_code
 
 

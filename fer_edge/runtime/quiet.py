@@ -8,6 +8,12 @@ from typing import Optional
 
 log = logging.getLogger("fer_edge")
 
+#: Whether :class:`QuietOpenCV` may also point file descriptor 2 at /dev/null while it is held:
+#: libjpeg and libpng print ``Premature end of JPEG file`` with ``fprintf(stderr)``, past
+#: OpenCV's logging. Only a process that owns its stderr may do that (the CLI turns it on);
+#: a library user's stderr is never touched.
+silence_native_stderr = False
+
 
 class QuietOpenCV:
     """Silence OpenCV's own multi-line warnings while probing a source; we report one line.
@@ -23,6 +29,7 @@ class QuietOpenCV:
     _lock = threading.Lock()
     _depth = 0
     _saved: Optional[int] = None
+    _saved_fd: Optional[int] = None
 
     def __enter__(self) -> "QuietOpenCV":
         self._active = not log.isEnabledFor(logging.DEBUG)
@@ -33,6 +40,7 @@ class QuietOpenCV:
         with cls._lock:
             cls._depth += 1
             if cls._depth == 1:
+                cls._saved_fd = _point_stderr_at_devnull() if silence_native_stderr else None
                 try:
                     import cv2
 
@@ -48,11 +56,37 @@ class QuietOpenCV:
         cls = type(self)
         with cls._lock:
             cls._depth -= 1
-            if cls._depth == 0 and cls._saved is not None:
-                import cv2
+            if cls._depth == 0:
+                if cls._saved_fd is not None:
+                    _restore_stderr(cls._saved_fd)
+                    cls._saved_fd = None
+                if cls._saved is not None:
+                    import cv2
 
-                cv2.utils.logging.setLogLevel(cls._saved)
-                cls._saved = None
+                    cv2.utils.logging.setLogLevel(cls._saved)
+                    cls._saved = None
 
 
-__all__ = ["QuietOpenCV"]
+def _point_stderr_at_devnull() -> Optional[int]:
+    """A duplicate of fd 2 (to restore), with fd 2 now /dev/null; None where that fails."""
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+        return saved
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _restore_stderr(saved: int) -> None:
+    try:
+        os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+__all__ = ["QuietOpenCV", "silence_native_stderr"]

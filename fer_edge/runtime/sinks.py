@@ -18,7 +18,15 @@ from .. import jsonout
 
 
 class VideoSink:
-    """``cv2.VideoWriter`` opened on the first frame (its size is not known before)."""
+    """``cv2.VideoWriter`` opened on the first frame (its size is not known before).
+
+    The writer fills a hidden temporary file beside ``path`` (same suffix, so the same
+    container); :meth:`close` releases it, reopens it to check that it is a video with a
+    readable frame, and only then renames it to ``path``. A full disk used to leave an MP4
+    without its index (no ``moov`` atom, not one decodable frame) under the user's name with
+    "video written" and exit 0; now nothing is left and :meth:`close` raises. The rename also
+    replaces a symbolic link planted at ``path`` as a link, never writing through it.
+    """
 
     def __init__(self, path: Path, fps: float):
         from ..errors import printable
@@ -31,25 +39,61 @@ class VideoSink:
         self.fps = fps
         self.frames = 0
         self._writer = None
+        self._tmp: Optional[Path] = None
 
     def write(self, img: np.ndarray) -> None:
         import cv2
 
         if self._writer is None:
             h, w = img.shape[:2]
-            fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
-            writer = cv2.VideoWriter(str(self.path), fourcc, float(self.fps), (w, h))
+            codec = "MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"
+            self._tmp = self.path.with_name(f".{self.path.stem[:60]}.{os.urandom(6).hex()}.partial{self.path.suffix}")
+            writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*codec), float(self.fps), (w, h))
             if not writer.isOpened():  # check_output_path has ruled out the folder and the extension
-                raise InputError(f"cannot write video {self.path}: OpenCV's video writer cannot open it "
-                                 f"({'MJPG' if self.path.suffix.lower() == '.avi' else 'mp4v'} codec)")
+                self._discard()
+                raise InputError(f"cannot write video {self.path}: OpenCV's video writer cannot open it ({codec} codec)")
             self._writer = writer
         self._writer.write(img)
         self.frames += 1
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        """Finish the file and give it its name; InputError (nothing left) when it is not a video."""
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        if not _readable_video(self._tmp):
+            self._discard()
+            raise InputError(f"cannot write video {self.path}: the file written has no readable frame "
+                             "(a full disk?); nothing was left under that name")
+        try:
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self._discard()
+            raise InputError(f"cannot write video {self.path}: {exc.strerror or exc}") from None
+        self._tmp = None
+
+    def _discard(self) -> None:
+        if self._tmp is not None and os.path.lexists(self._tmp):
+            os.unlink(self._tmp)
+        self._tmp = None
+
+
+def _readable_video(path: Optional[Path]) -> bool:
+    """Whether ``path`` opens as a video and its first frame decodes."""
+    import cv2
+
+    from .quiet import QuietOpenCV
+
+    if path is None or not path.is_file() or path.stat().st_size == 0:
+        return False
+    with QuietOpenCV():
+        cap = cv2.VideoCapture(str(path))
+        try:
+            ok, _ = cap.read() if cap.isOpened() else (False, None)
+        finally:
+            cap.release()
+    return bool(ok)
 
 
 VIDEO_OUTPUT_SUFFIXES = (".mp4", ".avi")

@@ -267,9 +267,9 @@ def decode_known_image(data: bytes, shown: str, file: Optional[Path] = None,
     if fmt == "TIFF" and tiff_fields(data, (TIFF_SAMPLE_FORMAT,)).get(TIFF_SAMPLE_FORMAT) == TIFF_FLOAT:
         raise InputError(f"unsupported image {shown}: a TIFF of floating-point samples; "
                          "save it with 8 or 16 bits per sample")
-    if file is not None:
+    if file is not None and str(file).isascii():
         img = _imread_quietly(file)
-    else:
+    else:  # OpenCV crashes (SIGSEGV) on a name that is not valid UTF-8: read a copy with a plain name
         with tempfile.TemporaryDirectory(prefix="fer-edge-") as tmp:
             (Path(tmp) / "image").write_bytes(data)
             img = _imread_quietly(Path(tmp) / "image")

@@ -310,14 +310,20 @@ def run_stream(
         summary.captured, summary.dropped = reader.captured, reader.dropped
         if summary.end == END_EOF and reader.message:
             summary.message = reader.message
+        video_error = None
         if video is not None:
-            video.close()
-            summary.output = str(opts.output)
+            try:
+                video.close()
+                summary.output = str(opts.output) if video.frames else None
+            except InputError as exc:  # the other outputs are still closed before this is raised
+                video_error = exc
         if jsonl is not None:
             jsonl.close()
             summary.jsonl = str(opts.jsonl)
         for sink in opts.frame_sinks:
             sink.close()
+        if video_error is not None:
+            raise video_error
         if opts.display:
             try:
                 cv2.destroyWindow(window)

@@ -94,6 +94,10 @@ def analyze(
     """:func:`analyze_video` with a :class:`~.api.Predictor` already built (``fer-edge infer``
     on a video shares the one it uses for images). ``frame_sinks``: more per-frame consumers
     (``add(frame_index, time_s, faces)`` / ``close()``, see :class:`~.stream.StreamOptions`)."""
+    from ..samefile import refuse_overwriting_inputs
+
+    src = source.paths[0] if isinstance(source, SourceSpec) and source.paths else source
+    refuse_overwriting_inputs({"output": output, "csv": csv}, [src, getattr(predictor.model, "path", None)])
     classes = list(predictor.model.classes)
     rows = FrameRows()
     opts = StreamOptions(detect_every=detect_every, detect_scale=detect_scale, smooth=smooth, max_frames=max_frames,

@@ -1,0 +1,86 @@
+"""Files written whole or not at all, and never through a link planted where they go.
+
+A write that fails half way (a full disk, a quota, a killed process) must not leave a
+truncated file under the name the user asked for, where it blocks the next run or passes for
+a result; and a name in an output folder that is a symbolic link must not send our bytes to
+the file it points to. So every output is written to a private temporary file in the same
+folder (same file system: the rename is atomic), flushed to disk, and only then given its name:
+
+- :func:`write_bytes` ``(replace=True)`` renames over the name: an old file (or a link) of
+  that name is replaced as a directory entry; what a link pointed to is never touched.
+- ``replace=False`` links the finished file to its name, which fails when the name exists, so
+  a file that appeared during the run (even a moment before) is never replaced.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import Union
+
+PathLike = Union[str, os.PathLike]
+
+
+def write_bytes(path: PathLike, data: bytes, replace: bool = True) -> None:
+    """Give ``path`` the content ``data`` atomically (see the module doc). OSError on failure,
+    with nothing left behind; FileExistsError when ``replace`` is False and ``path`` exists."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:80]}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; an output gets the user's usual mode
+        finish(tmp, p, replace)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path: PathLike, text: str, replace: bool = True) -> None:
+    """:func:`write_bytes` of ``text`` in UTF-8."""
+    write_bytes(path, text.encode("utf-8"), replace)
+
+
+def output_text(path: PathLike, text: str) -> None:
+    """:func:`write_text` of a report the user asked for: a failure is one
+    :class:`~fer_edge.errors.InputError` naming the file (exit 3), and nothing is left under its name."""
+    from .errors import InputError
+
+    try:
+        write_text(path, text)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}; nothing was left under that name") from None
+
+
+def finish(tmp: PathLike, path: PathLike, replace: bool = True) -> None:
+    """Give the complete file ``tmp`` the name ``path`` (same folder), as :func:`write_bytes` does."""
+    if replace:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path, follow_symlinks=False)  # fails with EEXIST, atomically, if path exists
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST,):
+            raise FileExistsError(errno.EEXIST, "File exists", str(path)) from None
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
+            raise
+        # a file system without hard links (FAT, some network shares): create exclusively, copy
+        with open(tmp, "rb") as src, open(path, "xb") as dst:
+            dst.write(src.read())
+    os.unlink(tmp)
+
+
+def _read_umask() -> int:
+    """The process's umask, read once at import (setting it to read it is not thread-safe)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+__all__ = ["write_bytes", "write_text", "output_text", "finish"]

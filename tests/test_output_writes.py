@@ -1,0 +1,243 @@
+"""How outputs are written: whole or not at all, never through a planted link, and a batch that
+keeps what it did.
+
+Each was reproduced before the fix: ``--save-annotated DIR --overwrite`` followed a symbolic
+link planted in DIR and replaced the file it pointed to; a write that failed half way (a full
+disk) left a truncated file that blocked the next run; a file that appeared in DIR during a run
+aborted the whole batch; Ctrl-C during ``infer --json`` printed nothing of what was done; and
+checking N outputs against N inputs was quadratic.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import cli_env
+from fer_edge.cli.outputs import check_derived_outputs, write_new_file
+from fer_edge.errors import InputError, UsageError
+from fixtures_runtime import sample_bgr, sample_image  # noqa: F401
+
+
+def _infer(*args: str, preexec=None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fer_edge", "infer", *args], capture_output=True, text=True,
+                          env=cli_env(), timeout=timeout, preexec_fn=preexec)
+
+
+def test_overwrite_replaces_a_planted_link_never_what_it_points_to(tmp_path, sample_image):  # noqa: F811
+    shutil.copyfile(sample_image, tmp_path / "a.jpg")
+    out = tmp_path / "ann"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (out / "a.jpg").symlink_to(victim)
+    r = _infer("-q", str(tmp_path / "a.jpg"), "--save-annotated", str(out), "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert victim.read_text() == "precious"
+    assert not (out / "a.jpg").is_symlink() and (out / "a.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+
+
+def test_without_overwrite_a_planted_link_is_refused_and_kept(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    link = tmp_path / "x.png"
+    link.symlink_to(victim)
+    with pytest.raises(UsageError, match="appeared during this run"):
+        write_new_file(link, b"ours")
+    assert link.is_symlink() and victim.read_text() == "precious"
+    dangling = tmp_path / "y.png"
+    dangling.symlink_to(tmp_path / "nowhere.txt")
+    with pytest.raises(UsageError):
+        write_new_file(dangling, b"ours")
+    assert not (tmp_path / "nowhere.txt").exists()
+
+
+def _small_file_limit():  # in the child: writes past 2,000 bytes fail with EFBIG, as on a full disk
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+
+
+def test_a_write_that_fails_half_way_leaves_nothing_and_names_the_file(tmp_path, sample_image):  # noqa: F811
+    shutil.copyfile(sample_image, tmp_path / "a.jpg")
+    out = tmp_path / "ann"
+    out.mkdir()
+    r = _infer("-q", "--json", str(tmp_path / "a.jpg"), "--save-annotated", str(out), preexec=_small_file_limit)
+    assert r.returncode == 3, r.stderr
+    assert f"cannot write {out / 'a.jpg'}: File too large" in r.stderr.strip().splitlines()[-1]
+    assert list(out.iterdir()) == []  # no truncated a.jpg, and no temporary file
+    doc = json.loads(r.stdout)  # the result is still reported
+    assert doc["images"][0]["faces"] and doc["errors"][0]["path"] == str(tmp_path / "a.jpg")
+    r = _infer("-q", str(tmp_path / "a.jpg"), "--save-annotated", str(out))  # the next run is not blocked
+    assert r.returncode == 0, r.stderr
+
+
+def test_write_new_file_cleans_up_on_failure(tmp_path, monkeypatch):
+    import fer_edge.atomic as atomic
+
+    def no_space(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", no_space)
+    with pytest.raises(InputError, match="No space left on device; nothing was left under that name"):
+        write_new_file(tmp_path / "x.png", b"data" * 100)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_that_appears_mid_run_is_skipped_with_a_warning_and_the_batch_goes_on(tmp_path, sample_image, monkeypatch, capsys):  # noqa: F811,E501
+    from fer_edge.cli import main
+    import fer_edge.cli.infer_cmd as infer_cmd
+
+    for name in ("a", "b", "c"):
+        shutil.copyfile(sample_image, tmp_path / f"{name}.jpg")
+    out = tmp_path / "ann"
+    real = infer_cmd._save_annotated
+
+    def racing(path, res, target, overwrite, image=None):
+        if target.name == "b.jpg":
+            target.write_bytes(b"another run's file")
+        return real(path, res, target, overwrite, image)
+
+    monkeypatch.setattr(infer_cmd, "_save_annotated", racing)
+    code = main(["infer", "-q", *(str(tmp_path / f"{n}.jpg") for n in "abc"), "--save-annotated", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "the file appeared during this run; nothing was replaced; skipped" in err
+    assert (out / "b.jpg").read_bytes() == b"another run's file"
+    assert (out / "a.jpg").stat().st_size > 1000 and (out / "c.jpg").stat().st_size > 1000
+
+
+def test_ctrl_c_during_infer_json_still_prints_what_was_done(tmp_path, sample_image, monkeypatch, capsys):  # noqa: F811
+    from fer_edge.cli import main
+    from fer_edge.errors import EXIT_INTERRUPTED
+    from fer_edge.runtime.api import Predictor
+
+    for name in ("a", "b", "c"):
+        shutil.copyfile(sample_image, tmp_path / f"{name}.jpg")
+    real = Predictor.process_path
+
+    def interrupted_at_c(self, path):
+        if str(path).endswith("c.jpg"):
+            raise KeyboardInterrupt
+        return real(self, path)
+
+    monkeypatch.setattr(Predictor, "process_path", interrupted_at_c)
+    code = main(["infer", "-q", "--json", *(str(tmp_path / f"{n}.jpg") for n in "abc")])
+    captured = capsys.readouterr()
+    assert code == EXIT_INTERRUPTED
+    doc = json.loads(captured.out)
+    assert [Path(i["path"]).name for i in doc["images"]] == ["a.jpg", "b.jpg"]
+    assert doc["summary"]["interrupted"] is True and doc["summary"]["processed"] == 2
+    assert captured.err.strip().splitlines()[-2:] == [
+        "fer-edge: stopped after 2 of 3 inputs; the results above are theirs", "fer-edge: interrupted"]
+
+
+def test_checking_outputs_against_inputs_is_linear(tmp_path, monkeypatch):
+    inputs = []
+    for i in range(300):
+        p = tmp_path / "in" / f"{i}.jpg"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"x")
+        inputs.append(p)
+    targets = [tmp_path / "out" / f"{i}.jpg" for i in range(300)]
+    calls = {"n": 0}
+    real = Path.resolve
+
+    def counting(self, *a, **k):
+        calls["n"] += 1
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Path, "resolve", counting)
+    check_derived_outputs("--save-annotated", targets, inputs)
+    assert calls["n"] <= 2 * 300 + 10  # once per input and once per output, not 300 x 300
+    os.link(inputs[5], tmp_path / "out5.jpg")  # and it still finds an input under another name
+    with pytest.raises(UsageError, match="would overwrite the input"):
+        check_derived_outputs("--save-annotated", [tmp_path / "out5.jpg"], inputs)
+
+
+def test_eval_on_a_full_disk_names_the_report_and_leaves_no_empty_one(fer_csv, tmp_path):
+    pytest.importorskip("sklearn")
+    out = tmp_path / "report"
+    r = subprocess.run([sys.executable, "-m", "fer_edge", "eval", "--model", "default", "--data", str(fer_csv),
+                        "--split", "PublicTest", "--out", str(out)], capture_output=True, text=True,
+                       env=cli_env(), timeout=300, preexec_fn=_small_file_limit)
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"fer-edge: error: cannot write {out / 'report.json'}: File too large; nothing was left under that name")
+    assert [p.name for p in out.iterdir()] == []
+
+
+@pytest.mark.parametrize("option", ["output", "csv"])
+def test_analyze_video_refuses_to_write_over_its_own_input(tmp_path, sample_bgr, option):  # noqa: F811
+    import hashlib
+
+    import fer_edge
+    from fixtures_runtime import make_face_video
+
+    clip = tmp_path / "a.mp4"
+    make_face_video(clip, sample_bgr, frames=4)
+    before = hashlib.sha256(clip.read_bytes()).hexdigest()
+    with pytest.raises(InputError, match=f"{option}=.* is the input .*a.mp4; writing it would destroy it"):
+        fer_edge.analyze_video(clip, **{option: str(tmp_path / "." / "a.mp4")})
+    assert hashlib.sha256(clip.read_bytes()).hexdigest() == before
+    with pytest.raises(InputError, match="csv and output both name"):
+        fer_edge.analyze_video(clip, output=tmp_path / "o.mp4", csv=tmp_path / "o.mp4")
+
+
+def test_webcams_written_to_lines_escape_control_characters(tmp_path, sample_bgr, capsys):  # noqa: F811
+    from fer_edge.cli import main
+    from fixtures_runtime import make_face_video
+
+    clip = tmp_path / "clip.mp4"
+    make_face_video(clip, sample_bgr, frames=4)
+    events = tmp_path / "ev\x1b[2J\rts.jsonl"
+    assert main(["webcam", "-q", "--source", str(clip), "--no-display", "--jsonl", str(events)]) == 0
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\r" not in err
+    assert f"events written to {tmp_path}/ev\\x1b[2J\\rts.jsonl" in err
+    assert events.exists()
+
+
+@pytest.mark.parametrize("verb", ["webcam", "infer"])
+def test_a_video_that_cannot_be_finished_is_an_error_and_leaves_nothing(tmp_path, sample_bgr, verb):  # noqa: F811
+    from fixtures_runtime import make_face_video
+
+    clip = tmp_path / "in" / "clip.mp4"
+    clip.parent.mkdir()
+    make_face_video(clip, sample_bgr, frames=30)
+    out = tmp_path / "out"
+    out.mkdir()
+    args = (["webcam", "-q", "--source", str(clip), "--no-display", "--output", str(out / "o.mp4")] if verb == "webcam"
+            else ["infer", "-q", str(clip), "--save-annotated", str(out)])
+    r = subprocess.run([sys.executable, "-m", "fer_edge", *args], capture_output=True, text=True, env=cli_env(),
+                       timeout=300, preexec_fn=_small_file_limit)
+    assert r.returncode == 3, r.stderr
+    assert "has no readable frame (a full disk?); nothing was left under that name" in r.stderr
+    assert "written to" not in r.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_a_finished_video_gets_its_name_and_replaces_a_planted_link_not_its_target(tmp_path, sample_bgr):  # noqa: F811
+    import cv2
+
+    from fer_edge.cli import main
+    from fixtures_runtime import make_face_video
+
+    clip = tmp_path / "clip.mp4"
+    make_face_video(clip, sample_bgr, frames=6)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "o.mp4"
+    out.symlink_to(victim)
+    assert main(["webcam", "-q", "--source", str(clip), "--no-display", "--output", str(out)]) == 0
+    assert victim.read_text() == "precious" and not out.is_symlink()
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    cap.release()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
