@@ -55,6 +55,27 @@ def output_text(path: PathLike, text: str) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}; nothing was left under that name") from None
 
 
+#: What file systems say when a write cannot go on (some writers, torch's and protobuf's, wrap the
+#: OSError in another exception and keep only its text).
+_WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EIO)
+
+
+def write_failure(exc: BaseException, path: PathLike):
+    """An :class:`~fer_edge.errors.InputError` (exit 3) naming ``path`` when ``exc`` is the file
+    system refusing a write (full disk, quota, file size limit, read-only, permission), else None:
+    such a failure is the output's, not the model's."""
+    from .errors import InputError
+
+    for e in (exc, exc.__cause__, exc.__context__):
+        if isinstance(e, OSError) and e.errno in _WRITE_FAILURES:
+            return InputError(f"cannot write {path}: {e.strerror or e}; nothing was left under that name")
+    text = str(exc)
+    for code in _WRITE_FAILURES:
+        if os.strerror(code) in text:
+            return InputError(f"cannot write {path}: {os.strerror(code)}; nothing was left under that name")
+    return None
+
+
 def finish(tmp: PathLike, path: PathLike, replace: bool = True) -> None:
     """Give the complete file ``tmp`` the name ``path`` (same folder), as :func:`write_bytes` does."""
     if replace:
@@ -83,4 +104,4 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-__all__ = ["write_bytes", "write_text", "output_text", "finish"]
+__all__ = ["write_bytes", "write_text", "output_text", "write_failure", "finish"]

@@ -241,3 +241,37 @@ def test_a_finished_video_gets_its_name_and_replaces_a_planted_link_not_its_targ
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
     cap.release()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_export_on_a_full_disk_is_an_output_error_exit_3_not_a_model_error(tmp_path):
+    pytest.importorskip("torch")
+    from test_broken_models import _checkpoint
+
+    ckpt = _checkpoint(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    r = subprocess.run([sys.executable, "-m", "fer_edge", "export", "--checkpoint", str(ckpt), "--out",
+                        str(out / "m.onnx")], capture_output=True, text=True, env=cli_env(), timeout=300,
+                       preexec_fn=_small_file_limit)
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"fer-edge: error: cannot write {out / 'm.onnx'}: File too large; nothing was left under that name")
+    assert list(out.iterdir()) == []
+
+
+def test_train_on_a_full_disk_is_one_line_exit_3_naming_the_checkpoint(fer_csv, tmp_path):
+    pytest.importorskip("torch")
+    run = tmp_path / "run"
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))  # the log fits, a checkpoint does not
+
+    r = subprocess.run([sys.executable, "-m", "fer_edge", "train", "--quiet", "--data", str(fer_csv), "--model",
+                        "fernet_s", "--epochs", "1", "--amp", "off", "--out", str(run)], capture_output=True,
+                       text=True, env=cli_env(), timeout=300, preexec_fn=limit)
+    assert r.returncode == 3, r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(f"fer-edge: error: cannot write {run}/")
+    assert "File too large; nothing was left under that name" in r.stderr
+    assert not [p for p in run.iterdir() if p.suffix == ".pt" or p.name.endswith(".tmp")]

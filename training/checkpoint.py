@@ -17,6 +17,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from fer_edge.atomic import write_failure
 from fer_edge.errors import ModelError
 
 FORMAT = "fer-edge-checkpoint"
@@ -52,11 +53,14 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        disk = write_failure(exc, path) if isinstance(exc, Exception) else None
+        if disk is not None:  # a full disk is the output's problem (exit 3), named, not a traceback
+            raise disk from None
         raise
     try:
         dfd = os.open(path.parent, os.O_RDONLY)

@@ -28,6 +28,7 @@ import numpy as np
 
 from fer_edge import __version__
 from fer_edge.contract import METADATA_KEY, ModelContract
+from fer_edge.atomic import write_failure
 from fer_edge.errors import ModelError
 from fer_edge.labels import CLASSES, IMAGE_SIZE
 
@@ -255,6 +256,9 @@ def export_checkpoint(
     except ModelError:
         raise
     except Exception as exc:
+        disk = write_failure(exc, out_path)
+        if disk is not None:
+            raise disk from None
         raise ModelError(f"export of {checkpoint} failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
     finally:
         if tmp.exists():

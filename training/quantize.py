@@ -19,6 +19,7 @@ from typing import Any, Optional
 import numpy as np
 
 from fer_edge.contract import ModelContract
+from fer_edge.atomic import write_failure
 from fer_edge.errors import ModelError
 
 
@@ -93,7 +94,8 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray
                           quantization="onnxruntime static QDQ, per-channel s8 weights, u8 activations, MinMax")
         os.replace(tmp, out_path)
     except Exception as exc:
-        raise ModelError(f"int8 quantization of {fp32_path} failed: {type(exc).__name__}: {exc}") from exc
+        raise (write_failure(exc, out_path)
+               or ModelError(f"int8 quantization of {fp32_path} failed: {type(exc).__name__}: {exc}")) from None
     finally:
         for p in (pre, tmp):
             if p.exists():
@@ -122,7 +124,8 @@ def convert_fp16(fp32_path: str | Path, out_path: str | Path) -> Path:
         _rewrite_contract(tmp, contract, precision="fp16")
         os.replace(tmp, out_path)
     except Exception as exc:
-        raise ModelError(f"fp16 conversion of {fp32_path} failed: {type(exc).__name__}: {exc}") from exc
+        raise (write_failure(exc, out_path)
+               or ModelError(f"fp16 conversion of {fp32_path} failed: {type(exc).__name__}: {exc}")) from None
     finally:
         if tmp.exists():
             tmp.unlink()
