@@ -275,3 +275,15 @@ def test_train_on_a_full_disk_is_one_line_exit_3_naming_the_checkpoint(fer_csv, 
     assert r.stderr.strip().splitlines()[-1].startswith(f"fer-edge: error: cannot write {run}/")
     assert "File too large; nothing was left under that name" in r.stderr
     assert not [p for p in run.iterdir() if p.suffix == ".pt" or p.name.endswith(".tmp")]
+
+
+def test_ctrl_c_while_the_verbs_are_still_loading_is_one_line_exit_130(monkeypatch, capsys):
+    import fer_edge.cli as cli
+    from fer_edge.errors import EXIT_INTERRUPTED
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["infer", "x.jpg"]) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "fer-edge: interrupted\n"

@@ -48,6 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one verb; its exit code. Ctrl-C at any point, even while the verbs' modules are still
+    importing (the first fraction of a second), is one line and exit 130, not a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("fer-edge: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     try:  # a source tree without the compiled extension: one line that says what to run
         from .. import _native  # noqa: F401
     except FerEdgeError as exc:
