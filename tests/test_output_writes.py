@@ -287,3 +287,17 @@ def test_ctrl_c_while_the_verbs_are_still_loading_is_one_line_exit_130(monkeypat
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert cli.main(["infer", "x.jpg"]) == EXIT_INTERRUPTED
     assert capsys.readouterr().err == "fer-edge: interrupted\n"
+
+
+def test_an_annotated_video_whose_name_appears_during_the_run_is_kept(tmp_path, sample_bgr):  # noqa: F811
+    from fer_edge.runtime.sinks import VideoSink
+
+    target = tmp_path / "clip.mp4"
+    sink = VideoSink(target, 15.0, replace=False)
+    for _ in range(3):
+        sink.write(sample_bgr)
+    target.write_bytes(b"another run's video")
+    with pytest.raises(InputError, match="appeared during this run; nothing was replaced"):
+        sink.close()
+    assert target.read_bytes() == b"another run's video"
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]

@@ -136,7 +136,8 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
     try:
         for src in sources:
             if src.kind == "video":
-                video = _process_video(video_predictor or predictor, src.path, targets.get(src.path), top_k)
+                video = _process_video(video_predictor or predictor, src.path, targets.get(src.path), top_k,
+                                       overwrite)
                 if video["error"] is not None:
                     errors.append({"path": src.path, "error": video["error"]})
                 if video["summary"] is not None:
@@ -225,7 +226,8 @@ class _Frames:
         pass
 
 
-def _process_video(predictor, path: str, annotated: Optional[Path], top_k: int) -> dict[str, Any]:
+def _process_video(predictor, path: str, annotated: Optional[Path], top_k: int,
+                   overwrite: bool = False) -> dict[str, Any]:
     """One video through the stream loop (:func:`fer_edge.runtime.video.analyze`): its JSON entry
     (``summary``: what ``fer-edge webcam --json`` prints; ``frames``: what its ``--jsonl`` writes,
     with ``top_k``), ``error`` set when it cannot be opened or ends short of the frames it declares."""
@@ -236,7 +238,8 @@ def _process_video(predictor, path: str, annotated: Optional[Path], top_k: int) 
     frames = _Frames()
     entry: dict[str, Any] = {"path": path, "error": None, "summary": None, "frames": []}
     try:
-        result = analyze(predictor, path, output=annotated, frame_sinks=[frames])
+        # a derived output: a file that appears under its name during the run is kept (as for images)
+        result = analyze(predictor, path, output=annotated, frame_sinks=[frames], output_replace=overwrite)
     except InputError as exc:  # missing, not a video, unreadable codec: like an unreadable image
         entry["error"] = str(exc)
         return entry

@@ -28,7 +28,7 @@ class VideoSink:
     replaces a symbolic link planted at ``path`` as a link, never writing through it.
     """
 
-    def __init__(self, path: Path, fps: float):
+    def __init__(self, path: Path, fps: float, replace: bool = True):
         from ..errors import printable
         from .capture import opencv_can_take
 
@@ -37,6 +37,7 @@ class VideoSink:
             raise InputError(f"cannot write video {printable(str(self.path))}: its name is not valid UTF-8, "
                              "which OpenCV's video writer cannot take; choose another name")
         self.fps = fps
+        self.replace = replace
         self.frames = 0
         self._writer = None
         self._tmp: Optional[Path] = None
@@ -66,8 +67,13 @@ class VideoSink:
             self._discard()
             raise InputError(f"cannot write video {self.path}: the file written has no readable frame "
                              "(a full disk?); nothing was left under that name")
+        from ..atomic import finish
+
         try:
-            os.replace(self._tmp, self.path)
+            finish(self._tmp, self.path, replace=self.replace)
+        except FileExistsError:
+            self._discard()
+            raise InputError(f"not writing {self.path}: the file appeared during this run; nothing was replaced") from None
         except OSError as exc:
             self._discard()
             raise InputError(f"cannot write video {self.path}: {exc.strerror or exc}") from None

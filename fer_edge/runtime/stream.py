@@ -70,6 +70,7 @@ class StreamOptions:
     max_frames: Optional[int] = None
     display: bool = False
     output: Optional[Path] = None  # annotated video (mp4v)
+    output_replace: bool = True  # False: a file of that name that appears during the run is kept, not replaced
     jsonl: Optional[Path] = None  # one JSON line per processed frame
     frame_policy: str = "auto"  # "auto": files "all", cameras/streams "latest"
     draw: bool = True  # draw boxes/labels/FPS (for display and output)
@@ -224,7 +225,7 @@ def run_stream(
     summary = StreamSummary(source=src_name)
     tracker = FaceTracker(alpha=opts.alpha, smooth=opts.smooth, min_hits=opts.min_hits)
     reader = FrameReader(cap, policy, live=is_live, queue_size=opts.queue_size, lost_after_s=opts.lost_after_s)
-    video = VideoSink(opts.output, out_fps) if opts.output else None
+    video = VideoSink(opts.output, out_fps, replace=opts.output_replace) if opts.output else None
     jsonl = None
     display = opts.display
     window = "fer-edge"

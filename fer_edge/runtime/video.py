@@ -90,10 +90,12 @@ def analyze(
     csv: Optional[Union[str, Path]] = None,
     output: Optional[Union[str, Path]] = None,
     frame_sinks: Sequence = (),
+    output_replace: bool = True,
 ) -> VideoAnalysis:
     """:func:`analyze_video` with a :class:`~.api.Predictor` already built (``fer-edge infer``
     on a video shares the one it uses for images). ``frame_sinks``: more per-frame consumers
-    (``add(frame_index, time_s, faces)`` / ``close()``, see :class:`~.stream.StreamOptions`)."""
+    (``add(frame_index, time_s, faces)`` / ``close()``, see :class:`~.stream.StreamOptions`);
+    ``output_replace=False``: a file named ``output`` that appears during the run is kept."""
     from ..samefile import refuse_overwriting_inputs
 
     src = source.paths[0] if isinstance(source, SourceSpec) and source.paths else source
@@ -101,7 +103,8 @@ def analyze(
     classes = list(predictor.model.classes)
     rows = FrameRows()
     opts = StreamOptions(detect_every=detect_every, detect_scale=detect_scale, smooth=smooth, max_frames=max_frames,
-                         output=Path(output) if output else None, frame_sinks=[rows, *frame_sinks])
+                         output=Path(output) if output else None, output_replace=output_replace,
+                         frame_sinks=[rows, *frame_sinks])
     if csv:
         opts.frame_sinks.append(CsvSink(Path(csv), classes))
     summary = run_stream(predictor, source, opts)
