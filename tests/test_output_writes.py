@@ -301,3 +301,28 @@ def test_an_annotated_video_whose_name_appears_during_the_run_is_kept(tmp_path, 
         sink.close()
     assert target.read_bytes() == b"another run's video"
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+
+
+def test_sigterm_while_a_silent_stream_is_opening_ends_at_once(tmp_path):
+    """A stream that accepts the connection and never sends a byte: FFmpeg's open blocks for its
+    10 s timeout, and the signal used to wait for it (9.9 s); the open now runs on its own thread."""
+    import socket
+    import time
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(60)
+    proc = subprocess.Popen([sys.executable, "-m", "fer_edge", "webcam", "-q", "--no-display", "--source",
+                             f"http://127.0.0.1:{srv.getsockname()[1]}/live.mjpg"],
+                            stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        conn, _ = srv.accept()  # FFmpeg is connected and waiting for an answer
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=5)[1]  # well before the 10 s open timeout
+    finally:
+        proc.kill()
+        srv.close()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "fer-edge: interrupted"

@@ -57,7 +57,7 @@ def open_capture(spec: SourceSpec, timeout_s: float = 10.0):
             except OSError as exc:
                 raise InputError(f"cannot read video {spec.name}: {exc.strerror or exc}") from None
     with QuietOpenCV():
-        cap, opened = _open(spec, timeout_s)
+        cap, opened = _open(spec, timeout_s) if spec.kind != STREAM else _open_interruptibly(spec, timeout_s)
     if not opened:
         if cap is not None:
             cap.release()
@@ -91,6 +91,33 @@ def _open(spec: SourceSpec, timeout_s: float):
     except cv2.error:
         opened = False
     return cap, opened
+
+
+def _open_interruptibly(spec: SourceSpec, timeout_s: float):
+    """:func:`_open` on a thread of its own: FFmpeg's open of a stream that never answers blocks
+    in C for up to ``timeout_s``, where Python runs no signal handler, so Ctrl-C and SIGTERM
+    waited for it (7 s). The caller waits in short, interruptible steps instead; an abandoned
+    open releases its capture when it ends."""
+    result: list = []
+    abandoned = threading.Event()
+
+    def work() -> None:
+        cap, opened = _open(spec, timeout_s)
+        if abandoned.is_set():
+            if cap is not None:
+                cap.release()
+            return
+        result.append((cap, opened))
+
+    t = threading.Thread(target=work, name="fer-edge-open", daemon=True)
+    t.start()
+    try:
+        while t.is_alive():
+            t.join(0.05)
+    except BaseException:  # KeyboardInterrupt (Ctrl-C, or SIGTERM turned into it)
+        abandoned.set()
+        raise
+    return result[0] if result else (None, False)
 
 
 def opencv_can_take(path: str) -> bool:
