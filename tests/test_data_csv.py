@@ -161,3 +161,22 @@ def test_missing_paths_and_kinds(tmp_path, fer_csv):
         read_fer_csv(tmp_path)
     ds = load_dataset(fer_csv)
     assert len(ds) == 40 and ds.source == str(fer_csv)
+
+
+@pytest.mark.parametrize("extra", [100_000, 62])
+def test_a_header_with_more_columns_than_the_parser_reads_names_the_file_and_line(tmp_path, extra):
+    """100k columns were 'invalid CSV layout', with no file or line; the limit is the C++ parser's."""
+    from fer_edge import _native
+    from fer_edge.data.csv_reader import MAX_COLUMNS, read_fer_csv
+
+    path = tmp_path / "wide.csv"
+    ncols = 2 + extra
+    path.write_text("emotion,pixels" + "".join(f",c{i}" for i in range(extra)) + "\n"
+                    + "3," + " ".join(["128"] * 2304) + ",1" * extra + "\n")
+    if ncols <= MAX_COLUMNS:  # at the limit: read
+        assert len(read_fer_csv(path)) == 1
+        return
+    with pytest.raises(InputError, match=rf"^{path} line 1: the header has {ncols:,} columns; .* at most {MAX_COLUMNS}$"):
+        read_fer_csv(path)
+    with pytest.raises(ValueError, match="invalid CSV layout"):  # the native limit is this one
+        _native.parse_fer_csv(b"", ncols=MAX_COLUMNS + 1, pixels_col=1)

@@ -28,6 +28,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 USAGES: tuple[str, ...] = tuple(USAGE_TO_SPLIT)
 _SPLIT_OF_CODE = np.array([USAGE_TO_SPLIT[u] for u in USAGES], dtype=SPLIT_DTYPE)
 _BOM = b"\xef\xbb\xbf"
+#: The most columns a row may have: the C++ parser's fixed field table (``kMaxCols`` in csrc/parse.cpp).
+MAX_COLUMNS = 64
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ def parse_header(data, name: str) -> CsvHeader:
             len(c.split()) > 100 for c in columns):
         raise InputError(f"{name} line 1: a data row ({_excerpt(columns[0])}, {len(columns)} columns), not a "
                          "header: add the header line 'emotion,pixels,Usage' (or 'emotion,pixels') at the top")
+    if len(columns) > MAX_COLUMNS and "pixels" in where and "emotion" in where:
+        raise InputError(f"{name} line 1: the header has {len(columns):,} columns; a FER2013 CSV has 2 or 3 "
+                         f"(emotion, pixels, Usage) and fer-edge reads at most {MAX_COLUMNS}")
     if "pixels" not in where or "emotion" not in where:
         missing = " and ".join(repr(w) for w in ("emotion", "pixels") if w not in where)
         raise InputError(
