@@ -39,6 +39,24 @@ def write_bytes(path: PathLike, data: bytes, replace: bool = True) -> None:
             os.unlink(tmp)
 
 
+def temp_beside(path: PathLike) -> Path:
+    """A hidden, unpredictable name in ``path``'s folder with ``path``'s suffix (writers that pick
+    the format by the suffix, OpenCV's and matplotlib's, write the same file there)."""
+    p = Path(path)
+    return p.with_name(f".{p.stem[:60]}.{os.urandom(6).hex()}.partial{p.suffix}")
+
+
+def save_figure(fig, path: PathLike, **savefig_kwargs) -> None:
+    """``fig.savefig(path)`` whole or not at all: drawn to :func:`temp_beside`, then renamed."""
+    tmp = temp_beside(path)
+    try:
+        fig.savefig(tmp, **savefig_kwargs)
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
 def write_text(path: PathLike, text: str, replace: bool = True) -> None:
     """:func:`write_bytes` of ``text`` in UTF-8."""
     write_bytes(path, text.encode("utf-8"), replace)
@@ -104,4 +122,4 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-__all__ = ["write_bytes", "write_text", "output_text", "write_failure", "finish"]
+__all__ = ["write_bytes", "write_text", "temp_beside", "save_figure", "output_text", "write_failure", "finish"]

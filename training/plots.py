@@ -6,6 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
+from fer_edge.atomic import save_figure
+
 
 class PlotUnavailable(ImportError):
     """matplotlib is not installed: the caller reports which plot was not drawn."""
@@ -45,7 +47,7 @@ def plot_curves(history: Sequence[dict], path: str | Path, title: str = "") -> N
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
 
 
@@ -66,7 +68,7 @@ def plot_confusion(matrix: np.ndarray, classes: Sequence[str], path: str | Path,
                     color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
 
 
@@ -81,5 +83,5 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], path: str 
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)

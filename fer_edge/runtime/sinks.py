@@ -48,7 +48,9 @@ class VideoSink:
         if self._writer is None:
             h, w = img.shape[:2]
             codec = "MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"
-            self._tmp = self.path.with_name(f".{self.path.stem[:60]}.{os.urandom(6).hex()}.partial{self.path.suffix}")
+            from ..atomic import temp_beside
+
+            self._tmp = temp_beside(self.path)
             writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*codec), float(self.fps), (w, h))
             if not writer.isOpened():  # check_output_path has ruled out the folder and the extension
                 self._discard()

@@ -187,7 +187,9 @@ def plot_timeline(rows: Sequence[FrameFace], path: Union[str, Path], classes: Se
     except ValueError:
         fig.legend(handles, labels, loc="lower center", ncol=len(classes), fontsize=9, frameon=False)
     out = Path(path)
-    fig.savefig(out, dpi=dpi)
+    from ..atomic import save_figure
+
+    save_figure(fig, out, dpi=dpi)
     plt.close(fig)
     return out
 
