@@ -13,30 +13,57 @@ folder (same file system: the rename is atomic), flushed to disk, and only then 
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Iterator, Union
 
 PathLike = Union[str, os.PathLike]
 
 
-def write_bytes(path: PathLike, data: bytes, replace: bool = True) -> None:
-    """Give ``path`` the content ``data`` atomically (see the module doc). OSError on failure,
-    with nothing left behind; FileExistsError when ``replace`` is False and ``path`` exists."""
+@contextlib.contextmanager
+def open_atomic(path: PathLike, replace: bool = True) -> Iterator[BinaryIO]:
+    """A binary file to fill that becomes ``path`` only when the block ends without an error
+    (see the module doc): a private temporary file in the same folder, with the mode a plain
+    ``open(path, "w")`` would give (not mkstemp's owner-only 0600), flushed to disk, then
+    named by :func:`finish`. On any error nothing is left; FileExistsError when ``replace`` is
+    False and ``path`` exists."""
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:80]}.", suffix=".tmp", dir=p.parent)
     try:
+        if hasattr(os, "fchmod"):  # POSIX; on Windows mkstemp's mode is not owner-only anyway
+            os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; an output gets the user's usual mode
         finish(tmp, p, replace)
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+def write_bytes(path: PathLike, data: bytes, replace: bool = True) -> None:
+    """Give ``path`` the content ``data`` atomically (:func:`open_atomic`)."""
+    with open_atomic(path, replace) as f:
+        f.write(data)
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system says it (Linux's
+    /proc/self/status); elsewhere set and restored at once, as Python has no getter."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def temp_beside(path: PathLike) -> Path:
@@ -62,15 +89,21 @@ def write_text(path: PathLike, text: str, replace: bool = True) -> None:
     write_bytes(path, text.encode("utf-8"), replace)
 
 
+def cannot_write(path: PathLike, reason: str):
+    """The :class:`~fer_edge.errors.InputError` (exit 3) of an output that could not be written
+    whole, of which nothing was left (what every writer here guarantees)."""
+    from .errors import InputError
+
+    return InputError(f"cannot write {path}: {reason}; nothing was left under that name")
+
+
 def output_text(path: PathLike, text: str) -> None:
     """:func:`write_text` of a report the user asked for: a failure is one
     :class:`~fer_edge.errors.InputError` naming the file (exit 3), and nothing is left under its name."""
-    from .errors import InputError
-
     try:
         write_text(path, text)
     except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}; nothing was left under that name") from None
+        raise cannot_write(path, exc.strerror or str(exc)) from None
 
 
 #: What file systems say when a write cannot go on (some writers, torch's and protobuf's, wrap the
@@ -82,15 +115,13 @@ def write_failure(exc: BaseException, path: PathLike):
     """An :class:`~fer_edge.errors.InputError` (exit 3) naming ``path`` when ``exc`` is the file
     system refusing a write (full disk, quota, file size limit, read-only, permission), else None:
     such a failure is the output's, not the model's."""
-    from .errors import InputError
-
     for e in (exc, exc.__cause__, exc.__context__):
         if isinstance(e, OSError) and e.errno in _WRITE_FAILURES:
-            return InputError(f"cannot write {path}: {e.strerror or e}; nothing was left under that name")
+            return cannot_write(path, e.strerror or str(e))
     text = str(exc)
     for code in _WRITE_FAILURES:
         if os.strerror(code) in text:
-            return InputError(f"cannot write {path}: {os.strerror(code)}; nothing was left under that name")
+            return cannot_write(path, os.strerror(code))
     return None
 
 
@@ -112,14 +143,4 @@ def finish(tmp: PathLike, path: PathLike, replace: bool = True) -> None:
     os.unlink(tmp)
 
 
-def _read_umask() -> int:
-    """The process's umask, read once at import (setting it to read it is not thread-safe)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-__all__ = ["write_bytes", "write_text", "temp_beside", "save_figure", "output_text", "write_failure", "finish"]
+__all__ = ["cannot_write", "open_atomic", "write_bytes", "current_umask", "write_text", "temp_beside", "save_figure", "output_text", "write_failure", "finish"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import tempfile
 import warnings
 from functools import partial
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from fer_edge.atomic import write_failure
+from fer_edge.atomic import current_umask, open_atomic, write_failure  # noqa: F401 (current_umask: re-exported)
 from fer_edge.errors import ModelError
 
 FORMAT = "fer-edge-checkpoint"
@@ -44,21 +43,11 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        if hasattr(os, "fchmod"):  # POSIX; on Windows mkstemp's mode is not owner-only anyway
-            os.fchmod(fd, 0o666 & ~current_umask())
-        with os.fdopen(fd, "wb") as f:
+        with open_atomic(path) as f:
             torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        disk = write_failure(exc, path) if isinstance(exc, Exception) else None
+    except Exception as exc:
+        disk = write_failure(exc, path)
         if disk is not None:  # a full disk is the output's problem (exit 3), named, not a traceback
             raise disk from None
         raise
@@ -72,21 +61,6 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
         pass
     finally:
         os.close(dfd)
-
-
-def current_umask() -> int:
-    """The process's umask, read without changing it where the system says it (Linux's
-    /proc/self/status); elsewhere set and restored at once, as Python has no getter."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def capture_rng() -> dict[str, Any]:

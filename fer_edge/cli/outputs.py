@@ -23,7 +23,8 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence, Union
 
-from ..errors import InputError, UsageError
+from ..errors import UsageError
+from ..atomic import cannot_write
 from ..samefile import same_file
 
 PathLike = Union[str, Path]
@@ -35,13 +36,6 @@ REPLACES = "; an existing file of that name is replaced (it may not be one of th
 def replaces_help(text: str) -> str:
     """``--help`` text of a named output: says that the file is replaced."""
     return text + REPLACES
-
-
-def _first_input(path: PathLike, inputs: Iterable[PathLike]) -> Optional[PathLike]:
-    for inp in inputs:
-        if inp is not None and same_file(path, inp):
-            return inp
-    return None
 
 
 class _InputIndex:
@@ -85,13 +79,13 @@ class _InputIndex:
 def check_named_outputs(outputs: Mapping[str, Optional[PathLike]], inputs: Iterable[Optional[PathLike]]) -> None:
     """Refuse named outputs (``{"--output": path, "--jsonl": path}``; None = not asked for)
     that are one of ``inputs``, that name the same file as another output, or are folders."""
-    ins = [i for i in inputs if i is not None and str(i) != ""]
+    index = _InputIndex(inputs)
     seen: dict[Path, str] = {}
     for option, path in outputs.items():
         if path is None:
             continue
         p = Path(path).expanduser()
-        hit = _first_input(p, ins)
+        hit = index.find(p)
         if hit is not None:
             raise UsageError(f"{option} {path} is one of the inputs ({hit}); writing it would destroy it: choose another file")
         if p.is_dir():
@@ -139,7 +133,7 @@ def write_new_file(path: PathLike, data: bytes, overwrite: bool = False) -> None
     except FileExistsError as exc:
         raise AppearedDuringRun(f"not writing {p}: the file appeared during this run; nothing was replaced") from exc
     except OSError as exc:
-        raise InputError(f"cannot write {p}: {exc.strerror or exc}; nothing was left under that name") from exc
+        raise cannot_write(p, exc.strerror or str(exc)) from exc
 
 
 #: ``argparse`` destinations of the named outputs a verb may have (those it lacks are skipped)
