@@ -97,3 +97,19 @@ def test_edgenet_fits_the_edge_budget():
 def test_count_macs_of_a_single_conv_and_linear():
     m = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 48 * 48, 7))
     assert count_macs(m) == 48 * 48 * 4 * 9 + 4 * 48 * 48 * 7
+
+
+def test_fernet_xs_starts_at_24x24_and_fits_the_fast_budget():
+    # The fast model's latency comes from its stride-2 first conv: no layer runs at 48x48.
+    m = create_model("fernet_xs").eval()
+    first = _convs(m)[0]
+    assert (first.in_channels, first.stride) == (1, (2, 2))
+    sides = []
+    hooks = [c.register_forward_hook(lambda _m, _i, out: sides.append(out.shape[-1])) for c in _convs(m)]
+    with torch.no_grad():
+        m(torch.zeros(1, 1, 48, 48))
+    for h in hooks:
+        h.remove()
+    assert sides == [24, 24, 12, 12, 6, 6]
+    assert count_macs(m) == 21_400_448
+    assert count_parameters(m) < count_parameters(create_model("fernet_s")) / 2

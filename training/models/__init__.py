@@ -48,11 +48,11 @@ def _resnet50(**kw):
     return resnet50(**kw)
 
 
-def _fernet(widths):
+def _fernet(widths, stem_stride: int = 1):
     def build(**kw):
         from .fernet import FerNet
 
-        return FerNet(widths=widths, **kw)
+        return FerNet(widths=widths, stem_stride=stem_stride, **kw)
 
     return build
 
@@ -71,6 +71,7 @@ _REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("resnet18", _resnet18, "ResNet-18 (BasicBlock [2,2,2,2], 7x7 stem)", True),
         ModelSpec("resnet50", _resnet50, "ResNet-50 (Bottleneck [3,4,6,3], 7x7 stem)", True),
         ModelSpec("edgenet", _edgenet, "small residual net for 48x48 faces (~1.6M params, ~35 MMACs)", False, True),
+        ModelSpec("fernet_xs", _fernet((32, 64, 128), stem_stride=2), "fernet with a stride-2 stem and 3 stages, per-face norm (~0.29M params, ~21 MMACs): the fast model", False, True),
         ModelSpec("fernet_s", _fernet((24, 48, 96, 192)), "48x48-native VGG-style net, per-face norm (~0.66M params, ~66 MMACs)", False, True),
         ModelSpec("fernet", _fernet((32, 64, 128, 256)), "48x48-native VGG-style net, per-face norm (~1.2M params, ~117 MMACs)", False, True),
         ModelSpec("fernet_m", _fernet((48, 96, 192, 384)), "48x48-native VGG-style net, per-face norm (~2.6M params, ~263 MMACs)", False, True),

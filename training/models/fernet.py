@@ -37,8 +37,8 @@ class PerFaceNorm(nn.Module):
         return centred / (std + PER_FACE_EPS)
 
 
-def _conv_bn(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+def _conv_bn(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
 
 class FerNet(nn.Module):
@@ -48,12 +48,13 @@ class FerNet(nn.Module):
         in_channels: int = 1,
         widths: tuple[int, ...] = (32, 64, 128, 256),
         dropout: float = 0.4,
+        stem_stride: int = 1,
     ):
         super().__init__()
         layers: list[nn.Module] = []
         cin = in_channels
-        for w in widths:
-            layers += _conv_bn(cin, w) + _conv_bn(w, w) + [nn.MaxPool2d(2)]
+        for i, w in enumerate(widths):
+            layers += _conv_bn(cin, w, stem_stride if i == 0 else 1) + _conv_bn(w, w) + [nn.MaxPool2d(2)]
             cin = w
         self.norm = PerFaceNorm()
         self.features = nn.Sequential(*layers)
