@@ -92,7 +92,7 @@ def test_stream_fps(benchmark, describe: Callable, bench_settings: BenchSettings
     from fer_edge.cli import build_parser
     from fer_edge.cli.options import build_predictor
     from fer_edge.runtime.api import Predictor
-    from fer_edge.runtime.detect import build_detector
+    from fer_edge.runtime.detect import create_detector
     from fer_edge.runtime.stream import StreamOptions, run_stream
 
     video, frames = face_video
@@ -109,7 +109,7 @@ def test_stream_fps(benchmark, describe: Callable, bench_settings: BenchSettings
         # per-frame cost is steady and this path is slow: time it on the first fifth of the video
         processed = max(10, frames // 5) if frames > 10 else frames
         note = f"first {processed} of {frames} frames" if processed < frames else ""
-        predictor = Predictor(predictor.model, detector=build_detector("haar", fast=False))
+        predictor = Predictor(predictor.model, detector=create_detector("haar", fast=False))
         opts = StreamOptions(detect_every=1, detect_scale=1.0, smooth=args.smooth, alpha=args.smooth_alpha,
                              frame_policy=args.frame_policy, display=False,
                              max_frames=processed if processed < frames else None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from .errors import EXIT_FAILURE, FerEdgeError
+from .errors import FerEdgeError
 
 NATIVE = "fer_edge._native"
 MESSAGE = "fer_edge._native is not built: run `pip install -e .` in the source tree"
@@ -19,9 +19,7 @@ MESSAGE = "fer_edge._native is not built: run `pip install -e .` in the source t
 class NativeNotBuiltError(FerEdgeError, ImportError):
     """The extension is missing: an ImportError (optional fallbacks still catch it; not a
     ModuleNotFoundError, which `from fer_edge import _native` would swallow) that the
-    CLI prints as one line."""
-
-    exit_code = EXIT_FAILURE
+    CLI prints as one line (exit 1)."""
 
 
 class _NativeMissingFinder:

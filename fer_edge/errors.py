@@ -1,9 +1,15 @@
 """Errors the CLI turns into one-line messages and meaningful exit codes.
 
-Library code raises these instead of printing, so that the Python API and the CLI
-agree on what went wrong; `fer_edge.cli.main` maps each class to its exit code.
+Library code raises these instead of printing, so that the Python API and the CLI agree on
+what went wrong. An error may carry :class:`~fer_edge.remedy.Remedy` objects (what to change);
+``str(exc)`` words them as the Python API's keywords, the CLI as its flags. Which exit code each
+class means is the CLI's business: :mod:`fer_edge.cli.exitcodes`.
 """
 from __future__ import annotations
+
+from typing import Iterable
+
+from .remedy import Remedy, words
 
 def printable(text: str) -> str:
     """``text`` with control and other unprintable characters escaped (``\\n``, ``\\x1b``): a file
@@ -31,44 +37,38 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     return f"{shown[:head]}...{shown[-tail:]} ({len(text):,} characters)"
 
 
-EXIT_OK = 0
-EXIT_FAILURE = 1  # something failed that is not the user's input (a bug, an unexpected error)
-EXIT_USAGE = 2  # bad command line (argparse uses 2 as well)
-EXIT_INPUT = 3  # user data is missing, unreadable or malformed (CSV rows, images, videos)
-EXIT_MODEL = 4  # model file missing, not a model, or of the wrong shape / architecture
-EXIT_DEVICE = 5  # requested device (CUDA, camera, stream) unavailable or lost
-EXIT_DEPENDENCY = 6  # an optional dependency (the [train] extra, say) is not installed
-EXIT_PARTIAL = 7  # several inputs: the good ones were processed, some failed
-EXIT_INTERRUPTED = 130  # Ctrl-C
-
-
 class FerEdgeError(Exception):
-    """Base class: the message is shown to the user as one line."""
+    """Base class: the message is shown to the user as one line.
 
-    exit_code = EXIT_FAILURE
+    ``remedies``: what the user can change, by setting (:mod:`fer_edge.remedy`); ``message`` is
+    the text without them, for a front end that words them its own way."""
+
+    def __init__(self, message: str = "", *args: object, remedies: Iterable[Remedy] = ()):
+        self.message = str(message)
+        self.remedies = tuple(remedies)
+        super().__init__(f"{self.message}; try {words(self.remedies)}" if self.remedies else self.message, *args)
 
 
 class InputError(FerEdgeError, ValueError):
-    exit_code = EXIT_INPUT
+    """The user's data is missing, unreadable or malformed (CSV rows, images, videos), or an output
+    cannot be written."""
 
 
 class UsageError(FerEdgeError, ValueError):
     """The command line asks for something it must not do (an output that would overwrite an
     input or a file that existed before the run); raised before anything is written."""
 
-    exit_code = EXIT_USAGE
-
 
 class ModelError(FerEdgeError):
-    exit_code = EXIT_MODEL
+    """A model or checkpoint is missing, invalid, of another architecture or unable to run."""
 
 
 class DeviceError(FerEdgeError):
-    exit_code = EXIT_DEVICE
+    """A device asked for (CUDA, a camera, a stream, a display) is unavailable or was lost."""
 
 
 class MissingDependencyError(FerEdgeError, ImportError):
-    exit_code = EXIT_DEPENDENCY
+    """An optional dependency (the [train] extra, matplotlib, pandas) is not installed."""
 
 
 def require(module: str, extra: str = "train"):

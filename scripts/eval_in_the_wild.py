@@ -95,16 +95,16 @@ def main() -> int:
     args = ap.parse_args()
 
     from fer_edge.runtime.api import Predictor
-    from fer_edge.runtime.detect import FaceDetections, build_detector
+    from fer_edge.runtime.detect import FaceDetections, create_detector
     from fer_edge.runtime.model import FerModel
     from fer_edge.runtime.tracking import iou_matrix
 
     faces, labels = load_faces(args.data, args.split, args.limit)
     model = FerModel.load(args.model, device="cpu")
-    aligned = Predictor(model, detector=build_detector("yunet"))
+    aligned = Predictor(model, detector=create_detector("yunet"))
     boxed = Predictor(model, detector=aligned.detector, align=False)
     pipelines = [("yunet + aligned crop", aligned, True), ("yunet + box crop", boxed, False)]
-    haar = Predictor(model, detector=build_detector("haar")) if args.haar else None
+    haar = Predictor(model, detector=create_detector("haar")) if args.haar else None
 
     t0 = time.perf_counter()
     c = model.contract

@@ -11,7 +11,8 @@ import pytest
 pytest.importorskip("torch")
 
 from fer_edge.cli import main  # noqa: E402
-from fer_edge.errors import EXIT_MODEL, ModelError  # noqa: E402
+from fer_edge.cli.exitcodes import EXIT_MODEL  # noqa: E402
+from fer_edge.errors import ModelError  # noqa: E402
 from fer_edge.runtime.default_model import default_model_path  # noqa: E402
 from fer_edge.training.checkpoint import load_checkpoint  # noqa: E402
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fer_edge.cli import main
-from fer_edge.errors import EXIT_INPUT, EXIT_MODEL, EXIT_OK, EXIT_PARTIAL
+from fer_edge.cli.exitcodes import EXIT_INPUT, EXIT_MODEL, EXIT_OK, EXIT_PARTIAL
 from fer_edge.labels import CLASSES
 from fer_edge.runtime.default_model import default_model_path
 from fer_edge.runtime.tracking import iou_matrix

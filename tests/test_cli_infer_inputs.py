@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from fer_edge.errors import EXIT_INPUT, EXIT_MODEL, EXIT_OK, EXIT_USAGE
+from fer_edge.cli.exitcodes import EXIT_INPUT, EXIT_MODEL, EXIT_OK, EXIT_USAGE
 
 from conftest import cli_env
 from fixtures_runtime import cnn_model, model_dir, sample_image  # noqa: F401

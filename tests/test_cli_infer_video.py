@@ -11,7 +11,7 @@ import pytest
 
 from conftest import cli_env
 from fer_edge.cli import main
-from fer_edge.errors import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+from fer_edge.cli.exitcodes import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from fer_edge.labels import CLASSES
 from fer_edge.runtime.tracking import iou_matrix
 

@@ -63,10 +63,10 @@ def test_shared_detector_objects_match_serial(det: str, images, model) -> None:
     """The CLI builds detector objects and hands them to Predictor: the objects themselves are
     what the threads share (``scale`` as the webcam loop uses it, so sizes change again)."""
     from fer_edge.runtime.api import Predictor
-    from fer_edge.runtime.detect import build_detector
+    from fer_edge.runtime.detect import create_detector
 
     kw = detector_kwargs(det)
-    p = Predictor(model, detector=build_detector(kw["detector"], kw.get("detector_model"), fast=True))
+    p = Predictor(model, detector=create_detector(kw["detector"], kw.get("detector_model"), fast=True))
     scales = (1.0, 0.5)
     jobs = [(img, s) for img in images for s in scales]
     alone = [p.detect(img, scale=s) for img, s in jobs]

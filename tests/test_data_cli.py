@@ -7,7 +7,7 @@ import numpy as np
 
 from conftest import run_cli
 from fer_edge.cli import main
-from fer_edge.errors import EXIT_INPUT
+from fer_edge.cli.exitcodes import EXIT_INPUT
 from fer_edge.labels import CLASSES
 from native_reference import mean_std_reference
 

@@ -16,7 +16,8 @@ from fer_edge.data import (
     read_fer_csv,
 )
 from fer_edge.data.synthetic import make_synthetic
-from fer_edge.errors import EXIT_INPUT, InputError
+from fer_edge.errors import InputError
+from fer_edge.cli.exitcodes import EXIT_INPUT, for_error
 from native_reference import mean_std_reference
 
 
@@ -107,7 +108,7 @@ def test_malformed_rows_are_input_errors_naming_file_and_line(tmp_path, row, mes
     with pytest.raises(InputError) as info:
         read_fer_csv(path)
     assert str(info.value) == f"{path} {message}"
-    assert isinstance(info.value, ValueError) and info.value.exit_code == EXIT_INPUT
+    assert isinstance(info.value, ValueError) and for_error(info.value) == EXIT_INPUT
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from fer_edge.cli import build_parser, main
-from fer_edge.errors import EXIT_OK, EXIT_USAGE, UsageError
+from fer_edge.errors import UsageError
+from fer_edge.cli.exitcodes import EXIT_OK, EXIT_USAGE
 
 from fixtures_runtime import make_face_video, sample_bgr, sample_image, synthetic_background  # noqa: F401
 

@@ -115,7 +115,7 @@ def test_a_file_that_appears_mid_run_is_skipped_with_a_warning_and_the_batch_goe
 
 def test_ctrl_c_during_infer_json_still_prints_what_was_done(tmp_path, sample_image, monkeypatch, capsys):  # noqa: F811
     from fer_edge.cli import main
-    from fer_edge.errors import EXIT_INTERRUPTED
+    from fer_edge.cli.exitcodes import EXIT_INTERRUPTED
     from fer_edge.runtime.api import Predictor
 
     for name in ("a", "b", "c"):
@@ -279,7 +279,7 @@ def test_train_on_a_full_disk_is_one_line_exit_3_naming_the_checkpoint(fer_csv, 
 
 def test_ctrl_c_while_the_verbs_are_still_loading_is_one_line_exit_130(monkeypatch, capsys):
     import fer_edge.cli as cli
-    from fer_edge.errors import EXIT_INTERRUPTED
+    from fer_edge.cli.exitcodes import EXIT_INTERRUPTED
 
     def interrupted():
         raise KeyboardInterrupt

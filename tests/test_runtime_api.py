@@ -183,6 +183,7 @@ def test_a_frame_is_converted_once_and_its_boxes_clipped_once(cnn_model, sample_
     """read -> convert -> detect -> crop -> classify: one as_bgr_or_gray per image and one clip of
     the detector's boxes, whichever public entry point it comes through."""
     import fer_edge.runtime.api as api
+    import fer_edge.runtime.boxes as boxes
     import fer_edge.runtime.detect as detect
     import fer_edge.runtime.inputs as inputs
     import fer_edge.runtime.preprocess as preprocess
@@ -197,7 +198,7 @@ def test_a_frame_is_converted_once_and_its_boxes_clipped_once(cnn_model, sample_
 
     for module in (api, inputs, preprocess):
         monkeypatch.setattr(module, "as_bgr_or_gray", counted(preprocess.as_bgr_or_gray, "convert"))
-    monkeypatch.setattr(api, "clip_boxes", counted(preprocess.clip_boxes, "clip"))
+    monkeypatch.setattr(api, "clip_boxes", counted(boxes.clip_boxes, "clip"))
     monkeypatch.setattr(detect.FaceDetections, "clipped", counted(detect.FaceDetections.clipped, "clip"))
 
     class Boxes:  # a detector of one's own: its boxes reach outside the image

@@ -9,7 +9,7 @@ from fer_edge.runtime.detect import (
     HaarDetector,
     NoDetector,
     YuNetDetector,
-    build_detector,
+    create_detector,
     expand_boxes,
     sort_largest_first,
     squarify,
@@ -73,16 +73,16 @@ def test_box_helpers():
     assert sq.tolist() == [[0, 10, 40, 40]]  # centred at x=20, shifted to stay inside
 
 
-def test_build_detector_errors(tmp_path):
-    assert isinstance(build_detector("haar"), HaarDetector)
-    assert build_detector("haar:alt2").cascade_path.name == "haarcascade_frontalface_alt2.xml"
-    assert isinstance(build_detector("none"), NoDetector)
+def test_create_detector_errors(tmp_path):
+    assert isinstance(create_detector("haar"), HaarDetector)
+    assert create_detector("haar:alt2").cascade_path.name == "haarcascade_frontalface_alt2.xml"
+    assert isinstance(create_detector("none"), NoDetector)
     with pytest.raises(InputError, match="unknown detector"):
-        build_detector("mtcnn")
-    assert isinstance(build_detector("yunet"), YuNetDetector)  # the shipped model
-    assert isinstance(build_detector(), YuNetDetector)  # the default
+        create_detector("mtcnn")
+    assert isinstance(create_detector("yunet"), YuNetDetector)  # the shipped model
+    assert isinstance(create_detector(), YuNetDetector)  # the default
     with pytest.raises(ModelError, match="YuNet detector model not found"):
-        build_detector("yunet", tmp_path / "face_detection_yunet.onnx")
+        create_detector("yunet", tmp_path / "face_detection_yunet.onnx")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
     with pytest.raises(ModelError, match="cannot load YuNet"):
@@ -94,7 +94,7 @@ def test_build_detector_errors(tmp_path):
         bad = tmp_path / name
         bad.write_bytes(content)
         with pytest.raises(ModelError, match="cannot load Haar cascade"):  # not OpenCV's SystemError
-            build_detector("haar", bad)
+            create_detector("haar", bad)
 
 
 # ---------------------------------------------------------------------------- YuNet, the default
@@ -102,7 +102,7 @@ from fixtures_clips import crowd_scene, gray_scene, place_face  # noqa: E402
 
 
 def test_yunet_is_shipped_and_finds_the_sample_face_with_landmarks(sample_bgr):
-    det = build_detector()
+    det = create_detector()
     assert isinstance(det, YuNetDetector) and det.model_path.name == "face_detection_yunet_2023mar.onnx"
     assert (det.model_path.parent / "LICENSE").is_file()  # the licence ships beside the model
     found = det.detect_faces(sample_bgr)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
+
+from fer_edge.runtime.boxes import clip_boxes
 import pytest
 
 from fer_edge.contract import ModelContract
@@ -76,7 +78,7 @@ def test_no_faces_gives_an_empty_batch(sample_bgr):
 
 
 def test_clip_boxes_keeps_only_overlapping_parts():
-    b = pp.clip_boxes(np.array([[-10, -5, 30, 20], [90, 90, 50, 50], [200, 0, 10, 10], [5, 5, 0, 3]]), 100, 100)
+    b = clip_boxes(np.array([[-10, -5, 30, 20], [90, 90, 50, 50], [200, 0, 10, 10], [5, 5, 0, 3]]), 100, 100)
     assert b.tolist() == [[0, 0, 20, 15], [90, 90, 10, 10]]
 
 

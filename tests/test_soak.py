@@ -169,14 +169,14 @@ def test_soak_threads_and_stream_identical_to_serial_and_memory_flat(sample_bgr,
 
 def soak(sample_bgr: np.ndarray) -> None:  # noqa: F811
     from fer_edge.runtime.api import Predictor
-    from fer_edge.runtime.detect import build_detector
+    from fer_edge.runtime.detect import create_detector
     from fer_edge.runtime.model import FerModel
 
     fixed = fixed_mmap_threshold()
     model = FerModel.load(None, device="cpu")
     predictors = {d: Predictor(model, **detector_kwargs(d)) for d in DETECTORS}
     stream_kw = detector_kwargs(DETECTORS[-1])
-    streamer = Predictor(model, detector=build_detector(stream_kw["detector"], stream_kw.get("detector_model"), fast=True))
+    streamer = Predictor(model, detector=create_detector(stream_kw["detector"], stream_kw.get("detector_model"), fast=True))
     images = [canvas(sample_bgr, *spec) for spec in SOAK_CANVASES]
     jobs = [(d, k) for d in DETECTORS for k in range(len(images))]
 

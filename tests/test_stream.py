@@ -12,6 +12,8 @@ import time
 import numpy as np
 import pytest
 
+from fer_edge.cli.exitcodes import for_ending, for_error
+
 from fer_edge.cli import main
 from fer_edge.errors import DeviceError
 from fer_edge.runtime.api import Predictor
@@ -129,7 +131,7 @@ def test_max_frames_and_every_frame_detection(cnn_model, face_video, tmp_path):
     predictor = Predictor(cnn_model)
     s = run_stream(predictor, str(video), StreamOptions(max_frames=7, detect_every=1, detect_scale=1.0,
                                                         smooth=False, output=out, jsonl=events))
-    assert (s.end, s.exit_code, s.frames) == ("max_frames", 0, 7)
+    assert (s.end, for_ending(s.end), s.frames) == ("max_frames", 0, 7)
     assert len(_jsonl(events)) == 7 and _frames_in(out)[0] == 7
     assert set(s.stage_ms) >= {"detect", "classify"} and "follow" not in s.stage_ms
 
@@ -156,7 +158,7 @@ def test_camera_lost_mid_way_ends_cleanly(cnn_model, sample_bgr, tmp_path):
     cam = FakeCamera(frames, after="fail")
     out, events = tmp_path / "lost.mp4", tmp_path / "lost.jsonl"
     s = run_stream(Predictor(cnn_model), cam, StreamOptions(output=out, jsonl=events, lost_after_s=0.2), live=True)
-    assert s.end == "lost" and s.exit_code == DeviceError.exit_code
+    assert s.end == "lost" and for_ending(s.end) == for_error(DeviceError())
     assert "no frame for" in s.message
     assert cam.released
     assert s.frames + s.dropped == s.captured == 8
@@ -211,7 +213,7 @@ def test_ctrl_c_in_process_closes_outputs(cnn_model, sample_bgr, tmp_path):
     s = run_stream(Predictor(cnn_model), cam, StreamOptions(output=out, jsonl=events, frame_policy="all",
                                                              lost_after_s=30), live=True)
     assert signal.getsignal(signal.SIGINT) is old  # handler restored
-    assert (s.end, s.exit_code) == ("interrupted", 130)
+    assert (s.end, for_ending(s.end)) == ("interrupted", 130)
     # stops after the frame in progress (queued frames are not worked off); outputs agree
     assert 1 <= s.frames <= 6 and s.captured == 6
     assert len(_jsonl(events)) == s.frames and _frames_in(out)[0] == s.frames
@@ -283,7 +285,7 @@ def test_a_video_too_short_or_empty_says_why_no_face_was_found(sample_bgr, tmp_p
     make_face_video(one, sample_bgr, frames=1)
     s = run_stream(predictor, str(one))
     assert s.frames == 1 and s.frames_with_faces == 0  # --min-hits 2: one detection cannot confirm a face
-    assert "Try --min-hits 1" in s.warning
+    assert "Try min_hits=1" in s.warning
     s = run_stream(predictor, str(one), StreamOptions(min_hits=1))
     assert s.frames_with_faces == 1 and s.warning is None
     empty = tmp_path / "empty.avi"

@@ -15,7 +15,9 @@ import threading
 from typing import Iterator, Optional, Sequence
 
 from .. import __version__
-from ..errors import EXIT_FAILURE, EXIT_INPUT, EXIT_INTERRUPTED, FerEdgeError, printable
+from ..errors import FerEdgeError, printable
+from .exitcodes import EXIT_FAILURE, EXIT_INPUT, EXIT_INTERRUPTED, for_error
+from .wording import say
 
 # Order here is the order in `fer-edge --help`.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -61,8 +63,8 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     try:  # a source tree without the compiled extension: one line that says what to run
         from .. import _native  # noqa: F401
     except FerEdgeError as exc:
-        print(f"fer-edge: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        print(f"fer-edge: error: {say(exc)}", file=sys.stderr)
+        return for_error(exc)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # as parse_args would, but with the verb's usage line, not the top level's
@@ -76,8 +78,8 @@ def _main(argv: Optional[Sequence[str]]) -> int:
             code = args.func(args)
         sys.stdout.flush()  # a full disk under `> out.txt` shows here, while we can still say so
     except FerEdgeError as exc:
-        print(f"fer-edge: error: {printable(str(exc))}", file=sys.stderr)
-        return exc.exit_code
+        print(f"fer-edge: error: {say(exc)}", file=sys.stderr)
+        return for_error(exc)
     except KeyboardInterrupt:
         print("fer-edge: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

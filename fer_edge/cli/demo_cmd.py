@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import EXIT_FAILURE, EXIT_OK
+    from .exitcodes import EXIT_FAILURE, EXIT_OK
     from ..runtime.default_model import sample_image_path
     from ..runtime.sources import Source
     from .infer_cmd import _prepare_dir, process

@@ -14,6 +14,7 @@ from .options import (
 from .. import jsonout
 from ..runtime.imagesize import MAX_PIXELS
 from .argtypes import max_pixels
+from .exitcodes import Exit, help_line
 
 HELP = "classify facial expressions in images, folders, globs or video files"
 
@@ -28,8 +29,7 @@ def register(subparsers: Any) -> None:
         description=HELP + ". A video file is processed frame by frame as `fer-edge webcam --source FILE` does "
         "(detection every 2nd frame, tracking, smoothing; webcam has the options to change that); its table rows "
         "are named FILE#FRAME and its JSON is under \"videos\". Cameras and stream URLs: `fer-edge webcam`. "
-        "Exit codes: 0 ok, 2 a camera or stream given, 3 no readable input, 4 model problem, 5 device problem, "
-        "7 some inputs failed (the others were processed).")
+        + help_line(Exit.OK, Exit.USAGE, Exit.INPUT, Exit.MODEL, Exit.DEVICE, Exit.PARTIAL, Exit.INTERRUPTED))
     p.add_argument("sources", nargs="+", metavar="SOURCE",
                    help="image files, folders (searched recursively), glob patterns (quote them: 'photos/*.jpg'), "
                    "video files (.mp4, .avi, .mov, .mkv, ...), or - for one image on standard input "
@@ -51,8 +51,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, InputError
-    from ..runtime.logs import setup_cli_logging
+    from ..errors import InputError
+    from .exitcodes import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL
+    from .logs import setup_cli_logging
     from ..runtime.sources import IMAGES, VIDEO, SourceSpec, infer_inputs, require_kind, resolve_source
 
     setup_cli_logging(args.verbose, args.quiet)  # before the sources are searched: -v names the files skipped
@@ -98,10 +99,10 @@ def read_stdin_image(max_pixels: Optional[int] = MAX_PIXELS):
 def _stream_predictor(predictor, args: argparse.Namespace):
     """The predictor `webcam` would build (its detector tuned for frames), sharing the loaded model."""
     from ..runtime.api import Predictor
-    from ..runtime.detect import build_detector
+    from ..runtime.detect import create_detector
 
     detector = "none" if args.no_detect else args.detector
-    return Predictor(predictor.model, detector=build_detector(detector, args.detector_model, fast=True),
+    return Predictor(predictor.model, detector=create_detector(detector, args.detector_model, fast=True),
                      max_faces=predictor.max_faces, margin=predictor.margin, align=predictor.align,
                      max_pixels=predictor.max_pixels)
 
@@ -120,8 +121,11 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
     before it writes anything.
     """
     from ..errors import InputError
+    import dataclasses
+
     from ..runtime.results import ImageResult
     from .outputs import AppearedDuringRun, check_derived_outputs
+    from .wording import message
 
     targets = _annotated_targets(sources, annotated_dir) if annotated_dir is not None else {}
     check_derived_outputs("--save-annotated", list(targets.values()), [s.path for s in sources], overwrite)
@@ -155,6 +159,8 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
             else:
                 image = (preloaded or {}).get(src.path)
                 res = predictor.process_path(src.path) if image is None else predictor.predict_image(image, path=src.path)
+                if res.cause is not None:  # the library's error, in the CLI's words (its flags)
+                    res = dataclasses.replace(res, error=message(res.cause))
                 if res.ok and src.path in targets:
                     try:
                         _save_annotated(src.path, res, targets[src.path], overwrite, image)
@@ -248,7 +254,10 @@ def _process_video(predictor, path: str, annotated: Optional[Path], top_k: int,
         raise KeyboardInterrupt
     entry["frames"] = [{"frame": i, "time": round(t, 4), "faces": [f.to_dict(top_k) for f in faces]}
                        for i, t, faces in frames.frames]
-    entry["summary"] = summary.to_dict()
+    from .exitcodes import for_ending
+    from .wording import flag_words
+
+    entry["summary"] = {**summary.to_dict(flag_words), "exit_code": int(for_ending(summary.end))}
     if summary.end == END_TRUNCATED:
         entry["error"] = f"{path}: {summary.message}"
     return entry
@@ -257,12 +266,13 @@ def _process_video(predictor, path: str, annotated: Optional[Path], top_k: int,
 def no_face_warning(detector, images: int, faces: int) -> Optional[str]:
     """The warning for a run whose detector found no face in any of the ``images`` it read
     (None when a face was found, nothing was read, or there is no detector)."""
-    if faces or not images or getattr(detector, "name", "") == "none":
-        return None
-    from ..runtime.detect import describe_detector, no_face_advice
+    from ..runtime.detect import describe, finds_faces, no_face_remedies
+    from .wording import remedies
 
+    if faces or not images or not finds_faces(detector):
+        return None
     return (f"no face found in {'the image' if images == 1 else f'any of the {images} images'}, "
-            f"looked for by {describe_detector(detector)}. Try {no_face_advice(detector)}.")
+            f"looked for by {describe(detector)}. Try {remedies(no_face_remedies(detector))}.")
 
 
 def _prepare_dir(path: Optional[str]) -> Optional[Path]:

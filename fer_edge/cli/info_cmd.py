@@ -172,6 +172,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _exit_code(info: dict[str, Any]) -> int:
     """5 when the device asked for cannot be used (as for infer/webcam), else 0."""
-    from ..errors import EXIT_DEVICE, EXIT_OK
+    from .exitcodes import EXIT_DEVICE, EXIT_OK
 
     return EXIT_DEVICE if not info.get("device", {}).get("ok", True) else EXIT_OK

@@ -71,16 +71,16 @@ def add_verbosity_options(p: argparse.ArgumentParser) -> None:
 def build_predictor(args: argparse.Namespace, stream: bool = False):
     """A Predictor from the model and detector options (the model is loaded and validated here).
 
-    ``stream`` picks the detector settings tuned for speed (see ``build_detector(fast=True)``).
+    ``stream`` picks the detector settings tuned for speed (see ``create_detector(fast=True)``).
     """
     from ..runtime.api import Predictor
-    from ..runtime.detect import build_detector
-    from ..runtime.logs import setup_cli_logging
+    from ..runtime.detect import create_detector
+    from .logs import setup_cli_logging
     from ..runtime.model import FerModel
 
     setup_cli_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
     detector = "none" if args.no_detect else args.detector
     model = FerModel.load(args.model, device=args.device, threads=args.threads)
-    return Predictor(model, detector=build_detector(detector, args.detector_model, fast=stream),
+    return Predictor(model, detector=create_detector(detector, args.detector_model, fast=stream),
                      max_faces=args.max_faces, margin=args.margin,
                      max_pixels=getattr(args, "max_pixels", MAX_PIXELS))

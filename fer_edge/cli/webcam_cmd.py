@@ -11,6 +11,8 @@ from .options import add_detector_options, add_json_option, add_model_options, a
 from .outputs import check_verb_outputs, replaces_help
 from .. import jsonout
 from ..errors import printable
+from .exitcodes import Exit, for_ending, help_line
+from .wording import flag_words
 
 HELP = "live expression recognition on a camera, video file or stream (rtsp/http)"
 
@@ -20,10 +22,8 @@ def register(subparsers: Any) -> None:
         "webcam",
         help=HELP,
         description=HELP + ". Ends on end of file, --max-frames, q/Esc in the window or Ctrl-C; "
-        "outputs are always closed and complete. Exit codes: 0 ended normally, 2 bad command line (an output "
-        "naming the input), 3 video unreadable or an output that cannot be written, 4 model problem, "
-        "5 camera/stream cannot be opened or was lost, or --display without a display, "
-        "6 --plot without matplotlib, 130 interrupted.",
+        "outputs are always closed and complete. "
+        + help_line(Exit.OK, Exit.USAGE, Exit.INPUT, Exit.MODEL, Exit.DEVICE, Exit.DEPENDENCY, Exit.INTERRUPTED),
     )
     p.add_argument("--source", "-s", default="0", metavar="SRC",
                    help="camera index (0, 1, ...), video file or stream URL (rtsp://, http://) (default: 0)")
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if plot_path is not None:
         from ..runtime.timeline import require_matplotlib
 
-        require_matplotlib()  # before the video is processed, not after
+        require_matplotlib("--plot")  # before the video is processed, not after
     display = gui_available() if args.display is None else args.display
     if display and not gui_available():
         raise DeviceError("--display needs a graphical display (DISPLAY is not set); use --no-display with --output")
@@ -121,20 +121,20 @@ def run(args: argparse.Namespace) -> int:
     summary = run_stream(predictor, source, opts)
     plotted = _plot(rows, plot_path, predictor.model.classes, summary.source)
     if args.json:
-        jsonout.dump(summary.to_dict(), sys.stdout, indent=2)
+        jsonout.dump({**summary.to_dict(flag_words), "exit_code": int(for_ending(summary.end))}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         sys.stdout.flush()
     print(f"fer-edge webcam: {summary.line()}", file=sys.stderr)
     if summary.message:
         kind = "error" if summary.end in ("lost", "truncated") else "note"
         print(f"fer-edge: {kind}: {printable(summary.message)}", file=sys.stderr)
-    if summary.warning:
-        print(f"fer-edge: warning: {printable(summary.warning)}", file=sys.stderr)
+    if summary.notice:
+        print(f"fer-edge: warning: {printable(summary.warning_words(flag_words))}", file=sys.stderr)
     for what, path in (("video", summary.output), ("events", summary.jsonl), ("frames CSV", csv_path),
                        ("timeline plot", plotted)):
         if path:
             print(f"fer-edge webcam: {what} written to {printable(str(path))}", file=sys.stderr)
-    return summary.exit_code
+    return for_ending(summary.end)
 
 
 def _plot(rows, path, classes, source: str):

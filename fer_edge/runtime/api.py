@@ -32,9 +32,10 @@ from typing import Iterable, Iterator, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import FerEdgeError
-from .detect import DEFAULT_DETECTOR, Detector, FaceDetections, build_detector, detect_scaled, expand_boxes
+from .boxes import clip_boxes, expand_boxes
+from .detect import DEFAULT_DETECTOR, Detector, FaceDetections, create_detector, detect_scaled
 from .model import FerModel
-from .preprocess import as_bgr_or_gray, clip_boxes, faces_to_batch
+from .preprocess import as_bgr_or_gray, faces_to_batch
 from .results import FaceResult, ImageResult
 from .imagesize import MAX_PIXELS
 from .inputs import ImageInput, is_batch, to_image, to_images
@@ -72,7 +73,7 @@ class Predictor:
         max_pixels: Optional[int] = MAX_PIXELS,
     ):
         self.model = model if isinstance(model, FerModel) else FerModel.load(model, device=device, threads=threads)
-        self.detector: Detector = build_detector(detector, detector_model) if isinstance(detector, str) else detector
+        self.detector: Detector = create_detector(detector, detector_model) if isinstance(detector, str) else detector
         self.max_faces = check_max_faces(max_faces)
         self.margin = check_margin(margin)
         self.align = bool(align)
@@ -205,7 +206,7 @@ class Predictor:
         try:
             img = read_image(path, self.max_pixels)
         except FerEdgeError as exc:
-            return ImageResult(path=str(path), error=str(exc))
+            return ImageResult(path=str(path), error=str(exc), cause=exc)
         try:
             return self.predict_image(img, path=str(path))
         except (ValueError, cv2.error) as exc:  # an image OpenCV decoded but cannot process

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import DeviceError, InputError
 from .quiet import QuietOpenCV
-from .sources import _IMAGE_SEQUENCE, CAMERA, STREAM, VIDEO, SourceSpec, input_file_mode, require_kind
+from .sources import CAMERA, IMAGE_SEQUENCE, STREAM, VIDEO, SourceSpec, input_file_mode, require_kind
 
 log = logging.getLogger("fer_edge")
 
@@ -50,7 +50,7 @@ def open_capture(spec: SourceSpec, timeout_s: float = 10.0):
     require_kind(spec, VIDEO, CAMERA, STREAM)
     if spec.kind == VIDEO:
         p = Path(spec.capture_target)  # type: ignore[arg-type]
-        if not _IMAGE_SEQUENCE.search(p.name):  # what the system says (missing, not permitted), not OpenCV's guess
+        if not IMAGE_SEQUENCE.search(p.name):  # what the system says (missing, not permitted), not OpenCV's guess
             input_file_mode(p, "video", spec.name)
             try:  # may we read it? (non-blocking: a named pipe's open does not wait for a writer)
                 os.close(os.open(p, os.O_RDONLY | os.O_NONBLOCK))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..errors import InputError, ModelError
+from ..remedy import ANY, Remedy
 
 DEFAULT_MODEL = "assets/models/default.onnx"
 SAMPLE_IMAGE = "assets/sample_face.jpg"
@@ -28,9 +29,8 @@ def default_model_path(must_exist: bool = True) -> Path:
     path = _asset(DEFAULT_MODEL)
     if must_exist and not path.is_file():
         raise ModelError(
-            f"the default model is not installed ({path} is missing); this fer-edge build was "
-            "packaged without it: pass --model PATH to an exported .onnx model"
-        )
+            f"the default model is not installed ({path} is missing); this fer-edge build was packaged without it",
+            remedies=[Remedy("model", ANY, "an exported .onnx model")])
     return path
 
 
@@ -50,7 +50,8 @@ def packaged_model_path(name: str) -> Path:
         return default_model_path()
     path = _asset(PACKAGED_MODELS[name])
     if not path.is_file():
-        raise ModelError(f"the packaged model {name!r} is not installed ({path} is missing): pass --model PATH")
+        raise ModelError(f"the packaged model {name!r} is not installed ({path} is missing)",
+                         remedies=[Remedy("model", ANY, "an exported .onnx model")])
     return path
 
 

@@ -11,6 +11,7 @@ import struct
 from typing import Optional
 
 from ..errors import InputError
+from ..remedy import ANY, Remedy
 
 #: Images with more pixels than this are refused unless the caller raises the limit: 100 MP is
 #: above every phone and camera sensor that writes JPEG at full resolution for most users
@@ -52,8 +53,8 @@ def check_pixels(data: bytes, shown: str, max_pixels: Optional[int] = MAX_PIXELS
         return
     w, h = size
     if w * h > max_pixels:
-        raise InputError(f"image {shown} is {w}x{h} ({w * h:,} pixels), over the limit of {max_pixels:,}; "
-                         "raise it with --max-pixels (Python: max_pixels=) if the image is genuine")
+        raise InputError(f"image {shown} is {w}x{h} ({w * h:,} pixels), over the limit of {max_pixels:,}",
+                         remedies=[Remedy("max_pixels", ANY, "a higher limit, if the image is genuine")])
 
 
 def _jpeg_size(data: bytes) -> Optional[tuple[int, int]]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..contract import METADATA_KEY, ModelContract
 from ..errors import ModelError
+from ..remedy import Remedy
 from .providers import CPU, CUDA, TENSORRT, DevicePlan, create_session, describe_providers, log_provider
 
 log = logging.getLogger("fer_edge")
@@ -38,12 +39,14 @@ TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
 TORCH_SUFFIXES = frozenset({".pt", ".pth", ".ckpt", ".tar"})
 
 
-def export_first(checkpoint: Path) -> str:
-    """The advice for a training checkpoint given where an ONNX model is expected: the command to run."""
+def export_first(message: str, checkpoint: Path) -> ModelError:
+    """The error for a training checkpoint given where an ONNX model is expected: the shell command
+    that exports it, then the exported file as the model."""
     import shlex
 
-    return (f"export it first with `fer-edge export --checkpoint {shlex.quote(str(checkpoint))} --out model.onnx` "
-            "(needs the [train] extra), then pass --model model.onnx")
+    return ModelError(f"{message}: export it first with `fer-edge export --checkpoint "
+                      f"{shlex.quote(str(checkpoint))} --out model.onnx` (needs the [train] extra)",
+                      remedies=[Remedy("model", "model.onnx", "the exported file")])
 
 
 def _dim_ok(dim: Any, expected: int) -> bool:
@@ -99,8 +102,7 @@ class FerModel:
             raise ModelError(f"model file not found: {model_path}")
         if model_path.is_dir():
             if (model_path / "best.pt").is_file():  # a training run's folder
-                raise ModelError(f"{model_path} is a training run, not an exported model: "
-                                 f"{export_first(model_path / 'best.pt')}")
+                raise export_first(f"{model_path} is a training run, not an exported model", model_path / "best.pt")
             raise ModelError(f"model path is a directory, not an .onnx file: {model_path}")
         try:
             with open(model_path, "rb") as f:
@@ -110,14 +112,14 @@ class FerModel:
         if not head:
             raise ModelError(f"model file is empty: {model_path}")
         if head.startswith(TORCH_MAGIC):
-            raise ModelError(f"{model_path} is a PyTorch checkpoint, not an exported model: {export_first(model_path)}")
+            raise export_first(f"{model_path} is a PyTorch checkpoint, not an exported model", model_path)
 
         try:
             session, plan = create_session(str(model_path), device=device, threads=threads)
         except ModelError:
             if model_path.suffix.lower() in TORCH_SUFFIXES:  # a checkpoint in a format torch.save no longer writes
-                raise ModelError(f"{model_path} is not an ONNX model (a {model_path.suffix} file is PyTorch's): "
-                                 f"{export_first(model_path)}") from None
+                raise export_first(f"{model_path} is not an ONNX model (a {model_path.suffix} file is PyTorch's)",
+                                   model_path) from None
             raise
         meta = session.get_modelmeta().custom_metadata_map or {}
         if contract is None:

@@ -57,20 +57,6 @@ def as_bgr_or_gray(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def clip_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Clip ``(K, 4)`` x, y, w, h boxes to the image and drop the ones left empty."""
-    b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
-    if b.size == 0:
-        return np.zeros((0, 4), dtype=np.int32)
-    x0 = np.clip(b[:, 0], 0, width)
-    y0 = np.clip(b[:, 1], 0, height)
-    x1 = np.clip(b[:, 0] + b[:, 2], 0, width)
-    y1 = np.clip(b[:, 1] + b[:, 3], 0, height)
-    out = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
-    keep = (out[:, 2] > 0) & (out[:, 3] > 0)
-    return np.ascontiguousarray(out[keep], dtype=np.int32)
-
-
 def preprocess_faces(
     image: np.ndarray,
     boxes: np.ndarray,

@@ -50,6 +50,8 @@ class ImageResult:
     """All faces of one input image, or why it could not be processed.
 
     ``error`` is None on success; an image without faces has ``faces == []`` and no error.
+    ``cause``: the library's error behind ``error``, when there is one (its remedies are worded
+    by the front end: the CLI names its flags).
     """
 
     path: Optional[str]
@@ -57,6 +59,7 @@ class ImageResult:
     height: int = 0
     faces: list[FaceResult] = field(default_factory=list)
     error: Optional[str] = None
+    cause: Optional[Exception] = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:

@@ -43,7 +43,7 @@ IMAGE_EXTENSIONS = frozenset(
 )
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 _GLOB_CHARS = set("*?[")
-_IMAGE_SEQUENCE = re.compile(r"%0?\d*d")  # OpenCV's image-sequence pattern: frames/img_%04d.png
+IMAGE_SEQUENCE = re.compile(r"%0?\d*d")  # OpenCV's image-sequence pattern: frames/img_%04d.png
 
 # SourceSpec.kind
 IMAGES = "images"  # image files (one named file, a folder's or a glob's)
@@ -168,7 +168,7 @@ def resolve_source(source: Union[str, Path, int], default: str = IMAGES) -> Sour
     if _GLOB_CHARS & set(src):
         matches = sorted(m for m in glob.glob(src, recursive=True) if os.path.isfile(m) and is_image_file(m))
         return SourceSpec(IMAGES, typed, tuple(matches), error=None if matches else f"no images match: {src}")
-    if is_video_file(p) or _IMAGE_SEQUENCE.search(p.name) or (default == VIDEO and not is_image_file(p)):
+    if is_video_file(p) or IMAGE_SEQUENCE.search(p.name) or (default == VIDEO and not is_image_file(p)):
         return SourceSpec(VIDEO, typed, (src,))
     return SourceSpec(IMAGES, typed, (), error=f"image not found: {src}")
 
@@ -177,9 +177,21 @@ def resolve_source(source: Union[str, Path, int], default: str = IMAGES) -> Sour
 _WHAT = {IMAGES: "an image source", VIDEO: "a video", CAMERA: "a camera index", STREAM: "a stream URL"}
 
 
+class WrongSourceKind(UsageError):
+    """A source of a kind the caller does not take (an image given to the video loop, a camera given
+    to the image path). ``goes_to``: what takes it, ``"images"`` or ``"streams"``; the message names
+    the Python function, and the CLI names its verb instead (:func:`fer_edge.cli.wording.say`)."""
+
+    FUNCTIONS = {"images": "fer_edge.predict", "streams": "fer_edge.analyze_video"}
+
+    def __init__(self, text: str, what: str, goes_to: str):
+        self.text, self.what, self.goes_to = text, what, goes_to
+        super().__init__(f"{text} is {what}: use {self.FUNCTIONS[goes_to]}")
+
+
 def require_kind(spec: SourceSpec, *kinds: str) -> SourceSpec:
-    """``spec`` when its kind is one of ``kinds``; otherwise one line naming the verb that takes it
-    (:class:`UsageError`, exit 2), or the image source's own error (a missing image: exit 3)."""
+    """``spec`` when its kind is one of ``kinds``; otherwise :class:`WrongSourceKind` (exit 2), or
+    the image source's own error (a missing image: exit 3)."""
     if spec.kind in kinds:
         return spec
     if spec.kind == IMAGES and spec.error is not None:
@@ -188,10 +200,8 @@ def require_kind(spec: SourceSpec, *kinds: str) -> SourceSpec:
         typed = os.path.expanduser(spec.text)
         what = ("a folder of images" if os.path.isdir(typed) else "an image" if os.path.isfile(typed)
                 else "a pattern of image files")
-        raise UsageError(f"{spec.text} is {what}, not a video, camera or stream: use `fer-edge infer {spec.text}` "
-                         "(Python: fer_edge.predict)")
-    raise UsageError(f"{spec.text} is {_WHAT[spec.kind]}: use `fer-edge webcam --source {spec.text}` "
-                     "(Python: fer_edge.analyze_video)")
+        raise WrongSourceKind(spec.text, f"{what}, not a video, camera or stream", "images")
+    raise WrongSourceKind(spec.text, _WHAT[spec.kind], "streams")
 
 
 def infer_inputs(specs: Iterable[SourceSpec]) -> list[Source]:

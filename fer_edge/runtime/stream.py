@@ -33,12 +33,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from ..errors import EXIT_DEVICE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError
+from ..errors import InputError
+from ..remedy import Remedy, words
 from .annotate import draw_faces
+from .detect import describe, finds_faces, no_face_remedies, wants_gray
 from .api import Predictor
 from .capture import (
     END_EOF, END_INTERRUPTED, END_LOST, END_MAX_FRAMES, END_QUIT, END_TRUNCATED, CaptureLike, FrameReader, open_capture,
@@ -49,16 +51,6 @@ from .sinks import VideoSink, check_output_path, write_jsonl
 from .tracking import FaceTracker
 
 log = logging.getLogger("fer_edge")
-
-_EXIT_CODES = {
-    END_EOF: EXIT_OK,
-    END_MAX_FRAMES: EXIT_OK,
-    END_QUIT: EXIT_OK,
-    END_INTERRUPTED: EXIT_INTERRUPTED,
-    END_LOST: EXIT_DEVICE,
-    END_TRUNCATED: EXIT_INPUT,
-}
-
 
 @dataclass
 class StreamOptions:
@@ -94,18 +86,27 @@ class StreamSummary:
     dropped: int = 0  # captured but replaced by a newer frame before processing
     duration_s: float = 0.0
     message: Optional[str] = None
-    warning: Optional[str] = None  # e.g. no face found in any frame: what was tried, what to change
+    notice: Optional[str] = None  # e.g. no face found in any frame, and what was tried
+    remedies: list[Remedy] = field(default_factory=list)  # what to change about it, by setting
     output: Optional[str] = None
     jsonl: Optional[str] = None
     stage_ms: dict[str, float] = field(default_factory=dict)  # mean milliseconds per frame and stage
 
+    def warning_words(self, name_of: Optional[Callable[[Remedy], Optional[str]]] = None) -> Optional[str]:
+        """The notice and its remedies in one line; ``name_of`` words a remedy (the CLI: its flag),
+        by default as the Python API's keyword."""
+        if self.notice is None:
+            return None
+        return f"{self.notice}. Try {words(self.remedies, name_of)}." if self.remedies else self.notice
+
+    @property
+    def warning(self) -> Optional[str]:
+        """:meth:`warning_words` in the Python API's words (``detect_scale=1``)."""
+        return self.warning_words()
+
     @property
     def fps(self) -> float:
         return self.frames / self.duration_s if self.duration_s > 0 else 0.0
-
-    @property
-    def exit_code(self) -> int:
-        return _EXIT_CODES.get(self.end, 1)
 
     def line(self) -> str:
         text = (
@@ -116,11 +117,11 @@ class StreamSummary:
             text += f", {self.dropped} frames dropped to stay live"
         return text
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, name_of: Optional[Callable[[Remedy], Optional[str]]] = None) -> dict[str, Any]:
+        """JSON-ready; ``name_of`` words the warning's remedies (see :meth:`warning_words`)."""
         return {
             "source": self.source,
             "end": self.end,
-            "exit_code": self.exit_code,
             "frames": self.frames,
             "faces": self.faces,
             "frames_with_faces": self.frames_with_faces,
@@ -129,7 +130,7 @@ class StreamSummary:
             "duration_s": round(self.duration_s, 4),
             "fps": round(self.fps, 2),
             "message": self.message,
-            "warning": self.warning,
+            "warning": self.warning_words(name_of),
             "output": self.output,
             "jsonl": self.jsonl,
             "stage_ms": {k: round(v, 3) for k, v in self.stage_ms.items()},
@@ -188,7 +189,7 @@ def run_stream(
     already open capture object (anything with ``read()``, ``release()`` and ``get()``);
     ``live`` then says whether it behaves like a camera.
     Opening failures raise (DeviceError / InputError); everything after the source is
-    open ends in the returned summary, whose ``exit_code`` tells what happened.
+    open ends in the returned summary, whose ``end`` tells how (``message`` says why).
     """
     import cv2
 
@@ -262,7 +263,7 @@ def run_stream(
                 gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
                 if processed % opts.detect_every == 0:
                     # Haar works on gray anyway (converting once serves detection and following)
-                    det_in = gray if getattr(predictor.detector, "name", "") in ("haar", "none") else img
+                    det_in = gray if wants_gray(predictor.detector) else img
                     found = predictor.detect_prepared(det_in, scale=opts.detect_scale)
                     ids, boxes = tracker.update(found.boxes, gray, found.landmarks, found.scores)
                     stage = "detect"
@@ -333,20 +334,16 @@ def run_stream(
                 pass
     summary.stage_ms = _stage_ms(stage_total, summary.frames)
     if summary.end == END_EOF and not summary.frames:
-        summary.warning = "the video has no frames"
-    elif summary.frames and not summary.frames_with_faces and getattr(predictor.detector, "name", "") != "none":
-        from .detect import describe_detector, no_face_advice
-
+        summary.notice = "the video has no frames"
+    elif summary.frames and not summary.frames_with_faces and finds_faces(predictor.detector):
         if summary.frames < opts.min_hits * opts.detect_every:  # too short for a face to be confirmed
-            advice = (f"--min-hits 1: a face is reported once it has been detected {opts.min_hits} times, "
-                      f"and {summary.frames} frame(s) with detection every {opts.detect_every} allow fewer")
+            summary.remedies = [Remedy("min_hits", 1, f"a face is reported once it has been detected {opts.min_hits} "
+                                       f"times, and {summary.frames} frame(s) with detection every "
+                                       f"{opts.detect_every} allow fewer")]
         else:
-            advice = no_face_advice(predictor.detector, opts.detect_scale)
-        summary.warning = (
-            f"no face found in any of the {summary.frames} frames, looked for by "
-            f"{describe_detector(predictor.detector, opts.detect_scale)} every {opts.detect_every} frame(s). "
-            f"Try {advice}."
-        )
+            summary.remedies = no_face_remedies(predictor.detector, opts.detect_scale)
+        summary.notice = (f"no face found in any of the {summary.frames} frames, looked for by "
+                          f"{describe(predictor.detector, opts.detect_scale)} every {opts.detect_every} frame(s)")
     # Containers state their frame count (MP4/AVI exactly, MKV/WebM as an estimate): a file
     # that ends clearly short of it is damaged, which the exit code should say.
     if summary.end == END_EOF and declared_frames > 0 and summary.captured < declared_frames - max(2, declared_frames // 20):
@@ -367,7 +364,7 @@ def _show(window: str, img: np.ndarray) -> Optional[bool]:
         if cv2.getWindowProperty(window, cv2.WND_PROP_VISIBLE) < 1:
             return None
     except cv2.error as exc:
-        log.warning("fer-edge: cannot open a window (%s); continuing without --display", str(exc).strip().splitlines()[-1])
+        log.warning("fer-edge: cannot open a window (%s); continuing without one", str(exc).strip().splitlines()[-1])
         return False
     return True
 

@@ -119,12 +119,13 @@ def to_dataframe(rows: Sequence[FrameFace], classes: Sequence[str] = CLASSES):
     return pd.DataFrame([r.to_dict() for r in rows], columns=columns(classes))
 
 
-def require_matplotlib() -> None:
-    """Fail before a video is processed when the plot asked for cannot be drawn."""
+def require_matplotlib(needed_by: str = "the timeline plot") -> None:
+    """Fail before a video is processed when the plot asked for cannot be drawn; ``needed_by``
+    names what asked for it (the CLI: its flag)."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise MissingDependencyError(f"matplotlib is not installed; --plot needs it: {PLOT_HINT}") from None
+        raise MissingDependencyError(f"matplotlib is not installed; {needed_by} needs it: {PLOT_HINT}") from None
 
 
 def _rgb(label: str) -> tuple[float, float, float]:

@@ -64,16 +64,16 @@ def analyze_video(
     ``csv`` and ``output`` also write the per-frame CSV and the annotated video. Raises the
     errors of ``fer-edge webcam`` (``InputError`` for an unreadable video, ...); a run that
     ends early (a lost camera, a truncated file) returns what it processed, and
-    ``summary.end`` / ``summary.exit_code`` say why.
+    ``summary.end`` / ``summary.message`` say why.
 
     >>> result = fer_edge.analyze_video("clip.mp4")
     >>> df = result.to_pandas()                  # needs pandas
     >>> df.groupby("track_id")["happy"].mean()
     """
     from .api import Predictor
-    from .detect import build_detector
+    from .detect import create_detector
 
-    kwargs = {} if detector is None else {"detector": build_detector(detector, detector_model, fast=True)}
+    kwargs = {} if detector is None else {"detector": create_detector(detector, detector_model, fast=True)}
     predictor = Predictor(model, max_faces=max_faces, device=device, **kwargs)
     return analyze(predictor, source, max_frames=max_frames, detect_every=detect_every, detect_scale=detect_scale,
                    smooth=smooth, csv=csv, output=output)

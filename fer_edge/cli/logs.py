@@ -36,7 +36,7 @@ def setup_cli_logging(verbose: int = 0, quiet: bool = False) -> logging.Logger:
     logger = logging.getLogger("fer_edge")
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO)
     logger.setLevel(level)
-    from . import quiet
+    from ..runtime import quiet
 
     quiet.silence_native_stderr = level > logging.DEBUG  # the CLI owns this process's stderr
     if not any(getattr(h, "name", None) == _HANDLER_NAME for h in logger.handlers):
