@@ -93,6 +93,7 @@ def test_stream_fps(benchmark, describe: Callable, bench_settings: BenchSettings
     from fer_edge.cli.options import build_predictor
     from fer_edge.runtime.api import Predictor
     from fer_edge.runtime.detect import create_detector
+    from fer_edge.runtime.pipeline import LIVE
     from fer_edge.runtime.stream import StreamOptions, run_stream
 
     video, frames = face_video
@@ -102,7 +103,9 @@ def test_stream_fps(benchmark, describe: Callable, bench_settings: BenchSettings
     args = build_parser().parse_args(["webcam", "--source", str(video), "--model", str(model_path), "--no-display", "-q",
                                       *extra])
     predictor = build_predictor(args, stream=True)
-    opts = StreamOptions(detect_every=args.detect_every, detect_scale=args.detect_scale, smooth=args.smooth,
+    # the clip stands for a camera: the live settings (half-scale detection), not a video file's
+    opts = StreamOptions(detect_every=args.detect_every, detect_scale=args.detect_scale or LIVE.detect_scale,
+                         smooth=args.smooth,
                          alpha=args.smooth_alpha, frame_policy=args.frame_policy, display=False)
     processed, note = frames, ""
     if case == "naive":

@@ -95,13 +95,16 @@ def test_a_stream_without_any_face_warns(tmp_path):
     for _ in range(20):
         w.write(bg)
     w.release()
-    r = _cli("webcam", "--source", str(path), "--no-display", "--json")
+    r = _cli("webcam", "--source", str(path), "--no-display", "--json", "--detect-scale", "0.5")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["frames"] == 20 and summary["frames_with_faces"] == 0
     assert "no face found in any of the 20 frames" in summary["warning"]
     assert "--detect-scale 1" in summary["warning"]  # what to change
     assert "fer-edge: warning: no face found" in r.stderr
+    # a video file is detected at full scale by default: then the scale is not what to change
+    full = json.loads(_cli("webcam", "--source", str(path), "--no-display", "--json").stdout)
+    assert "no face found in any of the 20 frames" in full["warning"] and "--detect-scale" not in full["warning"]
 
 
 @pytest.mark.slow
@@ -109,14 +112,16 @@ def test_webcam_defaults_keep_a_40px_tilting_face_in_95_percent_of_frames(tmp_pa
     """The smallest face the runtime promises to find, all the time: 40 px in 640x480, moving, tilting +-20 degrees."""
     from fer_edge.cli import build_parser
     from fer_edge.cli.options import build_predictor
+    from fer_edge.runtime.pipeline import LIVE
     from fer_edge.runtime.stream import StreamOptions, run_stream
 
     path = tmp_path / "small.mp4"
     truths = make_wild_clip(path, sample_bgr, frames=120, sides=(40, 40), max_angle=20)
     args = build_parser().parse_args(["webcam", "--source", str(path), "--no-display", "-q"])
     events = tmp_path / "events.jsonl"
-    opts = StreamOptions(detect_every=args.detect_every, detect_scale=args.detect_scale, min_hits=args.min_hits,
-                         jsonl=events)
+    # the clip stands for a camera: the live settings (half-scale detection), not a file's
+    opts = StreamOptions(detect_every=args.detect_every, detect_scale=args.detect_scale or LIVE.detect_scale,
+                         min_hits=args.min_hits, jsonl=events)
     summary = run_stream(build_predictor(args, stream=True), str(path), opts)
     assert summary.frames == 120 and summary.warning is None
     lines = [json.loads(x) for x in events.read_text().splitlines()]

@@ -94,7 +94,8 @@ def test_fresh_folder_gets_every_image_under_its_own_name(photos, tmp_path, samp
     before = _snapshot(photos)
     assert main(["infer", str(photos), "--save-annotated", str(out), "-q"]) == EXIT_OK
     assert _snapshot(photos) == before
-    assert sorted(p.name for p in out.iterdir()) == ["a-2.jpg", "a.jpg", "b.png"]
+    # the folder's layout is kept: photos/sub/a.jpg is drawn into annotated/sub/a.jpg
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == ["a.jpg", "b.png", "sub/a.jpg"]
     ann = cv2.imread(str(out / "a.jpg"))
     assert ann.shape == sample_bgr.shape
     assert np.abs(ann.astype(int) - sample_bgr.astype(int)).max() > 100, "no box drawn on the sample face"

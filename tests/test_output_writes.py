@@ -92,19 +92,19 @@ def test_write_new_file_cleans_up_on_failure(tmp_path, monkeypatch):
 
 def test_a_file_that_appears_mid_run_is_skipped_with_a_warning_and_the_batch_goes_on(tmp_path, sample_image, monkeypatch, capsys):  # noqa: F811,E501
     from fer_edge.cli import main
-    import fer_edge.cli.infer_cmd as infer_cmd
+    import fer_edge.cli.outputs as outputs
 
     for name in ("a", "b", "c"):
         shutil.copyfile(sample_image, tmp_path / f"{name}.jpg")
     out = tmp_path / "ann"
-    real = infer_cmd._save_annotated
+    real = outputs.write_new_file
 
-    def racing(path, res, target, overwrite, image=None):
-        if target.name == "b.jpg":
-            target.write_bytes(b"another run's file")
-        return real(path, res, target, overwrite, image)
+    def racing(target, data, overwrite=False):
+        if Path(target).name == "b.jpg":
+            Path(target).write_bytes(b"another run's file")
+        return real(target, data, overwrite)
 
-    monkeypatch.setattr(infer_cmd, "_save_annotated", racing)
+    monkeypatch.setattr(outputs, "write_new_file", racing)
     code = main(["infer", "-q", *(str(tmp_path / f"{n}.jpg") for n in "abc"), "--save-annotated", str(out)])
     err = capsys.readouterr().err
     assert code == 0, err
@@ -116,18 +116,18 @@ def test_a_file_that_appears_mid_run_is_skipped_with_a_warning_and_the_batch_goe
 def test_ctrl_c_during_infer_json_still_prints_what_was_done(tmp_path, sample_image, monkeypatch, capsys):  # noqa: F811
     from fer_edge.cli import main
     from fer_edge.cli.exitcodes import EXIT_INTERRUPTED
-    from fer_edge.runtime.api import Predictor
+    import fer_edge.runtime.sources as sources
 
     for name in ("a", "b", "c"):
         shutil.copyfile(sample_image, tmp_path / f"{name}.jpg")
-    real = Predictor.process_path
+    real = sources.read_image
 
-    def interrupted_at_c(self, path):
+    def interrupted_at_c(path, *a, **k):
         if str(path).endswith("c.jpg"):
             raise KeyboardInterrupt
-        return real(self, path)
+        return real(path, *a, **k)
 
-    monkeypatch.setattr(Predictor, "process_path", interrupted_at_c)
+    monkeypatch.setattr(sources, "read_image", interrupted_at_c)
     code = main(["infer", "-q", "--json", *(str(tmp_path / f"{n}.jpg") for n in "abc")])
     captured = capsys.readouterr()
     assert code == EXIT_INTERRUPTED

@@ -126,10 +126,14 @@ def test_require_kind_names_what_takes_the_source(tree):
 def test_infer_inputs_keep_order_and_drop_duplicates(tree):
     a, b = str(tree / "photos" / "a.jpg"), str(tree / "photos" / "sub" / "b.png")
     specs = [resolve_source(s) for s in (a, str(tree / "clip.mp4"), str(tree / "photos"), str(tree / "nope.jpg"))]
+    # relative: where the input sits in what was named (what --save-annotated mirrors)
     assert infer_inputs(specs) == [
-        Source(a), Source(str(tree / "clip.mp4"), kind="video"), Source(b),
-        Source(str(tree / "nope.jpg"), f"image not found: {tree / 'nope.jpg'}"),
+        Source(a, relative="a.jpg"), Source(str(tree / "clip.mp4"), kind="video", relative="clip.mp4"),
+        Source(b, relative=os.path.join("sub", "b.png")),
+        Source(str(tree / "nope.jpg"), f"image not found: {tree / 'nope.jpg'}", relative="nope.jpg"),
     ]
+    globbed = infer_inputs([resolve_source(str(tree / "photos" / "**" / "*.png"))])
+    assert [s.relative for s in globbed] == [os.path.join("sub", "b.png")]
     with pytest.raises(ValueError, match="camera"):
         infer_inputs([resolve_source("0")])
 

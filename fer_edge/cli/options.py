@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from .argtypes import detector_name, margin, max_faces, onnx_device, positive_int, thread_count
+from .argtypes import detector_name, float_range, margin, max_faces, onnx_device, positive_int, thread_count
 from ..runtime.imagesize import MAX_PIXELS
 
 
@@ -47,6 +47,16 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
                    "aligned YuNet crops are framed like FER2013 and ignore it)")
 
 
+def add_detect_scale_option(p, default_help: str) -> None:
+    """--detect-scale F: the detector runs on the frame resized by F (None: the source's default)."""
+    from ..runtime.pipeline import DETECT_SCALE_RANGE
+
+    lo, hi = DETECT_SCALE_RANGE
+    p.add_argument("--detect-scale", type=float_range(lo, hi), default=None, metavar="F",
+                   help=f"run the face detector on the frame resized by F, in [{lo:g}, {hi:g}]: smaller is faster and "
+                   f"misses small faces ({default_help})")
+
+
 def add_json_option(p: argparse.ArgumentParser, what: str = "one JSON document") -> None:
     """--json: ``what`` goes to stdout as JSON (logs and progress stay on stderr)."""
     p.add_argument("--json", action="store_true", help=f"print {what} on stdout")
@@ -71,7 +81,7 @@ def add_verbosity_options(p: argparse.ArgumentParser) -> None:
 def build_predictor(args: argparse.Namespace, stream: bool = False):
     """A Predictor from the model and detector options (the model is loaded and validated here).
 
-    ``stream`` picks the detector settings tuned for speed (see ``create_detector(fast=True)``).
+    ``stream`` picks the detector settings tuned for speed, for a live source (see ``create_detector(fast=True)``).
     """
     from ..runtime.api import Predictor
     from ..runtime.detect import create_detector

@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from .argtypes import file_with_suffix, float_range, positive_int
-from .options import add_detector_options, add_json_option, add_model_options, add_verbosity_options, build_predictor
+from .options import (
+    add_detect_scale_option, add_detector_options, add_json_option, add_model_options, add_verbosity_options,
+    build_predictor,
+)
+from ..runtime.pipeline import LIVE, VIDEO_FILE
 from .outputs import check_verb_outputs, replaces_help
 from .. import jsonout
 from ..errors import printable
@@ -47,17 +51,20 @@ def register(subparsers: Any) -> None:
                    help=replaces_help("draw each tracked face's expression probabilities over time into this PNG at "
                                       "the end (needs matplotlib)"))
     s.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N processed frames")
-    s.add_argument("--detect-every", type=positive_int, default=2, metavar="N",
-                   help="run the face detector every N frames and follow the faces in between (default 2)")
-    s.add_argument("--detect-scale", type=float_range(0.05, 1.0), default=0.5, metavar="F",
-                   help="run the face detector on the frame scaled by F (default 0.5)")
-    s.add_argument("--min-hits", type=positive_int, default=2, metavar="N",
-                   help="report a new face once N detection rounds have found it (default 2: hides one-off "
-                   "false detections; 1 = at once)")
+    s.add_argument("--detect-every", type=positive_int, default=LIVE.detect_every, metavar="N",
+                   help=f"run the face detector every N frames and follow the faces in between (default "
+                   f"{LIVE.detect_every})")
+    add_detect_scale_option(s, f"default: {VIDEO_FILE.detect_scale:g} for a video file, {LIVE.detect_scale:g} "
+                            "for a camera or stream")
+    s.add_argument("--min-hits", type=positive_int, default=LIVE.min_hits, metavar="N",
+                   help=f"report a new face once N detection rounds have found it (default {LIVE.min_hits}: hides "
+                   "one-off false detections; 1 = at once)")
     s.add_argument("--no-smooth", dest="smooth", action="store_false",
                    help="no temporal smoothing of the probabilities (labels may flicker)")
-    s.add_argument("--smooth-alpha", type=float_range(0.0, 1.0, low_open=True), default=0.35, metavar="A",
-                   help="weight of the newest frame in the moving average (default 0.35; 1 = no smoothing)")
+    s.add_argument("--smooth-alpha", type=float_range(0.0, 1.0, low_open=True), default=LIVE.alpha, metavar="A",
+                   help=f"weight of the newest frame in the moving average (default {LIVE.alpha:g}; 1 = no smoothing)")
+    s.add_argument("--no-fps", dest="draw_fps", action="store_false",
+                   help="do not draw the frame rate into the window and the --output video")
     s.add_argument("--frame-policy", choices=("auto", "latest", "all"), default="auto",
                    help="latest: always process the newest frame and drop the others (live); all: every frame in "
                    "order (complete outputs); auto: all for video files, latest for cameras and streams")
@@ -98,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if display and not gui_available():
         raise DeviceError("--display needs a graphical display (DISPLAY is not set); use --no-display with --output")
 
-    predictor = build_predictor(args, stream=True)
+    predictor = build_predictor(args, stream=source.live)
     opts = StreamOptions(
         detect_every=args.detect_every,
         detect_scale=args.detect_scale,
@@ -110,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         output=output,
         jsonl=jsonl,
         frame_policy=args.frame_policy,
+        draw_fps=args.draw_fps,
     )
     from ..runtime.timeline import CsvSink, FrameRows
 
@@ -118,7 +126,11 @@ def run(args: argparse.Namespace) -> int:
         opts.frame_sinks.append(rows)
     if csv_path is not None:
         opts.frame_sinks.append(CsvSink(csv_path, predictor.model.classes))
-    summary = run_stream(predictor, source, opts)
+    try:
+        summary = run_stream(predictor, source, opts)
+    finally:
+        for sink in opts.frame_sinks:
+            sink.close()
     plotted = _plot(rows, plot_path, predictor.model.classes, summary.source)
     if args.json:
         jsonout.dump({**summary.to_dict(flag_words), "exit_code": int(for_ending(summary.end))}, sys.stdout, indent=2)

@@ -12,25 +12,20 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Protocol
 
 import numpy as np
 
 from ..errors import DeviceError, InputError
+from .frames import (  # noqa: F401  (the endings are read from here too)
+    END_EOF, END_INTERRUPTED, END_LOST, END_MAX_FRAMES, END_QUIT, END_TRUNCATED, Frame,
+)
 from .quiet import QuietOpenCV
 from .sources import CAMERA, IMAGE_SEQUENCE, STREAM, VIDEO, SourceSpec, input_file_mode, require_kind
 
 log = logging.getLogger("fer_edge")
 
-# How a capture ended (StreamSummary.ended; the loop maps each to an exit code).
-END_EOF = "eof"  # a video file ended
-END_MAX_FRAMES = "max_frames"
-END_QUIT = "quit"  # q / Esc in the display window
-END_INTERRUPTED = "interrupted"  # Ctrl-C / SIGINT / SIGTERM
-END_LOST = "lost"  # a camera or stream stopped delivering frames
-END_TRUNCATED = "truncated"  # a video file ended well before the frame count it declares
 
 
 class CaptureLike(Protocol):
@@ -154,13 +149,6 @@ def open_video_file(path: str):
 
 
 # ---------------------------------------------------------------------------- capture thread
-@dataclass
-class Frame:
-    index: int  # 0-based index among captured frames
-    time_s: float  # media time for files, seconds since start for live sources
-    image: np.ndarray
-
-
 class FrameReader:
     """Reads frames on a daemon thread; ``get()`` hands them to the processing loop.
 

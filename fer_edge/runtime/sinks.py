@@ -1,8 +1,11 @@
-"""Where the webcam loop's results go: the annotated video and the JSONL events.
+"""Sinks of the pipeline (:mod:`.pipeline`): the annotated video and the JSONL events.
 
-(The per-frame CSV and the timeline plot are in :mod:`.timeline`, beside the rows they share
-with the Python API.) Outputs are checked before a camera is opened (:func:`check_output_path`),
-so a run never ends on its first frame because a file cannot be written.
+Every sink takes each frame's :class:`~.pipeline.FrameResult` in ``add(result)`` and finishes its
+file in ``close()``. (The per-frame CSV and rows, and the timeline plot, are in :mod:`.timeline`,
+beside the rows they share with the Python API; the table, the JSON document and the annotated
+images of ``fer-edge infer`` in :mod:`fer_edge.cli.sinks`.) Outputs are checked before a camera
+is opened (:func:`check_output_path`), so a run never ends on its first frame because a file
+cannot be written.
 """
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from typing import Optional
 import numpy as np
 
 from ..errors import InputError
-from .capture import Frame
 from .. import jsonout
 
 
@@ -28,7 +30,7 @@ class VideoSink:
     replaces a symbolic link planted at ``path`` as a link, never writing through it.
     """
 
-    def __init__(self, path: Path, fps: float, replace: bool = True):
+    def __init__(self, path: Path, fps: float, replace: bool = True, draw: bool = True):
         from ..errors import printable
         from .capture import opencv_can_take
 
@@ -38,9 +40,15 @@ class VideoSink:
                              "which OpenCV's video writer cannot take; choose another name")
         self.fps = fps
         self.replace = replace
+        self.draw = draw  # boxes and labels drawn (False: the frames as they came)
         self.frames = 0
         self._writer = None
         self._tmp: Optional[Path] = None
+
+    def add(self, result) -> None:
+        """Sink protocol: the frame (annotated, unless ``draw`` is off) as the next video frame."""
+        if result.image is not None:
+            self.write(result.annotated() if self.draw else result.image)
 
     def write(self, img: np.ndarray) -> None:
         import cv2
@@ -134,10 +142,37 @@ def check_output_path(path: Optional[Path], what: str) -> None:
         raise InputError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
 
 
-def write_jsonl(f, frame: Frame, faces: list) -> None:
-    """One JSON line per frame (``--jsonl``), flushed so a killed run keeps what it processed."""
-    if f is None:
-        return
-    rec = {"frame": frame.index, "time": round(frame.time_s, 4), "faces": [x.to_dict() for x in faces]}
-    f.write(jsonout.dumps(rec) + "\n")
-    f.flush()  # a crash or kill -9 still leaves every processed frame on disk
+class JsonlSink:
+    """One JSON line per frame, flushed so a killed run keeps what it processed.
+
+    A line is ``{"frame", "time", "faces"}``; with ``paths`` (a run over several files: ``fer-edge
+    infer``) it starts with ``"path"``, and a file that could not be read is a line with ``"error"``.
+    """
+
+    def __init__(self, path: Path, paths: bool = False, top_k: Optional[int] = None):
+        self.path = Path(path)
+        self.paths = paths
+        self.top_k = top_k
+        try:
+            self._f = open(self.path, "w", encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write JSONL {self.path}: {exc.strerror or exc}") from exc
+
+    def add(self, result) -> None:
+        frame = result.frame
+        rec: dict = {"path": frame.path} if self.paths else {}
+        rec.update({"frame": frame.index, "time": round(frame.time_s, 4),
+                    "faces": [x.to_dict(self.top_k) for x in result.faces]})
+        if frame.error is not None:
+            rec["error"] = frame.error
+        try:
+            self._f.write(jsonout.dumps(rec) + "\n")
+            self._f.flush()  # a crash or kill -9 still leaves every processed frame on disk
+        except OSError as exc:  # a full disk
+            raise InputError(f"cannot write JSONL {self.path}: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        try:
+            self._f.close()
+        except OSError as exc:
+            raise InputError(f"cannot write JSONL {self.path}: {exc.strerror or exc}") from None

@@ -98,6 +98,9 @@ class Source:
     path: str
     error: Optional[str] = None
     kind: str = "image"
+    #: The path inside the folder (or under the glob's fixed folder) it was found in, or its file
+    #: name when it was named itself: what a derived output mirrors (``DIR/sub/b.png``).
+    relative: Optional[str] = None
 
 
 def is_image_file(path: Union[str, Path]) -> bool:
@@ -210,11 +213,12 @@ def infer_inputs(specs: Iterable[SourceSpec]) -> list[Source]:
     out: list[Source] = []
     seen: set[str] = set()
 
-    def add(path: str, error: Optional[str] = None, kind: str = "image") -> None:
+    def add(path: str, error: Optional[str] = None, kind: str = "image", root: Optional[str] = None) -> None:
         key = os.path.normpath(os.path.abspath(path)) if error is None else f"{path}\0{error}"
         if key not in seen:
             seen.add(key)
-            out.append(Source(path, error, kind))
+            relative = os.path.relpath(path, root) if root is not None else os.path.basename(path)
+            out.append(Source(path, error, kind, relative))
 
     for spec in specs:
         if spec.kind == VIDEO:
@@ -222,11 +226,28 @@ def infer_inputs(specs: Iterable[SourceSpec]) -> list[Source]:
         elif spec.kind == IMAGES:
             if spec.error is not None:
                 add(spec.text, spec.error)
+            root = _root_of(spec)
             for f in spec.paths:
-                add(f)
+                add(f, root=root)
         else:
             raise ValueError(f"infer takes images and videos, not {_WHAT[spec.kind]} ({spec.text})")
     return out
+
+
+def _root_of(spec: SourceSpec) -> Optional[str]:
+    """The folder an image source searched (a folder, or a glob's fixed leading folders); None for
+    a file named itself."""
+    typed = os.path.expanduser(spec.text)
+    if os.path.isdir(typed):
+        return typed
+    if _GLOB_CHARS & set(typed):
+        fixed = []
+        for part in Path(typed).parts:
+            if _GLOB_CHARS & set(part):
+                break
+            fixed.append(part)
+        return str(Path(*fixed)) if fixed else "."
+    return None
 
 
 def read_image(path: Union[str, Path], max_pixels: Optional[int] = MAX_PIXELS) -> np.ndarray:

@@ -60,8 +60,9 @@ class FrameRows:
     def __init__(self) -> None:
         self.rows: list[FrameFace] = []
 
-    def add(self, frame: int, time_s: float, faces: Sequence[FaceResult]) -> None:
-        self.rows.extend(FrameFace.of(frame, time_s, f) for f in faces)
+    def add(self, result) -> None:
+        """Sink protocol (a :class:`~.pipeline.FrameResult`)."""
+        self.rows.extend(FrameFace.of(result.frame.index, result.frame.time_s, f) for f in result.faces)
 
     def close(self) -> None:
         pass
@@ -74,9 +75,10 @@ class CsvSink:
     face writes no row (the frame index jumps), as in ``fer``'s output.
     """
 
-    def __init__(self, path: Union[str, Path], classes: Sequence[str] = CLASSES):
+    def __init__(self, path: Union[str, Path], classes: Sequence[str] = CLASSES, paths: bool = False):
         self.path = Path(path)
         self.classes = list(classes)
+        self.paths = paths  # a first "path" column (a run over several files: fer-edge infer)
         self.rows = 0
         self._f = None  # opened with the first frame: a source that never opens leaves no empty CSV
         self._w: Optional[csv.DictWriter] = None
@@ -87,23 +89,37 @@ class CsvSink:
                 self._f = open(self.path, "w", newline="", encoding="utf-8")
             except OSError as exc:
                 raise InputError(f"cannot write CSV {self.path}: {exc.strerror or exc}") from None
-            self._w = csv.DictWriter(self._f, fieldnames=columns(self.classes), extrasaction="ignore")
+            fields = (["path"] if self.paths else []) + columns(self.classes)
+            self._w = csv.DictWriter(self._f, fieldnames=fields, extrasaction="ignore")
             self._w.writeheader()
         return self._w
 
-    def add(self, frame: int, time_s: float, faces: Sequence[FaceResult]) -> None:
+    def add(self, result) -> None:
+        """Sink protocol (a :class:`~.pipeline.FrameResult`): a row per face, flushed."""
         w = self._open()
+        frame = result.frame
         try:
-            for f in faces:
-                w.writerow(FrameFace.of(frame, time_s, f).to_dict())
+            for f in result.faces:
+                row = FrameFace.of(frame.index, frame.time_s, f).to_dict()
+                if self.paths:
+                    row["path"] = frame.path
+                    if frame.still:
+                        row.update(frame="", time="")  # an image file has no frame index or time
+                w.writerow(row)
                 self.rows += 1
             self._f.flush()
         except OSError as exc:  # a full disk
             raise InputError(f"cannot write CSV {self.path}: {exc.strerror or exc}") from None
 
-    def close(self) -> None:
-        """Close the file; a run that processed frames without any face still leaves the header."""
+    def open(self, source=None) -> None:
+        """Sink protocol: the source is open; the file is created with its header (so a run that
+        processed frames without any face still leaves the header, and a source that never opened
+        leaves no file)."""
         self._open()
+
+    def close(self) -> None:
+        if self._f is None:
+            return
         try:
             self._f.close()
         except OSError as exc:

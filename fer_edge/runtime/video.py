@@ -50,9 +50,9 @@ def analyze_video(
     max_faces: Optional[int] = None,
     device: str = "auto",
     max_frames: Optional[int] = None,
-    detect_every: int = 2,
-    detect_scale: float = 0.5,
-    smooth: bool = True,
+    detect_every: Optional[int] = None,
+    detect_scale: Optional[float] = None,
+    smooth: Optional[bool] = None,
     csv: Optional[Union[str, Path]] = None,
     output: Optional[Union[str, Path]] = None,
 ) -> VideoAnalysis:
@@ -61,7 +61,10 @@ def analyze_video(
 
     ``model`` is a path, a :class:`~.model.FerModel`, ``"default"`` or None (the packaged
     model); ``detector`` a detector name as for :class:`~.api.Predictor` (None: its default).
-    ``csv`` and ``output`` also write the per-frame CSV and the annotated video. Raises the
+    ``csv`` and ``output`` also write the per-frame CSV and the annotated video. The stage
+    settings left None take the source's defaults: a video file is detected at full scale every 2nd
+    frame (:data:`.pipeline.VIDEO_FILE`), a camera or stream at half scale with the detector's fast
+    settings (:data:`.pipeline.LIVE`). Raises the
     errors of ``fer-edge webcam`` (``InputError`` for an unreadable video, ...); a run that
     ends early (a lost camera, a truncated file) returns what it processed, and
     ``summary.end`` / ``summary.message`` say why.
@@ -72,10 +75,12 @@ def analyze_video(
     """
     from .api import Predictor
     from .detect import create_detector
+    from .sources import VIDEO, resolve_source
 
-    kwargs = {} if detector is None else {"detector": create_detector(detector, detector_model, fast=True)}
+    spec = source if isinstance(source, SourceSpec) else resolve_source(source, default=VIDEO)
+    kwargs = {} if detector is None else {"detector": create_detector(detector, detector_model, fast=spec.live)}
     predictor = Predictor(model, max_faces=max_faces, device=device, **kwargs)
-    return analyze(predictor, source, max_frames=max_frames, detect_every=detect_every, detect_scale=detect_scale,
+    return analyze(predictor, spec, max_frames=max_frames, detect_every=detect_every, detect_scale=detect_scale,
                    smooth=smooth, csv=csv, output=output)
 
 
@@ -84,18 +89,20 @@ def analyze(
     source: Union[str, Path, int, SourceSpec],
     *,
     max_frames: Optional[int] = None,
-    detect_every: int = 2,
-    detect_scale: float = 0.5,
-    smooth: bool = True,
+    detect_every: Optional[int] = None,
+    detect_scale: Optional[float] = None,
+    smooth: Optional[bool] = None,
     csv: Optional[Union[str, Path]] = None,
     output: Optional[Union[str, Path]] = None,
     frame_sinks: Sequence = (),
     output_replace: bool = True,
+    draw_fps: bool = False,
 ) -> VideoAnalysis:
     """:func:`analyze_video` with a :class:`~.api.Predictor` already built (``fer-edge infer``
-    on a video shares the one it uses for images). ``frame_sinks``: more per-frame consumers
-    (``add(frame_index, time_s, faces)`` / ``close()``, see :class:`~.stream.StreamOptions`);
-    ``output_replace=False``: a file named ``output`` that appears during the run is kept."""
+    on a video shares the one it uses for images). ``frame_sinks``: more sinks (``add(result)`` /
+    ``close()``, see :class:`~.stream.StreamOptions`); ``output_replace=False``: a file named
+    ``output`` that appears during the run is kept; ``draw_fps``: the processing frame rate drawn
+    into ``output`` (off: it says nothing about an offline file)."""
     from ..samefile import refuse_overwriting_inputs
 
     src = source.paths[0] if isinstance(source, SourceSpec) and source.paths else source
@@ -104,8 +111,13 @@ def analyze(
     rows = FrameRows()
     opts = StreamOptions(detect_every=detect_every, detect_scale=detect_scale, smooth=smooth, max_frames=max_frames,
                          output=Path(output) if output else None, output_replace=output_replace,
-                         frame_sinks=[rows, *frame_sinks])
-    if csv:
-        opts.frame_sinks.append(CsvSink(Path(csv), classes))
-    summary = run_stream(predictor, source, opts)
+                         frame_sinks=[rows, *frame_sinks], draw_fps=draw_fps)
+    table = CsvSink(Path(csv), classes) if csv else None
+    if table is not None:
+        opts.frame_sinks.append(table)
+    try:
+        summary = run_stream(predictor, source, opts)
+    finally:
+        if table is not None:
+            table.close()
     return VideoAnalysis(rows=rows.rows, summary=summary, classes=classes)
