@@ -24,6 +24,8 @@ _LAZY = {
     "Predictor": "fer_edge.runtime.api",
     "FerModel": "fer_edge.runtime.model",
     "FaceResult": "fer_edge.runtime.results",
+    "analyze_images": "fer_edge.runtime.images",
+    "ImageAnalysis": "fer_edge.runtime.images",
     "analyze_video": "fer_edge.runtime.video",
     "VideoAnalysis": "fer_edge.runtime.video",
     "FrameFace": "fer_edge.runtime.timeline",

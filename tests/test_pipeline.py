@@ -143,3 +143,24 @@ def test_the_frame_rate_is_drawn_only_where_asked(tmp_path, sample_bgr):  # noqa
         outs[draw_fps] = frames[-1]
     corner = (slice(0, 30), slice(0, 120))  # where the FPS text goes
     assert np.abs(outs[True][corner].astype(int) - outs[False][corner].astype(int)).max() > 60
+
+
+def test_analyze_images_gives_a_table_of_a_folder(tmp_path, sample_image):  # noqa: F811
+    import fer_edge
+
+    pd = pytest.importorskip("pandas")
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    shutil.copyfile(sample_image, photos / "a.jpg")
+    shutil.copyfile(sample_image, photos / "sub" / "b.jpg")
+    (photos / "c.png").write_bytes(b"not a png")
+    out = tmp_path / "faces.csv"
+    result = fer_edge.analyze_images(photos, csv=out)
+    assert [r.ok for r in result.results] == [True, False, True] and len(result.failed) == 1
+    df = result.to_pandas()
+    assert isinstance(df, pd.DataFrame) and list(df["path"]) == [str(photos / "a.jpg"), str(photos / "sub" / "b.jpg")]
+    assert list(df.columns) == ["path", "face", "x", "y", "w", "h", "label", "score", *CLASSES]
+    assert (df["label"] == "happy").all() and np.allclose(df[list(CLASSES)].sum(axis=1), 1, atol=1e-4)
+    assert [r["path"] for r in csv.DictReader(out.open())] == list(df["path"])
+    (missing,) = fer_edge.analyze_images(tmp_path / "nothing.jpg").results  # a result, as in infer
+    assert not missing.ok and missing.error == f"image not found: {tmp_path / 'nothing.jpg'}"

@@ -33,9 +33,9 @@ def add_device_option(p, help: str = "auto (CUDA if onnxruntime-gpu works, else 
 def add_detector_options(p: argparse.ArgumentParser) -> None:
     """--detector, --detector-model, --no-detect, --max-faces, --margin (how faces are found)."""
     g = p.add_argument_group("face detection")
-    g.add_argument("--detector", default="yunet", metavar="NAME", type=detector_name,
-                   help="yunet (default: the YuNet model shipped with fer-edge; faces are aligned), "
-                   "haar (OpenCV's frontal-face Haar cascade; haar:alt, haar:alt2: its two other cascades), none")
+    from ..runtime.detect import DEFAULT_DETECTOR, describe_choices
+
+    g.add_argument("--detector", default=DEFAULT_DETECTOR, metavar="NAME", type=detector_name, help=describe_choices())
     g.add_argument("--detector-model", metavar="PATH", default=None,
                    help="another detector model file: a YuNet .onnx for --detector yunet, a cascade .xml for haar")
     g.add_argument("--no-detect", action="store_true",

@@ -1,7 +1,7 @@
 """Face detectors, by name: where are the faces, as ``(K, 4)`` int32 ``x, y, w, h`` boxes, largest first.
 
 One module per detector (:mod:`.yunet`, :mod:`.haar`, :mod:`.none`), each a self-describing
-class: its ``name`` and ``variants``, the input it wants (``wants_gray``), whether it can miss
+class: its ``name``, ``summary`` (for ``--help``) and ``variants``, the input it wants (``wants_gray``), whether it can miss
 a face at all (``finds_faces``), ``describe(scale)`` (what it looks for, in words) and
 ``remedies(scale)`` (what to change when it found nothing), and ``create(variant, model, fast)``.
 :data:`DETECTORS` is the registry: a new detector is one module and one line there.
@@ -44,6 +44,12 @@ def detector_names() -> list[str]:
         out.append(name)
         out += [f"{name}:{v}" for v in cls.variants if v != "default"]
     return out
+
+
+def describe_choices() -> str:
+    """Every detector with its summary, the default marked (``--detector``'s help)."""
+    return ", ".join(f"{name} ({'default: ' if name == DEFAULT_DETECTOR else ''}{cls.summary})"
+                     for name, cls in DETECTORS.items())
 
 
 def check_detector_name(name: str) -> str:

@@ -38,6 +38,7 @@ class HaarDetector:
     """
 
     name = "haar"
+    summary = "OpenCV's frontal-face Haar cascade; haar:alt, haar:alt2: its two other cascades"
     variants = tuple(HAAR_CASCADES)  # haar:alt, haar:alt2
     clips_boxes = True  # detect() / detect_faces() give boxes inside the image
     wants_gray = True  # it runs on gray: the stream loop hands it the gray frame it has anyway

@@ -13,6 +13,7 @@ class NoDetector:
     """Each image is already a face crop: one box covering the whole image."""
 
     name = "none"
+    summary = "no detection: each image is one face"
     variants: tuple[str, ...] = ()
     clips_boxes = True  # detect() / detect_faces() give boxes inside the image
     wants_gray = True  # it looks at nothing: the cheapest input

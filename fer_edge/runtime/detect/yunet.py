@@ -57,6 +57,7 @@ class YuNetDetector:
     """
 
     name = "yunet"
+    summary = "the YuNet model shipped with fer-edge; faces are aligned"
     variants: tuple[str, ...] = ()
     clips_boxes = True  # detect() / detect_faces() give boxes inside the image
     wants_gray = False  # its network reads colour
