@@ -25,7 +25,7 @@ from typing import Iterable, Mapping, Optional, Sequence, Union
 
 from ..errors import UsageError
 from ..atomic import cannot_write
-from ..samefile import same_file
+from ..samefile import InputIndex, first_clash
 
 PathLike = Union[str, Path]
 
@@ -38,62 +38,19 @@ def replaces_help(text: str) -> str:
     return text + REPLACES
 
 
-class _InputIndex:
-    """The inputs by resolved path and by inode, built once: finding whether a path is one of
-    them is then a lookup, so checking N derived outputs against N inputs is linear (it was
-    N x N ``resolve`` calls: 66 s for 1,000 inputs)."""
-
-    def __init__(self, inputs: Iterable[PathLike]):
-        self.by_path: dict[Path, PathLike] = {}
-        self.by_inode: dict[tuple[int, int], PathLike] = {}
-        for inp in inputs:
-            if inp is None or str(inp) == "":
-                continue
-            p = Path(inp).expanduser()
-            try:
-                self.by_path.setdefault(p.resolve(), inp)
-            except (OSError, RuntimeError):
-                pass
-            try:
-                st = p.stat()
-                self.by_inode.setdefault((st.st_dev, st.st_ino), inp)
-            except OSError:
-                pass
-
-    def find(self, path: PathLike) -> Optional[PathLike]:
-        """The input ``path`` is (the same path once resolved, or the same inode), or None."""
-        p = Path(path).expanduser()
-        try:
-            hit = self.by_path.get(p.resolve())
-            if hit is not None:
-                return hit
-        except (OSError, RuntimeError):
-            pass
-        try:
-            st = p.stat()
-        except OSError:
-            return None
-        return self.by_inode.get((st.st_dev, st.st_ino))
-
-
 def check_named_outputs(outputs: Mapping[str, Optional[PathLike]], inputs: Iterable[Optional[PathLike]]) -> None:
     """Refuse named outputs (``{"--output": path, "--jsonl": path}``; None = not asked for)
-    that are one of ``inputs``, that name the same file as another output, or are folders."""
-    index = _InputIndex(inputs)
-    seen: dict[Path, str] = {}
-    for option, path in outputs.items():
-        if path is None:
-            continue
-        p = Path(path).expanduser()
-        hit = index.find(p)
-        if hit is not None:
-            raise UsageError(f"{option} {path} is one of the inputs ({hit}); writing it would destroy it: choose another file")
-        if p.is_dir():
-            raise UsageError(f"{option} {path} is a folder; it must name a file")
-        for other, opt in seen.items():
-            if same_file(p, other):
-                raise UsageError(f"{option} and {opt} both name {path}; give each output its own file")
-        seen[p] = option
+    that are one of ``inputs``, that name the same file as another output, or are folders
+    (:func:`fer_edge.samefile.first_clash`, worded with the flags)."""
+    clash = first_clash(outputs, inputs, folders=True)
+    if clash is None:
+        return
+    if clash.kind == "input":
+        raise UsageError(f"{clash.name} {clash.path} is one of the inputs ({clash.other}); writing it would destroy it: "
+                         "choose another file")
+    if clash.kind == "folder":
+        raise UsageError(f"{clash.name} {clash.path} is a folder; it must name a file")
+    raise UsageError(f"{clash.name} and {clash.other} both name {clash.path}; give each output its own file")
 
 
 def check_derived_outputs(option: str, targets: Sequence[PathLike], inputs: Iterable[PathLike],
@@ -102,7 +59,7 @@ def check_derived_outputs(option: str, targets: Sequence[PathLike], inputs: Iter
     existed before the run (unless ``overwrite``). The message names the first such file and
     counts the others; ``remedy`` is what to do instead (where ``option`` names a file, not a
     folder: "choose another file")."""
-    index = _InputIndex(inputs)
+    index = InputIndex(inputs)
     clash = [(t, hit) for t in targets if (hit := index.find(t)) is not None]
     if clash:
         t, hit = clash[0]
