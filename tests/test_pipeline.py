@@ -83,6 +83,7 @@ def test_infer_on_a_folder_writes_csv_and_jsonl(tmp_path, sample_image, capsys):
     assert [line["path"] for line in lines] == sorted(str(p) for p in (photos / "a.jpg", photos / "broken.png",
                                                                     photos / "sub" / "b.jpg"))
     assert "error" in lines[1] and lines[1]["faces"] == [] and len(lines[0]["faces"]) == 1
+    assert "frame" not in lines[0]  # an image has no frame index or time
 
 
 def test_annotated_copies_keep_the_folder_layout_and_say_which_got_another_name(tmp_path, sample_image, capsys):  # noqa: F811,E501

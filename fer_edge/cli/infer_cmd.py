@@ -9,9 +9,8 @@ from typing import Any, Optional
 from ..errors import printable
 from .options import (
     add_annotated_options, add_detect_scale_option, add_detector_options, add_json_option, add_model_options,
-    add_top_k_option, add_verbosity_options, build_predictor,
+    add_table_options, add_top_k_option, add_verbosity_options, build_predictor,
 )
-from .outputs import replaces_help
 from ..runtime.pipeline import IMAGES, VIDEO_FILE
 from .. import jsonout
 from ..runtime.imagesize import MAX_PIXELS
@@ -47,12 +46,7 @@ def register(subparsers: Any) -> None:
     o = p.add_argument_group("output")
     add_json_option(o, "one JSON document instead of the table")
     add_top_k_option(o)
-    o.add_argument("--csv", metavar="FILE", default=None,
-                   help=replaces_help("also write one CSV row per face: path, frame, time (empty for an image), "
-                                      "track_id, x, y, w, h, label, score and the probability of each expression"))
-    o.add_argument("--jsonl", metavar="FILE", default=None,
-                   help=replaces_help("also write one JSON line per image and video frame (path, frame, time, "
-                                      "faces; error for an input that failed)"))
+    add_table_options(o, several_inputs=True)
     add_annotated_options(
         o, "write a copy of each image (and video) with boxes and labels drawn into DIR, under the input's name; "
         "refuses (exit 2, nothing written) when that would overwrite an input or a file already in DIR",

@@ -57,6 +57,24 @@ def add_detect_scale_option(p, default_help: str) -> None:
                    f"misses small faces ({default_help})")
 
 
+def add_table_options(g, several_inputs: bool) -> None:
+    """--jsonl FILE and --csv FILE: a line per frame, a row per face, written as the run goes. With
+    ``several_inputs`` (infer) each starts with the input's path."""
+    from ..runtime.timeline import columns
+    from .outputs import replaces_help
+
+    cols = (["path"] if several_inputs else []) + [c for c in columns(()) if c != "score"]
+    first = "path, frame and time (a video's frames)" if several_inputs else "frame, time"
+    g.add_argument("--jsonl", metavar="FILE", default=None,
+                   help=replaces_help(f"write one JSON line per {'image and ' if several_inputs else ''}processed frame "
+                                      f"({first}, faces with track id, box, label, probabilities"
+                                      f"{'; error for an input that failed' if several_inputs else ''})"))
+    g.add_argument("--csv", metavar="FILE", default=None,
+                   help=replaces_help(f"write one CSV row per {'image or ' if several_inputs else ''}frame and face: "
+                                      f"{', '.join(cols)}, score and the probability of each expression"
+                                      f"{' (frame, time and track_id empty for an image)' if several_inputs else ''}"))
+
+
 def add_json_option(p: argparse.ArgumentParser, what: str = "one JSON document") -> None:
     """--json: ``what`` goes to stdout as JSON (logs and progress stay on stderr)."""
     p.add_argument("--json", action="store_true", help=f"print {what} on stdout")

@@ -8,8 +8,8 @@ from typing import Any
 
 from .argtypes import file_with_suffix, float_range, positive_int
 from .options import (
-    add_detect_scale_option, add_detector_options, add_json_option, add_model_options, add_verbosity_options,
-    build_predictor,
+    add_detect_scale_option, add_detector_options, add_json_option, add_model_options, add_table_options,
+    add_verbosity_options, build_predictor,
 )
 from ..runtime.pipeline import LIVE, VIDEO_FILE
 from .outputs import check_verb_outputs, replaces_help
@@ -41,12 +41,7 @@ def register(subparsers: Any) -> None:
                       help="no window (default when there is no graphical display)")
     s.add_argument("--output", "-o", metavar="VIDEO", default=None, type=_video_output,
                    help=replaces_help("write the annotated video here (.mp4 or .avi)"))
-    s.add_argument("--jsonl", metavar="FILE", default=None,
-                   help=replaces_help("write one JSON line per processed frame (frame, time, faces with track id, box, "
-                                      "label, probabilities)"))
-    s.add_argument("--csv", metavar="FILE", default=None,
-                   help=replaces_help("write one CSV row per frame and face: frame, time, track_id, x, y, w, h, label, "
-                                      "score and the probability of each expression"))
+    add_table_options(s, several_inputs=False)
     s.add_argument("--plot", metavar="PNG", default=None,
                    help=replaces_help("draw each tracked face's expression probabilities over time into this PNG at "
                                       "the end (needs matplotlib)"))

@@ -146,7 +146,8 @@ class JsonlSink:
     """One JSON line per frame, flushed so a killed run keeps what it processed.
 
     A line is ``{"frame", "time", "faces"}``; with ``paths`` (a run over several files: ``fer-edge
-    infer``) it starts with ``"path"``, and a file that could not be read is a line with ``"error"``.
+    infer``) it starts with ``"path"``, an image's line has no frame or time, and a file that could
+    not be read is a line with ``"error"``.
     """
 
     def __init__(self, path: Path, paths: bool = False, top_k: Optional[int] = None):
@@ -161,8 +162,9 @@ class JsonlSink:
     def add(self, result) -> None:
         frame = result.frame
         rec: dict = {"path": frame.path} if self.paths else {}
-        rec.update({"frame": frame.index, "time": round(frame.time_s, 4),
-                    "faces": [x.to_dict(self.top_k) for x in result.faces]})
+        if not frame.still:  # an image file has no frame index or time
+            rec.update({"frame": frame.index, "time": round(frame.time_s, 4)})
+        rec["faces"] = [x.to_dict(self.top_k) for x in result.faces]
         if frame.error is not None:
             rec["error"] = frame.error
         try:
