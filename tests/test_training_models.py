@@ -113,3 +113,18 @@ def test_fernet_xs_starts_at_24x24_and_fits_the_fast_budget():
     assert sides == [24, 24, 12, 12, 6, 6]
     assert count_macs(m) == 21_400_448
     assert count_parameters(m) < count_parameters(create_model("fernet_s")) / 2
+
+
+def test_augment_presets_are_defined_once_and_the_help_reads_them():
+    from fer_edge.cli import build_parser
+    from fer_edge.training.augment_config import DEFAULT_AUGMENT, PRESETS, AugmentConfig
+    from fer_edge.training.config import DEFAULT_MODEL, TrainConfig
+
+    assert TrainConfig(data="").augment == DEFAULT_AUGMENT and TrainConfig(data="").model == DEFAULT_MODEL
+    assert AugmentConfig.preset("strong-jpeg").jpeg_p > 0 and AugmentConfig.preset("none") is None
+    with pytest.raises(ValueError, match="choose one of: none, light, standard, strong, strong-jpeg"):
+        AugmentConfig.preset("heavy")
+    sub = next(a for a in build_parser()._actions if hasattr(a, "choices") and a.choices and "train" in a.choices)
+    aug = next(a for a in sub.choices["train"]._actions if a.dest == "augment")
+    assert tuple(aug.choices) == tuple(PRESETS)
+    assert "rotate 15deg" in aug.help and "JPEG round trips at quality 25-90" in aug.help

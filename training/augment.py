@@ -9,52 +9,11 @@ a run is reproducible and independent of the device the warp runs on.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    translate_px: float = 4.0  # random crop with this much zero padding
-    flip: bool = True
-    rotate_deg: float = 10.0
-    scale: tuple[float, float] = (0.9, 1.1)
-    erase_p: float = 0.5  # random erasing probability
-    erase_area: tuple[float, float] = (0.02, 0.2)
-    erase_ratio: tuple[float, float] = (0.3, 3.3)
-    # Photometric changes, applied in pixel units before normalisation (photometric_batch):
-    # the light and the camera of a user's photo, which FER2013's curated faces rarely show.
-    photometric_p: float = 0.0  # probability of a gamma / contrast / brightness change
-    gamma: tuple[float, float] = (0.6, 1.6)
-    contrast: tuple[float, float] = (0.5, 1.3)
-    brightness_px: float = 40.0
-    blur_p: float = 0.0  # probability of a Gaussian blur with sigma in blur_sigma
-    blur_sigma: tuple[float, float] = (0.3, 1.3)
-    noise_p: float = 0.0  # probability of Gaussian sensor noise with std (pixels) up to noise_px
-    noise_px: float = 8.0
-    jpeg_p: float = 0.0  # probability of a JPEG round trip at a quality drawn from jpeg_quality
-    jpeg_quality: tuple[float, float] = (25.0, 90.0)
-
-    @classmethod
-    def preset(cls, name: str) -> "AugmentConfig | None":
-        if name == "none":
-            return None
-        if name == "light":
-            return cls(translate_px=3.0, rotate_deg=5.0, scale=(0.95, 1.05), erase_p=0.0)
-        if name == "standard":
-            return cls()
-        if name == "strong":
-            return cls(rotate_deg=15.0, scale=(0.85, 1.15), photometric_p=0.5, blur_p=0.25, noise_p=0.25)
-        if name == "strong-jpeg":  # strong, plus the block artefacts of a compressed photo or video frame
-            return cls(rotate_deg=15.0, scale=(0.85, 1.15), photometric_p=0.5, blur_p=0.25, noise_p=0.25, jpeg_p=0.3)
-        raise ValueError(f"unknown augmentation preset {name!r}")
-
-
-    @property
-    def photometric(self) -> bool:
-        return self.photometric_p > 0 or self.blur_p > 0 or self.noise_p > 0 or self.jpeg_p > 0
+from .augment_config import AugmentConfig  # noqa: F401  (the settings; torch-free, so --help reads them)
 
 
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator) -> torch.Tensor:

@@ -32,6 +32,7 @@ RESUME_OVERRIDES = ("epochs", "device", "data", "threads", "patience", "time_bud
 
 
 def _train_options(p: argparse.ArgumentParser) -> None:
+    from .augment_config import PRESETS, AugmentConfig, describe_presets
     from .config import TrainConfig
     from .splits import FERPLUS_TARGETS
 
@@ -56,13 +57,12 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-smoothing", type=float_range(0.0, 1.0, high_open=True), help=f"(default {d.label_smoothing})")
     p.add_argument("--balance", choices=("none", "weights", "sampler"),
                    help="class imbalance: inverse-frequency loss weights or a class-balanced sampler (default none)")
-    p.add_argument("--augment", choices=("none", "light", "standard", "strong", "strong-jpeg"),
-                   help="standard: crop/pad 4px, flip, rotate 10deg, scale 0.9-1.1, random erasing (default); "
-                   "strong: also rotate 15deg, scale 0.85-1.15, gamma/contrast/brightness, blur and noise; "
-                   "strong-jpeg: strong plus JPEG round trips at quality 25-90")
+    blur_presets = ", ".join(f"{n}: {c.blur_p:g}" for n, c in PRESETS.items() if c is not None and c.blur_p)
+    p.add_argument("--augment", choices=tuple(PRESETS), help=describe_presets())
     p.add_argument("--blur-p", type=float_range(0.0, 1.0), metavar="P",
-                   help="probability of a Gaussian blur (sigma 0.3-1.3) on each training face, over the --augment "
-                   "preset's own (strong, strong-jpeg: 0.25; the others: 0)")
+                   help=f"probability of a Gaussian blur (sigma {AugmentConfig().blur_sigma[0]:g}-"
+                   f"{AugmentConfig().blur_sigma[1]:g}) on each training face, over the --augment preset's own "
+                   f"({blur_presets}; the others: 0)")
     p.add_argument("--mixup", type=float_range(0.0), help="mixup on every batch with Beta(A, A) blending; 0 = off (default)")
     p.add_argument("--init", metavar="CKPT",
                    help="start from this checkpoint's weights (same architecture) instead of a random init: fine-tuning "
@@ -126,7 +126,9 @@ def _model_names(names, allow_all: bool = False, many: bool = False):
 
 
 def register(subparsers) -> None:
+    from .config import DEFAULT_MODEL
     from .export import TTA_MODES
+    from .variants import CALIBRATION_SIZE
     from .models import list_models
 
     names = list_models()
@@ -140,7 +142,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--model", type=_model_names(names, allow_all=True),
                    help=f"architecture: {', '.join(names)}, or 'all' for the four reference models "
-                   "(default resnet18)")
+                   f"(default {DEFAULT_MODEL})")
     p.add_argument("--out", help="run directory (default runs/MODEL)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last.pt (same settings; --epochs, --patience, --device, --threads and --data may change: a new --epochs re-fits the LR schedule)")
@@ -216,7 +218,8 @@ def register(subparsers) -> None:
                    "(twice the work per face; default none)")
     p.add_argument("--int8", action="store_true", help="also write a static-quantized int8 model (QDQ, per-channel)")
     p.add_argument("--fp16", action="store_true", help="also write an fp16 model (float32 input/output)")
-    p.add_argument("--calibration-size", type=positive_int, default=300, help="training faces for int8 calibration (default 300)")
+    p.add_argument("--calibration-size", type=positive_int, default=CALIBRATION_SIZE,
+                   help=f"training faces for int8 calibration (default {CALIBRATION_SIZE})")
     p.add_argument("--ferplus", metavar="FER2013NEW.CSV",
                    help="a FER+ model's labels for --data: its accuracy and temperature are measured on the FER+ "
                    "majority labels (default: the file it was trained with, if it still exists)")
@@ -273,13 +276,13 @@ def run_train(args: argparse.Namespace) -> int:
     _torch_env()
     require("torch")
     from .checkpoint import load_checkpoint
-    from .config import TrainConfig
+    from .config import DEFAULT_MODEL, TrainConfig
     from .trainer import train
 
     given = _explicit(args)
     ckpt = None
     if args.resume:
-        out = Path(args.out or f"runs/{args.model or 'resnet18'}")
+        out = Path(args.out or f"runs/{args.model or DEFAULT_MODEL}")
         if not (out / "last.pt").is_file():
             raise ModelError(f"--resume: no checkpoint at {out / 'last.pt'} (start without --resume)")
         ckpt = load_checkpoint(out / "last.pt", expect_model=args.model)
@@ -297,7 +300,7 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         if not args.data:
             raise UsageError("--data is required (a FER2013 CSV or image folder)")
-        model = args.model or "resnet18"
+        model = args.model or DEFAULT_MODEL
         cfg = TrainConfig(**{**given, "model": model, "out": args.out or f"runs/{model}"})
         if (Path(cfg.out) / "last.pt").exists():
             raise UsageError(
@@ -475,9 +478,10 @@ def run_export(args: argparse.Namespace) -> int:
     real = f", real faces {par['max_abs_diff_real']:.2e}" if par["max_abs_diff_real"] is not None else " (no real faces)"
     print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, opset {result.opset}); parity max |diff| "
           f"random {par['max_abs_diff_random']:.2e}{real}", file=sys.stderr)
-    from .variants import measure_variants
+    from .variants import VariantRequest, measure_variants
 
-    result.variants = measure_variants(result, args)
+    result.variants = measure_variants(result, VariantRequest(
+        args.checkpoint, args.data, getattr(args, "ferplus", None), args.int8, args.fp16, args.calibration_size))
     from .export import read_contract
 
     result.contract = json.loads(read_contract(result.path).to_json())  # now with the measured accuracy

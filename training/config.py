@@ -4,15 +4,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Optional
 
+from .augment_config import DEFAULT_AUGMENT
+
 if TYPE_CHECKING:
-    from .augment import AugmentConfig
+    from .augment_config import AugmentConfig
+
+#: The architecture `fer-edge train` trains when --model is not given.
+DEFAULT_MODEL = "resnet18"
 
 
 @dataclass
 class TrainConfig:
     data: str
-    model: str = "resnet18"
-    out: str = "runs/resnet18"
+    model: str = DEFAULT_MODEL
+    out: str = f"runs/{DEFAULT_MODEL}"
     epochs: int = 30
     batch_size: int = 128
     optimizer: str = "sgd"  # sgd (Nesterov momentum 0.9) | adamw
@@ -22,7 +27,7 @@ class TrainConfig:
     schedule: str = "cosine"  # cosine | constant (after warm-up)
     label_smoothing: float = 0.1
     balance: str = "none"  # none | weights (inverse-frequency loss weights) | sampler
-    augment: str = "standard"  # none | light | standard | strong
+    augment: str = DEFAULT_AUGMENT  # a key of augment_config.PRESETS
     mixup: float = 0.0  # Beta(alpha, alpha) of mixup on every batch; 0 = off
     patience: int = 10  # early stopping: epochs without a better validation accuracy
     val_fraction: float = 0.1  # held out when the data has no validation split
@@ -46,7 +51,7 @@ class TrainConfig:
 
     def augment_config(self) -> "AugmentConfig | None":
         """The batch augmentation this run uses: the preset, with --blur-p laid over it."""
-        from .augment import AugmentConfig
+        from .augment_config import AugmentConfig
 
         aug = AugmentConfig.preset(self.augment)
         if aug is not None and self.blur_p is not None:

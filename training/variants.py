@@ -1,10 +1,10 @@
 """The accuracy side of ``fer-edge export``: fp32 accuracy, int8 / fp16 variants and their drop."""
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -25,7 +25,24 @@ def drop_warning(tag: str, base_acc: float, acc: float) -> str | None:
             f"({100 * base_acc:.1f} -> {100 * acc:.1f} %){fix}")
 
 
-def measure_variants(result, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+#: Training faces int8 calibration reads when not told otherwise (``export --calibration-size``).
+CALIBRATION_SIZE = 300
+
+
+@dataclass(frozen=True)
+class VariantRequest:
+    """What ``export`` asks of its variants: the checkpoint exported, the data to measure and
+    calibrate on (None: the checkpoint's own), and which variants."""
+
+    checkpoint: str
+    data: Optional[str] = None
+    ferplus: Optional[str] = None
+    int8: bool = False
+    fp16: bool = False
+    calibration_size: int = CALIBRATION_SIZE
+
+
+def measure_variants(result, args: VariantRequest) -> dict[str, dict[str, Any]]:
     """Write the requested variants beside ``result.path`` and measure accuracies on PublicTest."""
     from .checkpoint import load_checkpoint
     from .evaluate import normalize_np
@@ -34,7 +51,7 @@ def measure_variants(result, args: argparse.Namespace) -> dict[str, dict[str, An
 
     ckpt = load_checkpoint(args.checkpoint)
     data = args.data or ckpt.get("config", {}).get("data")
-    ferplus = getattr(args, "ferplus", None) or ckpt.get("config", {}).get("ferplus")
+    ferplus = args.ferplus or ckpt.get("config", {}).get("ferplus")
     # A FER+ model is measured against FER+ labels only: without them its accuracy is not measured
     # (never against FER2013's labels), though int8 still calibrates on the training faces.
     labels_known = True
