@@ -29,6 +29,10 @@ from bench_machine import describe_load, machine_summary, usable_cores
 from bench_ratios import STAT, compare, model_pivot_lines, skipped_from_records, terminal_lines
 from bench_settings import BenchSettings, load_settings
 
+# tests/synthetic.py (generated FER2013 files) serves the benchmarks too; it is not in the wheel.
+# Appended, so the benchmarks' own modules come first.
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
+
 SETTINGS = pytest.StashKey[BenchSettings]()
 SKIPPED = pytest.StashKey[list]()
 LOAD = pytest.StashKey[list]()

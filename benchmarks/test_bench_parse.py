@@ -91,7 +91,7 @@ def fer_csv(bench_settings: BenchSettings, bench_cache: Path) -> CsvInput:
             return CsvInput(s.csv, total, f"{total:,} rows, real FER2013 file")
         head = _head(s.csv, bench_cache / f"{s.csv.stem}-first-{s.rows}.csv", s.rows)
         return CsvInput(head, s.rows, f"first {s.rows:,} rows of the real FER2013 file")
-    from fer_edge.data.synthetic import write_large_csv
+    from synthetic import write_large_csv  # tests/synthetic.py, on the path via benchmarks/conftest.py
 
     rows = s.rows or FULL_FER2013_ROWS
     path = bench_cache / f"synthetic-fer2013-{rows}.csv"

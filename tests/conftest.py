@@ -3,7 +3,7 @@
 Fixtures (all function-scoped unless noted):
   fer_data            SyntheticFer with 24 Training, 8 PublicTest, 8 PrivateTest random faces
   make_fer_csv        make_fer_csv(name="x.csv", data=None, **fmt) -> (Path, SyntheticFer); fmt as in
-                      fer_edge.data.synthetic.write_fer_csv (layout, quote_pixels, newline, ...)
+                      tests/synthetic.py's write_fer_csv (layout, quote_pixels, newline, ...)
   fer_csv             a Kaggle-layout fer2013.csv made from fer_data
   make_image_folder   make_image_folder(name="faces", data=None, **kw) -> (Path, SyntheticFer)
   fer_image_folder    the train/test image-folder layout (train/<class>/Training_<i>.png, test/...)
@@ -23,7 +23,7 @@ from typing import Callable, Optional
 
 import pytest
 
-from fer_edge.data.synthetic import SyntheticFer, make_synthetic, write_fer_csv, write_image_folder
+from synthetic import SyntheticFer, make_synthetic, write_fer_csv, write_image_folder
 
 # `python -m fer_edge` in a subprocess puts its working directory first on sys.path; run from the
 # repository root, the source tree's fer_edge (no compiled extension, no training/ mapping) would

@@ -15,10 +15,10 @@ from fer_edge.data import (
     load_dataset,
     read_fer_csv,
 )
-from fer_edge.data.synthetic import make_synthetic
 from fer_edge.errors import InputError
 from fer_edge.cli.exitcodes import EXIT_INPUT, for_error
 from native_reference import mean_std_reference
+from synthetic import make_synthetic
 
 
 def assert_matches(ds: FerDataset, data, path) -> None:

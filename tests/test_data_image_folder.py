@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from fer_edge.data import load_dataset, read_fer_csv, read_image_folder
-from fer_edge.data.synthetic import make_synthetic, write_fer_csv
 from fer_edge.errors import InputError
 from fer_edge.labels import CLASSES
+from synthetic import make_synthetic, write_fer_csv
 
 
 def sort_key(images, labels, splits):

@@ -79,7 +79,8 @@ def test_time_budget_fit_counts_the_epochs_left_and_refits_the_cosine():
 
     from fer_edge.training import distributed as dist_util
     from fer_edge.training.config import TrainConfig
-    from fer_edge.training.trainer import WarmupCosine, _fit_time_budget
+    from fer_edge.training.schedule import WarmupCosine
+    from fer_edge.training.trainer import _fit_time_budget
 
     cfg = TrainConfig(data="", epochs=40, time_budget=10.0, warmup_epochs=1.0)
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)

@@ -106,10 +106,10 @@ def _weights(path: Path) -> dict:
 def test_killed_run_resumes_to_the_same_weights(stripes_csv, tmp_path):
     assert cli(*train_args(stripes_csv, "edgenet", tmp_path / "straight", "--epochs", "2", "--limit", "64")) == 0
 
-    killed = ["-m", "fer_edge", *train_args(stripes_csv, "edgenet", tmp_path / "killed", "--epochs", "2", "--limit", "64")]
-    e = env()
-    e["FER_EDGE_TEST_KILL_AT"] = "2:2"  # SIGKILL in the middle of epoch 2
-    proc = subprocess.run([sys.executable, *killed], env=e, capture_output=True, text=True)
+    # tests/kill_at.py: the CLI with a SIGKILL in the middle of epoch 2 (before its step 2)
+    killed = [str(Path(__file__).with_name("kill_at.py")), "2:2",
+              *train_args(stripes_csv, "edgenet", tmp_path / "killed", "--epochs", "2", "--limit", "64")]
+    proc = subprocess.run([sys.executable, *killed], env=env(), capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr
     assert torch.load(tmp_path / "killed" / "last.pt", weights_only=True)["epoch"] == 1
     assert len((tmp_path / "killed" / "log.jsonl").read_text().splitlines()) == 1

@@ -19,7 +19,7 @@ from fer_edge.training.robustness import (  # noqa: E402
     accuracy_and_macro_f1,
     robustness_report,
 )
-from fer_edge.training.trainer import divergence_warning  # noqa: E402
+from fer_edge.training.divergence import divergence_warning  # noqa: E402
 from test_training_e2e import cli, stripes_csv, synthetic_faces, train_args  # noqa: E402,F401
 
 

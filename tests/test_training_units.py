@@ -19,8 +19,9 @@ from fer_edge.training.checkpoint import (  # noqa: E402
     restore_rng,
 )
 from fer_edge.training.metrics import compute_report  # noqa: E402
+from fer_edge.training.schedule import WarmupCosine  # noqa: E402
 from fer_edge.training.splits import canonical_split, stratified_holdout  # noqa: E402
-from fer_edge.training.trainer import WarmupCosine, class_weights  # noqa: E402
+from fer_edge.training.trainer import class_weights  # noqa: E402
 
 
 def _faces(n=8, seed=0):

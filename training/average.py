@@ -62,7 +62,7 @@ def average_checkpoints(paths: Sequence[str | Path], data: str, out: str | Path,
     val = dataset.subset("validation")
     if len(val):
         from .splits import labelled
-        from .trainer import predict_logits
+        from .predict import predict_logits
 
         val_images, val_labels, _ = labelled(val)  # FER+ (votes joined): the majority protocol
         vx = torch.from_numpy(normalize_np(val_images, ckpt["norm"]["mean"], ckpt["norm"]["std"]))

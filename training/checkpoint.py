@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes, RNG state capture, and loading with clear errors.
+"""Checkpoints: atomic writes, RNG state capture, what a run saves each epoch, and loading with clear errors.
 
 A checkpoint holds only plain Python types and tensors, so it loads with
 ``torch.load(weights_only=True)`` (no arbitrary pickles from a file a user hands us).
@@ -11,13 +11,20 @@ import random
 import warnings
 from functools import partial
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import torch
+from torch import nn
 
+from fer_edge import __version__, jsonout
 from fer_edge.atomic import current_umask, open_atomic, write_failure  # noqa: F401 (current_umask: re-exported)
 from fer_edge.errors import ModelError
+from fer_edge.labels import CLASSES
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .splits import PreparedData
 
 FORMAT = "fer-edge-checkpoint"
 VERSION = 1
@@ -188,8 +195,6 @@ def build_from_checkpoint(ckpt: dict[str, Any], path: str = "checkpoint") -> tor
     """Recreate the model a checkpoint describes and load its weights (eval mode)."""
     from .models import create_model
 
-    from fer_edge.labels import CLASSES
-
     model = create_model(ckpt["model_name"], num_classes=len(ckpt.get("classes") or CLASSES))
     try:
         model.load_state_dict(ckpt["model"])
@@ -197,3 +202,96 @@ def build_from_checkpoint(ckpt: dict[str, Any], path: str = "checkpoint") -> tor
         first = str(exc).strip().splitlines()[0]
         raise ModelError(f"{path}: weights do not fit a {ckpt['model_name']!r} model ({first})") from None
     return model.eval()
+
+
+# --------------------------------------------------------------------------- what a run writes
+
+
+def last_state(cfg: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
+               scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler, epoch: int,
+               best_acc: float, best_epoch: int, data: PreparedData, history: list[dict], finished: bool) -> dict:
+    """The ``last.pt`` dict after ``epoch``: weights, training state, RNGs, normalisation, config, history."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": "last",
+        "fer_edge_version": __version__,
+        "model_name": cfg.model,
+        "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+        "epoch": epoch,
+        "best_val_accuracy": best_acc,
+        "best_epoch": best_epoch,
+        "finished": finished,
+        "rng": capture_rng(),
+        "norm": data.stats.as_dict(),
+        "val_norm": data.val_stats.as_dict() if data.val_stats else None,
+        "normalization": cfg.norm,
+        "val_source": data.val_source,
+        "classes": list(data.classes),
+        "label_set": data.label_set,
+        "config": cfg.to_dict(),
+        "history": history,
+    }
+
+
+def save_epoch(out: Path, state: dict[str, Any], history: list[dict], *, best: bool, keep: bool) -> None:
+    """``best.pt`` (without training state) when the epoch improved, ``epoch_NNN.pt`` when ``keep``,
+    then ``last.pt`` and ``log.jsonl``.
+
+    ``last.pt`` goes before the log, so the log never holds an epoch the checkpoint lacks.
+    """
+    if best:
+        atomic_save(model_file(state, "best"), out / "best.pt")
+    if keep:
+        atomic_save(model_file(state, "epoch"), out / f"epoch_{state['epoch']:03d}.pt")
+    atomic_save(state, out / "last.pt")
+    write_log(out, history)
+
+
+def write_log(out: Path, history: list[dict]) -> None:
+    """``log.jsonl``, one row per epoch, replaced whole (atomically) from ``history``."""
+    tmp = out / ".log.jsonl.tmp"
+    with open(tmp, "w") as f:
+        for row in history:
+            f.write(jsonout.dumps(row) + "\n")
+    os.replace(tmp, out / "log.jsonl")
+
+
+def head_key(model: nn.Module) -> str:
+    """The state-dict key of the last linear layer's weight: the one whose rows are the classes."""
+    last = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    return f"{last[-1]}.weight"
+
+
+def load_init_weights(model: nn.Module, ckpt: dict, classes: tuple[str, ...], path: str) -> str:
+    """``ckpt``'s weights into ``model`` for ``--init``; returns a note for the log.
+
+    The same classes: all weights. Other classes (a FER2013 model fine-tuned for FER+'s eight):
+    every layer but the classifier's rows, of which the rows of the classes both lists share are
+    copied by name and the others keep their fresh initialisation."""
+    old = list(ckpt.get("classes", CLASSES))
+    if old == list(classes):
+        model.load_state_dict(ckpt["model"])  # copies into the fp32 parameters (fp16 checkpoints too)
+        return ""
+    head_w = head_key(model)
+    head_b = head_w[: -len("weight")] + "bias"
+    state = model.state_dict()
+    src = ckpt["model"]
+    for k, v in src.items():
+        if k in (head_w, head_b) or k not in state:
+            continue
+        if state[k].shape != v.shape:
+            raise ModelError(f"--init {path}: {k} has shape {tuple(v.shape)}, this model needs {tuple(state[k].shape)}")
+        state[k] = v.to(state[k].dtype)
+    shared = [c for c in classes if c in old]
+    for c in shared:
+        i, j = classes.index(c), old.index(c)
+        state[head_w][i] = src[head_w][j].to(state[head_w].dtype)
+        if head_b in src:
+            state[head_b][i] = src[head_b][j].to(state[head_b].dtype)
+    model.load_state_dict(state)
+    new = [c for c in classes if c not in old]
+    return f"; classifier rows copied for {len(shared)} classes" + (f", new: {', '.join(new)}" if new else "")

@@ -101,7 +101,8 @@ def _checkpoint_scorer(path: str, split_stats: bool, device: str, batch_size: in
     import torch
 
     from .checkpoint import build_from_checkpoint, load_checkpoint
-    from .trainer import predict_logits, resolve_device
+    from .devices import resolve_device
+    from .predict import predict_logits
 
     ckpt = load_checkpoint(path)
     model = build_from_checkpoint(ckpt, path).to(resolve_device(device))

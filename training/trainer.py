@@ -11,12 +11,15 @@ Design choices, and why:
 - ``last.pt`` is written atomically after every epoch; a run killed mid-epoch
   loses that epoch only. ``log.jsonl`` is rewritten from the checkpoint's history,
   so it never holds an epoch the checkpoint does not.
+
+What is not the loop lives beside it: devices.py (device, threads, precision, memory
+format), schedule.py (optimizer and LR schedule), checkpoint.py (what each epoch writes),
+predict.py (inference over faces) and divergence.py (the early-divergence signs).
 """
 from __future__ import annotations
 
 import math
 import os
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,21 +31,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fer_edge import __version__
-from fer_edge.errors import DeviceError, InputError, ModelError
-from fer_edge.labels import CLASSES, FERPLUS_CLASSES, NUM_CLASSES  # FER+ is FER2013 + contempt, same order
+from fer_edge.errors import InputError, ModelError
+from fer_edge.labels import NUM_CLASSES
+from fer_edge import jsonout
 
 from . import distributed as dist_util
 from .augment import AugmentConfig, augment_batch, mixup_batch, photometric_batch
-from .checkpoint import FORMAT, VERSION, atomic_save, capture_rng, load_checkpoint, model_file, restore_rng
+from .checkpoint import head_key, last_state, load_checkpoint, load_init_weights, restore_rng, save_epoch, write_log
 from .config import TrainConfig
+from .devices import configure_backends, device_name, resolve_amp, resolve_channels_last, resolve_device
 from .distill import Teacher, distill_loss
+from .divergence import divergence_warning, diverged
 from .models import count_macs, count_parameters, create_model, get_spec
+from .predict import predict_logits
+from .schedule import WarmupCosine, epochs_within_budget, fit_schedule, make_optimizer, refit_schedule
 from .splits import PreparedData, prepare
-from fer_edge import jsonout
 
 PROGRESS_EVERY_S = 60.0  # without a terminal (logs), one progress line per minute within an epoch
-KILL_ENV = "FER_EDGE_TEST_KILL_AT"  # "EPOCH:STEP": SIGKILL ourselves there (tests of --resume)
 
 
 @dataclass
@@ -67,111 +72,6 @@ class TrainResult:
         return asdict(self)
 
 
-def device_name(device: torch.device) -> str:
-    """``NVIDIA H100 80GB HBM3`` or ``Intel(R) Xeon(R) Processor, 2 threads``: where a run trained."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    cpu = "CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} threads"
-
-
-# --------------------------------------------------------------------------- devices
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise DeviceError("--device cuda requested but no CUDA device is available (use --device cpu)")
-        return torch.device("cuda", local_rank)
-    if name == "cpu":
-        return torch.device("cpu")
-    raise DeviceError(f"unknown device {name!r}; use auto, cuda or cpu")
-
-
-def resolve_amp(amp: str, device: torch.device) -> Optional[torch.dtype]:
-    """The autocast dtype, or None for fp32.
-
-    On CUDA: bf16 where the GPU has it (no loss scaling needed), else fp16 with a
-    GradScaler. On the CPU ``auto`` means fp32: see docs/TRAINING.md for the bf16
-    measurements behind that default.
-    """
-    if amp == "off":
-        return None
-    if amp == "bf16":
-        return torch.bfloat16
-    if amp == "fp16":
-        if device.type != "cuda":
-            raise DeviceError("--amp fp16 needs CUDA; use --amp bf16 or off on the CPU")
-        return torch.float16
-    if amp == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return None
-    raise DeviceError(f"unknown --amp {amp!r}; use auto, off, bf16 or fp16")
-
-
-def resolve_channels_last(flag: str, device: torch.device, model: str) -> bool:
-    """auto: always on CUDA; on the CPU only for models measured faster that way."""
-    if flag == "on":
-        return True
-    if flag == "off":
-        return False
-    return device.type == "cuda" or get_spec(model).cpu_channels_last
-
-
-# --------------------------------------------------------------------------- schedule
-
-
-class WarmupCosine:
-    """LR factor per optimizer step: linear warm-up, then cosine decay to zero (or constant).
-
-    Kept as a per-step LambdaLR rather than SequentialLR(LinearLR, CosineAnnealingLR): that
-    cannot load the LambdaLR states in existing checkpoints, its recursive cosine drifts from
-    this closed form (last bits), and on --resume with another --epochs it rescales the old
-    curve instead of re-fitting (LR off by up to 0.26 x peak; measured with torch 2.15).
-    """
-
-    def __init__(self, warmup_steps: int, total_steps: int, cosine: bool = True):
-        self.warmup_steps = max(0, warmup_steps)
-        self.total_steps = max(1, total_steps)
-        self.cosine = cosine
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
-        if not self.cosine:
-            return 1.0
-        span = max(1, self.total_steps - self.warmup_steps)
-        progress = min(1.0, (step - self.warmup_steps) / span)
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def uses_batchnorm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    lr = cfg.resolved_lr(uses_batchnorm(model))
-    # No weight decay on biases and norm parameters (standard; it only hurts them).
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=lr)
-    raise InputError(f"unknown --optimizer {cfg.optimizer!r}; use sgd or adamw")
-
-
 def class_weights(counts: np.ndarray) -> torch.Tensor:
     """Inverse-frequency weights, normalised to mean 1 over the classes present."""
     counts = counts.astype(np.float64)
@@ -181,30 +81,6 @@ def class_weights(counts: np.ndarray) -> torch.Tensor:
 
 def _epoch_seed(seed: int, epoch: int, stream: int, rank: int = 0) -> int:
     return (seed * 1_000_003 + epoch * 7_919 + stream * 104_729 + rank * 15_485_863) % (2**63 - 1)
-
-
-# --------------------------------------------------------------------------- evaluation
-
-
-@torch.no_grad()
-def predict_logits(
-    model: nn.Module,
-    x: torch.Tensor,
-    batch_size: int = 512,
-    amp: Optional[torch.dtype] = None,
-    channels_last: bool = False,
-) -> torch.Tensor:
-    """fp32 logits of normalised faces ``x`` (N, 1, 48, 48), batch by batch, on the model's device."""
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i : i + batch_size].to(device, non_blocking=True)
-        if channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            out.append(model(xb).float())
-    return torch.cat(out) if out else torch.zeros(0, NUM_CLASSES, device=device)
 
 
 def normalize(images_u8: torch.Tensor, mean: float, std: float) -> torch.Tensor:
@@ -218,22 +94,6 @@ def normalize(images_u8: torch.Tensor, mean: float, std: float) -> torch.Tensor:
 def _say(msg: str, info: dist_util.DistInfo) -> None:
     if info.is_main:
         print(msg, file=sys.stderr, flush=True)
-
-
-def _write_log(out: Path, history: list[dict]) -> None:
-    tmp = out / ".log.jsonl.tmp"
-    with open(tmp, "w") as f:
-        for row in history:
-            f.write(jsonout.dumps(row) + "\n")
-    os.replace(tmp, out / "log.jsonl")
-
-
-def _kill_point() -> Optional[tuple[int, int]]:
-    spec = os.environ.get(KILL_ENV)
-    if not spec:
-        return None
-    e, s = spec.split(":")
-    return int(e), int(s)
 
 
 def train(
@@ -294,7 +154,6 @@ def _train(
     if ckpt is not None:
         _restore(run, ckpt, cfg, env, out)
     batches = _to_device(cfg, env, data, run)
-    hooks = _step_hooks()
 
     # A finished run resumed with a larger --epochs or --patience continues; otherwise nothing to do.
     done_before = ckpt is not None and run.start_epoch - run.best_epoch >= cfg.patience
@@ -307,7 +166,7 @@ def _train(
         while epoch < cfg.epochs:
             epoch += 1
             t0 = time.perf_counter()
-            stats = _train_epoch(cfg, env, batches, run, epoch, hooks)
+            stats = _train_epoch(cfg, env, batches, run, epoch)
             _validate(env, batches, run, stats)
             row = _record(cfg, env, data, run, epoch, t0, stats)
             if cfg.time_budget and epoch == run.start_epoch + 2:
@@ -387,44 +246,7 @@ class RunState:
 
     @property
     def num_classes(self) -> int:
-        return int(self.model.state_dict()[_head_key(self.model)].shape[0])
-
-
-def _head_key(model: nn.Module) -> str:
-    """The state-dict key of the last linear layer's weight: the one whose rows are the classes."""
-    last = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    return f"{last[-1]}.weight"
-
-
-def load_init_weights(model: nn.Module, ckpt: dict, classes: tuple[str, ...], path: str) -> str:
-    """``ckpt``'s weights into ``model`` for ``--init``; returns a note for the log.
-
-    The same classes: all weights. Other classes (a FER2013 model fine-tuned for FER+'s eight):
-    every layer but the classifier's rows, of which the rows of the classes both lists share are
-    copied by name and the others keep their fresh initialisation."""
-    old = list(ckpt.get("classes", CLASSES))
-    if old == list(classes):
-        model.load_state_dict(ckpt["model"])  # copies into the fp32 parameters (fp16 checkpoints too)
-        return ""
-    head_w = _head_key(model)
-    head_b = head_w[: -len("weight")] + "bias"
-    state = model.state_dict()
-    src = ckpt["model"]
-    for k, v in src.items():
-        if k in (head_w, head_b) or k not in state:
-            continue
-        if state[k].shape != v.shape:
-            raise ModelError(f"--init {path}: {k} has shape {tuple(v.shape)}, this model needs {tuple(state[k].shape)}")
-        state[k] = v.to(state[k].dtype)
-    shared = [c for c in classes if c in old]
-    for c in shared:
-        i, j = classes.index(c), old.index(c)
-        state[head_w][i] = src[head_w][j].to(state[head_w].dtype)
-        if head_b in src:
-            state[head_b][i] = src[head_b][j].to(state[head_b].dtype)
-    model.load_state_dict(state)
-    new = [c for c in classes if c not in old]
-    return f"; classifier rows copied for {len(shared)} classes" + (f", new: {', '.join(new)}" if new else "")
+        return int(self.model.state_dict()[head_key(self.model)].shape[0])
 
 
 @dataclass
@@ -439,20 +261,10 @@ class EpochStats:
     pred_counts: np.ndarray = field(default_factory=lambda: np.zeros(NUM_CLASSES))  # validation predictions per class
 
 
-StepHook = Callable[[int, int], None]  # (epoch, step), called before each optimizer step
-
-
 def _setup_device(cfg: TrainConfig, device: torch.device, info: dist_util.DistInfo, quiet: bool,
                   progress: Optional[bool]) -> _Env:
     """Threads, cuDNN/TF32 flags, precision, memory format and progress output, decided once."""
-    if device.type == "cpu":
-        torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // info.world_size))
-    elif cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    configure_backends(device, cfg.threads, info.world_size)
     show_bar = info.is_main and not quiet and (progress if progress is not None else sys.stderr.isatty())
     return _Env(
         device=device,
@@ -502,7 +314,7 @@ def _build(cfg: TrainConfig, env: _Env, data: PreparedData) -> RunState:
         raise InputError(f"{cfg.data}: only {n_train} training faces; need at least {2 * world}")
     bs = min(cfg.batch_size, per_rank)
     steps_per_epoch = per_rank // bs + (1 if per_rank % bs >= 2 else 0)
-    schedule = _fit_schedule(cfg, steps_per_epoch)
+    schedule = fit_schedule(cfg, steps_per_epoch)
     return RunState(
         model=model,
         train_model=model,
@@ -519,16 +331,9 @@ def _build(cfg: TrainConfig, env: _Env, data: PreparedData) -> RunState:
     )
 
 
-def _fit_schedule(cfg: TrainConfig, steps_per_epoch: int) -> WarmupCosine:
-    return WarmupCosine(
-        int(round(cfg.warmup_epochs * steps_per_epoch)), cfg.epochs * steps_per_epoch, cfg.schedule == "cosine"
-    )
-
-
 def _refit_schedule(cfg: TrainConfig, run: RunState) -> None:
     """Point the LR schedule at ``cfg.epochs`` again (a resumed run's new --epochs, --time-budget)."""
-    run.schedule = _fit_schedule(cfg, run.steps_per_epoch)
-    run.scheduler.lr_lambdas = [run.schedule] * len(run.optimizer.param_groups)
+    run.schedule = refit_schedule(cfg, run.scheduler, run.steps_per_epoch)
 
 
 def _fit_time_budget(cfg: TrainConfig, env: _Env, run: RunState, epoch: int, elapsed: float,
@@ -543,7 +348,7 @@ def _fit_time_budget(cfg: TrainConfig, env: _Env, run: RunState, epoch: int, ela
     times = dist_util.all_reduce_sum(torch.tensor([elapsed, epoch_time], dtype=torch.float64,
                                                   device=env.device), env.info).cpu() / env.info.world_size
     elapsed, epoch_time = float(times[0]), float(times[1])
-    fit = epoch + int(max(0.0, cfg.time_budget - elapsed) // max(epoch_time, 1e-6))
+    fit = epochs_within_budget(epoch, cfg.time_budget, elapsed, epoch_time)
     if fit >= cfg.epochs:
         return
     _say(f"time budget {cfg.time_budget:.0f}s: {epoch_time:.1f}s per epoch, so {fit} epochs instead of "
@@ -573,7 +378,7 @@ def _restore(run: RunState, ckpt: dict, cfg: TrainConfig, env: _Env, out: Path) 
     _say(f"resuming {out / 'last.pt'} after epoch {run.start_epoch} (best {run.best_acc:.4f} at epoch "
          f"{run.best_epoch})", env.info)
     if env.info.is_main:
-        _write_log(out, run.history)
+        write_log(out, run.history)
 
 
 def _to_device(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState) -> _Batches:
@@ -611,23 +416,6 @@ def _to_device(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState) -
         sample_weights=sample_weights,
         aug=cfg.augment_config(),
     )
-
-
-def _step_hooks() -> list[StepHook]:
-    """Callbacks the step loop calls before each step; set up once per run.
-
-    The only one today is the test hook of ``FER_EDGE_TEST_KILL_AT=EPOCH:STEP``: a real
-    SIGKILL mid-epoch, for the --resume tests. Without that variable the list is empty.
-    """
-    kill_at = _kill_point()
-    if kill_at is None:
-        return []
-
-    def kill(epoch: int, step: int) -> None:
-        if (epoch, step) == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return [kill]
 
 
 class _Progress:
@@ -699,8 +487,7 @@ def _views(b: _Batches, raw: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig, g
     return _StepViews(student, teacher, target, smoothing)
 
 
-def _train_epoch(cfg: TrainConfig, env: _Env, b: _Batches, run: RunState, epoch: int,
-                 hooks: list[StepHook]) -> EpochStats:
+def _train_epoch(cfg: TrainConfig, env: _Env, b: _Batches, run: RunState, epoch: int) -> EpochStats:
     """One epoch of optimizer steps: training loss, accuracy and images/s over all ranks.
 
     Shuffle, augmentation, dropout and mixup draws are seeded from ``(seed, epoch, rank)``
@@ -728,8 +515,6 @@ def _train_epoch(cfg: TrainConfig, env: _Env, b: _Batches, run: RunState, epoch:
     seen = 0
     progress = _Progress(env, epoch, cfg.epochs, steps, t0)
     for step in range(steps):
-        for hook in hooks:
-            hook(epoch, step)
         idx = mine[step * bs : (step + 1) * bs]
         yb = b.train_y[idx]
         v = _views(b, b.train_x[idx], b.train_t[idx] if b.train_t is not None else yb, cfg, g_aug, mix_rng,
@@ -744,7 +529,7 @@ def _train_epoch(cfg: TrainConfig, env: _Env, b: _Batches, run: RunState, epoch:
             w = cfg.distill_weight
             loss = (1.0 - w) * loss + w * distill_loss(logits, b.teacher.logits(x_teacher), cfg.distill_temp)
         if step % 25 == 0 and not bool(torch.isfinite(loss)):  # checked now and then: each check syncs a GPU
-            _diverged(loss, epoch, step, run.optimizer)
+            diverged(loss, epoch, step, run.optimizer)
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         run.scaler.step(run.optimizer)
@@ -760,7 +545,7 @@ def _train_epoch(cfg: TrainConfig, env: _Env, b: _Batches, run: RunState, epoch:
     totals = dist_util.all_reduce_sum(torch.stack([loss_sum.double(), correct.double(), n_seen]), info).cpu()
     train_loss, train_acc = float(totals[0] / totals[2]), float(totals[1] / totals[2])
     if not math.isfinite(train_loss):
-        _diverged(torch.tensor(train_loss), epoch, steps, run.optimizer)
+        diverged(torch.tensor(train_loss), epoch, steps, run.optimizer)
     return EpochStats(train_loss, train_acc, float(totals[2]) / train_time)
 
 
@@ -809,20 +594,12 @@ def _record(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState, epoc
 
 
 def _save(cfg: TrainConfig, data: PreparedData, run: RunState, epoch: int, improved: bool, out: Path) -> None:
-    """``best.pt`` (without training state) when the epoch improved, then ``last.pt`` and ``log.jsonl``.
-
-    Main rank only. ``last.pt`` goes before the log, so the log never holds an epoch the
-    checkpoint lacks.
-    """
+    """This epoch's ``best.pt`` (if it improved), ``epoch_NNN.pt``, ``last.pt`` and log; main rank only."""
     finished = run.stopped_early or epoch == cfg.epochs
-    state = _checkpoint(cfg, run.model, run.optimizer, run.scheduler, run.scaler, epoch, run.best_acc,
-                        run.best_epoch, data, run.history, finished)
-    if improved:
-        atomic_save(model_file(state, "best"), out / "best.pt")
-    if cfg.keep_epochs and epoch > cfg.epochs - cfg.keep_epochs:  # the tail of the schedule, to average
-        atomic_save(model_file(state, "epoch"), out / f"epoch_{epoch:03d}.pt")
-    atomic_save(state, out / "last.pt")
-    _write_log(out, run.history)
+    state = last_state(cfg, run.model, run.optimizer, run.scheduler, run.scaler, epoch, run.best_acc,
+                       run.best_epoch, data, run.history, finished)
+    keep = bool(cfg.keep_epochs) and epoch > cfg.epochs - cfg.keep_epochs  # the tail of the schedule, to average
+    save_epoch(out, state, run.history, best=improved, keep=keep)
 
 
 def _finish(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState, ckpt: Optional[dict],
@@ -847,80 +624,3 @@ def _finish(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState, ckpt
         except ImportError:
             pass
     return result
-
-
-COLLAPSE_SHARE = 0.9  # one class this share of the validation predictions: the net has collapsed
-RISE_EPOCHS = 3  # from this epoch on, a training loss above the first epoch's means it is diverging
-
-
-def divergence_warning(history: list[dict], train_loss: float, pred_counts: np.ndarray,
-                       true_counts: np.ndarray, *, min_epochs: int = RISE_EPOCHS,
-                       min_faces: int = 300) -> Optional[str]:
-    """Why this epoch looks like early divergence, or None.
-
-    Two signs, both cheap and both seen in real failed runs (an LR too high for a net
-    without BatchNorm): the network predicts (almost) one class for every validation face
-    although the labels are not like that, or the training loss is back above where the
-    first epoch left it. Reported as a warning in the log, so the user can stop and lower
-    --lr instead of discovering it from the curves hours later.
-
-    All predictions one class is also what a net that has barely trained gives: before epoch
-    ``min_epochs``, or with fewer than ``min_faces`` validation faces (a run on a few hundred
-    faces), it says so and to train longer or on more faces, not to lower --lr; unless the
-    training loss is far above a uniform guess's (twice ln(classes)), which only divergence gives.
-    """
-    reasons = []
-    total = float(pred_counts.sum())
-    top = int(np.argmax(pred_counts))
-    collapsed = (total > 0 and pred_counts[top] / total >= COLLAPSE_SHARE
-                 and true_counts[top] / max(1, true_counts.sum()) < 0.5)
-    if collapsed:
-        reasons.append(f"{100 * pred_counts[top] / total:.0f}% of validation faces are predicted '{FERPLUS_CLASSES[top]}'")
-    rising = len(history) + 1 >= RISE_EPOCHS and bool(history) and train_loss > history[0]["train_loss"]
-    if rising:
-        reasons.append(f"training loss {train_loss:.4f} is above epoch 1's {history[0]['train_loss']:.4f}")
-    if not reasons:
-        return None
-    epoch, faces = len(history) + 1, int(true_counts.sum())
-    blown_up = train_loss > 2 * math.log(max(2, len(pred_counts)))
-    if collapsed and not rising and not blown_up and (epoch < min_epochs or faces < min_faces):
-        return (f"{reasons[0]}: all predictions one class after {epoch} epoch{'s' if epoch > 1 else ''} with "
-                f"{faces} validation faces, too little training to tell divergence from a net that has not "
-                "learned yet (train for more epochs, or on more faces)")
-    return "; ".join(reasons) + " (early divergence? lower --lr or use --optimizer adamw)"
-
-
-def _diverged(loss: torch.Tensor, epoch: int, step: int, optimizer: torch.optim.Optimizer) -> None:
-    raise ModelError(
-        f"training diverged (loss {loss.item()}) at epoch {epoch} step {step}; "
-        f"lower --lr (peak now {optimizer.param_groups[0]['initial_lr']:.3g}) or use --optimizer adamw"
-    )
-
-
-def _checkpoint(cfg: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
-                scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler, epoch: int,
-                best_acc: float, best_epoch: int, data: PreparedData, history: list[dict], finished: bool) -> dict:
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "kind": "last",
-        "fer_edge_version": __version__,
-        "model_name": cfg.model,
-        "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-        "epoch": epoch,
-        "best_val_accuracy": best_acc,
-        "best_epoch": best_epoch,
-        "finished": finished,
-        "rng": capture_rng(),
-        "norm": data.stats.as_dict(),
-        "val_norm": data.val_stats.as_dict() if data.val_stats else None,
-        "normalization": cfg.norm,
-        "val_source": data.val_source,
-        "classes": list(data.classes),
-        "label_set": data.label_set,
-        "config": cfg.to_dict(),
-        "history": history,
-    }

@@ -1,4 +1,4 @@
-"""Synthetic FER2013-style data for tests, benchmarks and demos without the real faces.
+"""Synthetic FER2013-style data for the tests and benchmarks, without the real faces (not in the wheel).
 
 The images are random (every value 0..255 occurs, so 1-, 2- and 3-digit pixels are all
 exercised); the writers produce the file layouts users actually have, so a test can check
@@ -14,8 +14,8 @@ from typing import Mapping, Sequence, Union
 
 import numpy as np
 
-from ..labels import CLASSES, IMAGE_SIZE
-from .dataset import SPLIT_DTYPE, USAGE_TO_SPLIT
+from fer_edge.data.dataset import SPLIT_DTYPE, USAGE_TO_SPLIT
+from fer_edge.labels import CLASSES, IMAGE_SIZE
 
 PathLike = Union[str, "os.PathLike[str]"]
 
