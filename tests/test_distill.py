@@ -55,6 +55,40 @@ def test_student_learns_from_the_teacher_alone(edgenet_run, stripes_csv, tmp_pat
     assert cfg["teacher"] == [str(edgenet_run / "best.pt")] and cfg["distill_weight"] == 1.0
 
 
+def test_mirrored_logits_average_each_face_and_its_mirror(edgenet_run):
+    ckpt = load_checkpoint(edgenet_run / "best.pt")
+    mean, std = ckpt["norm"]["mean"], ckpt["norm"]["std"]
+    x = torch.randn(10, 1, 48, 48, generator=torch.Generator().manual_seed(4))  # no face is its own mirror
+    teacher = Teacher([str(edgenet_run / "best.pt")], mean, std, torch.device("cpu"))
+    cached = teacher.mirrored_logits(x, batch_size=3)  # batches of 3 over 10 faces: the last one short
+    expected = (teacher.logits(x) + teacher.logits(torch.flip(x, dims=(3,)))) / 2
+    assert cached.shape == (10, 7) and torch.allclose(cached, expected, atol=1e-5)
+    assert not torch.allclose(teacher.logits(x), expected, atol=1e-3)  # the mirror counts
+
+
+def test_student_learns_from_cached_teacher_logits_alone(edgenet_run, stripes_csv, tmp_path, capsys):
+    out = tmp_path / "student"
+    # As above, with the teacher run once before training: with mixup, the stored logits are mixed along.
+    code = cli(*train_args(stripes_csv, "edgenet", out, "--epochs", "6", "--augment", "light", "--lr", "0.05",
+                           "--teacher", edgenet_run / "best.pt", "--distill-weight", "1.0", "--seed", "3",
+                           "--distill-cached", "--mixup", "0.2"))
+    assert code == 0
+    assert "teacher scores each clean face and its mirror once" in capsys.readouterr().err
+    assert json.loads((out / "summary.json").read_text())["best_val_accuracy"] >= 0.45
+    assert load_checkpoint(out / "last.pt")["config"]["distill_cached"] is True
+
+
+@pytest.mark.parametrize("extra, message", [
+    ((), "--distill-cached needs --teacher"),
+    (("--teacher", "T", "--distill-clean", "--augment", "strong"), "drop --distill-clean"),
+])
+def test_distill_cached_misuse_is_a_usage_error(edgenet_run, stripes_csv, tmp_path, capsys, extra, message):
+    extra = tuple(str(edgenet_run / "best.pt") if a == "T" else a for a in extra)
+    code = cli(*train_args(stripes_csv, "edgenet", tmp_path / "s", "--epochs", "1", "--distill-cached", *extra))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and "Traceback" not in err
+
+
 def test_missing_teacher_is_a_one_line_error(stripes_csv, tmp_path, capsys):
     code = cli(*train_args(stripes_csv, "edgenet", tmp_path / "s", "--epochs", "1", "--teacher", tmp_path / "nope.pt"))
     err = capsys.readouterr().err.strip()

@@ -90,7 +90,9 @@ def test_blur_smooths_every_face_and_keeps_its_mean():
 def test_mixup_blends_faces_and_targets_alike():
     x = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1).expand(4, 1, 2, 2).contiguous()
     y = torch.tensor([0, 1, 2, 3])
-    xm, t = mixup_batch(x, y, NUM_CLASSES, 0.3, torch.Generator().manual_seed(1), label_smoothing=0.1)
+    teacher = torch.arange(4 * NUM_CLASSES, dtype=torch.float32).view(4, NUM_CLASSES)
+    xm, t, tm = mixup_batch(x, y, NUM_CLASSES, 0.3, torch.Generator().manual_seed(1), label_smoothing=0.1,
+                            paired=teacher)
     assert torch.allclose(t.sum(1), torch.ones(4))
     lam = 0.7  # folded to >= 0.5
     partner = (xm[:, 0, 0, 0] - lam * x[:, 0, 0, 0]) / (1 - lam)  # the face each was mixed with
@@ -100,6 +102,8 @@ def test_mixup_blends_faces_and_targets_alike():
         expected[i] += lam * 0.9
         expected[j] += (1 - lam) * 0.9
         assert torch.allclose(t[i], expected, atol=1e-6)
+        assert torch.allclose(tm[i], lam * teacher[i] + (1 - lam) * teacher[j])  # the same partner, the same share
+    assert mixup_batch(x, y, NUM_CLASSES, 0.3, torch.Generator().manual_seed(1))[2] is None
 
 
 # --------------------------------------------------------------------------- divergence warning

@@ -9,6 +9,7 @@ a run is reproducible and independent of the device the warp runs on.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -153,12 +154,14 @@ def jpeg_batch(pixels: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
 
 
 def mixup_batch(
-    x: torch.Tensor, y: torch.Tensor, num_classes: int, lam: float, g: torch.Generator, label_smoothing: float = 0.0
-) -> tuple[torch.Tensor, torch.Tensor]:
+    x: torch.Tensor, y: torch.Tensor, num_classes: int, lam: float, g: torch.Generator, label_smoothing: float = 0.0,
+    paired: Optional[torch.Tensor] = None,
+) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
     """Mixup (Zhang et al. 2018): blend each face with another of the batch by ``lam``.
 
-    Returns the mixed batch and soft targets (label-smoothed one-hots, blended the same
-    way). ``lam`` is drawn by the caller from Beta(alpha, alpha) so that the draw comes
+    Returns the mixed batch, soft targets (label-smoothed one-hots, blended the same
+    way) and ``paired`` (per-face rows such as a teacher's logits) blended the same way,
+    or None. ``lam`` is drawn by the caller from Beta(alpha, alpha) so that the draw comes
     from a seeded generator; it is folded to >= 0.5 so each face stays mostly itself.
     """
     lam = max(lam, 1.0 - lam)
@@ -167,4 +170,8 @@ def mixup_batch(
     target = y.to(x.dtype) if y.dim() == 2 else F.one_hot(y, num_classes).to(x.dtype)
     if label_smoothing > 0:
         target = target * (1.0 - label_smoothing) + label_smoothing / num_classes
-    return lam * x + (1.0 - lam) * x[perm], lam * target + (1.0 - lam) * target[perm]
+
+    def mix(t: torch.Tensor) -> torch.Tensor:
+        return lam * t + (1.0 - lam) * t[perm]
+
+    return mix(x), mix(target), (mix(paired) if paired is not None else None)

@@ -78,6 +78,10 @@ def _train_options(p: argparse.ArgumentParser) -> None:
                    help="with --teacher and a photometric --augment (strong, strong-jpeg): the teacher sees each face "
                    "before the light, blur, noise and JPEG changes (same crop, flip and mixup), so the student learns to "
                    "read a degraded face the way the teacher reads the clean one")
+    p.add_argument("--distill-cached", action="store_true", default=None,
+                   help="with --teacher: the teacher scores each clean training face and its mirror image once, before "
+                   "the first epoch, and the student learns from those stored logits (mixed along with mixup); a small "
+                   "student then trains without a large teacher's forward pass in every step")
     p.add_argument("--keep-epochs", type=non_negative_int, metavar="K",
                    help="also keep the weights of the last K epochs as epoch_NNN.pt, for "
                    "scripts/average_checkpoints.py (averaged weights, BatchNorm recomputed; default 0)")
@@ -321,6 +325,10 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError(f"--init {cfg.init}: no such checkpoint")
     if cfg.distill_clean and not cfg.teacher:
         raise UsageError("--distill-clean needs --teacher")
+    if cfg.distill_cached and not cfg.teacher:
+        raise UsageError("--distill-cached needs --teacher")
+    if cfg.distill_cached and cfg.distill_clean:
+        raise UsageError("--distill-cached already gives the teacher the clean face; drop --distill-clean")
     if cfg.blur_p is not None and cfg.augment == "none":
         raise UsageError("--blur-p needs an --augment other than none")
     aug = cfg.augment_config()  # what the trainer will use

@@ -45,6 +45,7 @@ class TrainConfig:
     distill_temp: float = 3.0  # softmax temperature of the distillation loss
     keep_epochs: int = 0  # also keep the weights of the last K epochs (epoch_NNN.pt) for weight averaging
     distill_clean: bool = False  # the teacher sees each face before the photometric changes (light, blur, noise, JPEG)
+    distill_cached: bool = False  # the teacher scores each clean face (and its mirror) once, before the first epoch
     blur_p: Optional[float] = None  # probability of the Gaussian blur; None = the --augment preset's own
     ferplus: Optional[str] = None  # Microsoft's fer2013new.csv: train FER+'s 8 classes on its votes
     ferplus_target: str = "votes"  # votes (soft-label cross-entropy on the vote shares) | majority

@@ -217,7 +217,8 @@ class _Batches:
     loss_weights: Optional[torch.Tensor]  # --balance weights
     sample_weights: Optional[torch.Tensor]  # --balance sampler: per-face draw weights
     aug: Optional[AugmentConfig]
-    teacher: Optional[Teacher] = None  # --teacher: soft targets for distillation
+    teacher: Optional[Teacher] = None  # --teacher: soft targets for distillation, computed every step
+    teacher_logits: Optional[torch.Tensor] = None  # --distill-cached: (N, classes) per face, computed once
     train_t: Optional[torch.Tensor] = None  # (N, classes) soft targets (FER+ votes) on the device; None: hard labels
 
 
@@ -396,16 +397,24 @@ def _to_device(cfg: TrainConfig, env: _Env, data: PreparedData, run: RunState) -
         sample_weights = torch.from_numpy(per_class[data.train_labels]).double()
     elif cfg.balance not in ("none", "weights"):
         raise InputError(f"unknown --balance {cfg.balance!r}; use none, weights or sampler")
-    teacher = None
+    train_x = torch.from_numpy(data.train_images).unsqueeze(1).to(env.device)
+    teacher, teacher_logits = None, None
     if cfg.teacher:
         teacher = Teacher(cfg.teacher, data.stats.mean, data.stats.std, env.device, env.channels_last, env.amp,
                           classes=data.classes)
+        how = (", teacher scores each clean face and its mirror once" if cfg.distill_cached
+               else ", teacher sees the clean face" if cfg.distill_clean else "")
         _say(f"distilling from {teacher.describe()} (weight {cfg.distill_weight}, temperature {cfg.distill_temp}"
-             f"{', teacher sees the clean face' if cfg.distill_clean else ''})",
-             env.info)
+             f"{how})", env.info)
+        if cfg.distill_cached:
+            t0 = time.perf_counter()
+            teacher_logits = teacher.mirrored_logits(normalize(train_x, data.stats.mean, data.stats.std))
+            _say(f"teacher scored {len(train_x):,} faces in {time.perf_counter() - t0:.0f}s", env.info)
+            teacher = None  # nothing left for it to do per step
     return _Batches(
         teacher=teacher,
-        train_x=torch.from_numpy(data.train_images).unsqueeze(1).to(env.device),
+        teacher_logits=teacher_logits,
+        train_x=train_x,
         train_y=torch.from_numpy(data.train_labels).to(env.device),
         train_t=torch.from_numpy(data.train_targets).to(env.device) if data.train_targets is not None else None,
         val_x=normalize(torch.from_numpy(data.val_images).unsqueeze(1), vstats.mean, vstats.std),
@@ -456,10 +465,12 @@ class _StepViews:
     teacher: torch.Tensor  # what the teacher sees: the same batch, or its clean view (--distill-clean)
     target: torch.Tensor  # class indices, or soft targets after mixup
     smoothing: float  # label smoothing still to apply (0 when mixup already folded it in)
+    teacher_logits: Optional[torch.Tensor]  # --distill-cached: the faces' stored teacher logits, mixed like them
 
 
 def _views(b: _Batches, raw: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig, g_aug: torch.Generator,
-           mix_rng: Optional[np.random.Generator], num_classes: int = NUM_CLASSES) -> _StepViews:
+           mix_rng: Optional[np.random.Generator], num_classes: int = NUM_CLASSES,
+           teacher_logits: Optional[torch.Tensor] = None) -> _StepViews:
     """One step's batch: photometric changes in pixel units, normalisation, warp, erasing, mixup.
 
     With ``--distill-clean`` the clean face rides along as a second channel, so the crop, flip,
@@ -479,12 +490,12 @@ def _views(b: _Batches, raw: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig, g
     target: torch.Tensor = yb
     smoothing = cfg.label_smoothing
     if mix_rng is not None:
-        xb, target = mixup_batch(xb, yb, num_classes, float(mix_rng.beta(cfg.mixup, cfg.mixup)), g_aug,
-                                 cfg.label_smoothing)
+        xb, target, teacher_logits = mixup_batch(xb, yb, num_classes, float(mix_rng.beta(cfg.mixup, cfg.mixup)),
+                                                 g_aug, cfg.label_smoothing, paired=teacher_logits)
         smoothing = 0.0  # already in the soft targets
     c = raw.shape[1]
     student, teacher = (xb[:, :c], xb[:, c:]) if clean_view else (xb, xb)
-    return _StepViews(student, teacher, target, smoothing)
+    return _StepViews(student, teacher, target, smoothing, teacher_logits)
 
 
 def _train_epoch(cfg: TrainConfig, env: _Env, b: _Batches, run: RunState, epoch: int) -> EpochStats:
@@ -518,16 +529,17 @@ def _train_epoch(cfg: TrainConfig, env: _Env, b: _Batches, run: RunState, epoch:
         idx = mine[step * bs : (step + 1) * bs]
         yb = b.train_y[idx]
         v = _views(b, b.train_x[idx], b.train_t[idx] if b.train_t is not None else yb, cfg, g_aug, mix_rng,
-                   run.num_classes)
+                   run.num_classes, b.teacher_logits[idx] if b.teacher_logits is not None else None)
         xb, x_teacher, target, smoothing = v.student, v.teacher, v.target, v.smoothing
         if env.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=env.amp is not None):
             logits = run.train_model(xb)
         loss = F.cross_entropy(logits.float(), target, weight=b.loss_weights, label_smoothing=smoothing)
-        if b.teacher is not None:
+        t_logits = v.teacher_logits if b.teacher is None else b.teacher.logits(x_teacher)
+        if t_logits is not None:
             w = cfg.distill_weight
-            loss = (1.0 - w) * loss + w * distill_loss(logits, b.teacher.logits(x_teacher), cfg.distill_temp)
+            loss = (1.0 - w) * loss + w * distill_loss(logits, t_logits, cfg.distill_temp)
         if step % 25 == 0 and not bool(torch.isfinite(loss)):  # checked now and then: each check syncs a GPU
             diverged(loss, epoch, step, run.optimizer)
         run.optimizer.zero_grad(set_to_none=True)
