@@ -15,6 +15,7 @@ from fer_edge.cli.options import add_json_option
 from fer_edge.cli.argtypes import file_with_suffix, float_range, int_at_least, non_negative_int, onnx_device, positive_float, positive_int
 from fer_edge.errors import InputError, ModelError, UsageError, require
 from fer_edge import jsonout
+from fer_edge.runtime.default_model import PACKAGED_MODELS
 
 def _torch_env() -> None:
     """Settings that must be in the environment before torch (and its OpenMP runtime) loads.
@@ -66,7 +67,7 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mixup", type=float_range(0.0), help="mixup on every batch with Beta(A, A) blending; 0 = off (default)")
     p.add_argument("--init", metavar="CKPT",
                    help="start from this checkpoint's weights (same architecture) instead of a random init: fine-tuning "
-                   "with a fresh optimizer and schedule; an exported .onnx or a packaged model name (default, ferplus) "
+                   f"with a fresh optimizer and schedule; an exported .onnx or a packaged model name ({', '.join(PACKAGED_MODELS)}) "
                    "is imported first (fer-edge import)")
     p.add_argument("--teacher", action="append", metavar="CKPT",
                    help="distil from this trained checkpoint, .onnx or packaged model (repeat for an ensemble: logits "
@@ -174,7 +175,7 @@ def register(subparsers) -> None:
         "roc.png to --out.",
     )
     p.add_argument("--model", required=True, metavar="PATH", help="training checkpoint (best.pt/last.pt; a run "
-                   "directory means its best.pt), .onnx file, or a packaged model: default, ferplus")
+                   f"directory means its best.pt), .onnx file, or a packaged model: {', '.join(PACKAGED_MODELS)}")
     p.add_argument("--data", required=True, help="FER2013 CSV or image folder")
     p.add_argument("--ferplus", metavar="FER2013NEW.CSV",
                    help="FER+ votes for the rows of --data: score a FER+ model by the FER+ majority protocol (faces "
@@ -240,7 +241,7 @@ def register(subparsers) -> None:
         "faces, which a fine-tune needs). Reports how often the two agree on validation faces.",
     )
     p.add_argument("--model", required=True, metavar="ONNX",
-                   help="an .onnx exported by fer-edge, or a packaged model name (default, ferplus, fast)")
+                   help=f"an .onnx exported by fer-edge, or a packaged model name ({', '.join(PACKAGED_MODELS)})")
     p.add_argument("--out", required=True, type=file_with_suffix(".pt"),
                    help="the checkpoint to write; refuses (exit 2) when it exists, unless --overwrite")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")

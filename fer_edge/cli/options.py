@@ -17,8 +17,11 @@ from ..runtime.imagesize import MAX_PIXELS
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """--model, --device, --threads (the exported model and where it runs)."""
     g = p.add_argument_group("model")
+    from ..runtime.default_model import DEFAULT_MODEL_NAME, describe_packaged
+
     g.add_argument("--model", "-m", metavar="PATH", default=None,
-                   help="exported .onnx model, or 'default': the model shipped with fer-edge (the default)")
+                   help=f"exported .onnx model, or a model shipped with fer-edge: {describe_packaged()} "
+                   f"(default: {DEFAULT_MODEL_NAME})")
     add_device_option(g)
     g.add_argument("--threads", type=thread_count, default=None, metavar="N",
                    help="onnxruntime intra-op threads (default: onnxruntime's choice, all cores)")

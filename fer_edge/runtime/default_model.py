@@ -7,6 +7,7 @@ are found in a wheel install, an editable install and the dev layout alike.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Optional, Union
@@ -37,11 +38,25 @@ def default_model_path(must_exist: bool = True) -> Path:
 # What `--model` (CLI) and ``model=`` (Python) accept to mean the packaged model. A file that
 # happens to be called "default" is still reachable as ./default.
 DEFAULT_MODEL_NAME = "default"
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    file: str  # under fer_edge/
+    summary: str  # what to pick it for, in --model's help
+
+
 # The models shipped in the package, by the name `--model` / ``model=`` take for them.
-PACKAGED_MODELS: dict[str, str] = {
-    DEFAULT_MODEL_NAME: DEFAULT_MODEL,
-    "ferplus": "assets/models/ferplus.onnx",  # FER+'s 8 classes (FER2013's 7 + contempt)
+PACKAGED: dict[str, PackagedModel] = {
+    DEFAULT_MODEL_NAME: PackagedModel(DEFAULT_MODEL, "FER2013's 7 classes, the most accurate"),
+    "ferplus": PackagedModel("assets/models/ferplus.onnx", "FER+'s 8 classes: FER2013's 7 + contempt"),
 }
+PACKAGED_MODELS: dict[str, str] = {name: m.file for name, m in PACKAGED.items()}
+
+
+def describe_packaged() -> str:
+    """``default`` (what it is for), ... : the packaged models as --model's help lists them."""
+    return ", ".join(f"{name} ({m.summary})" for name, m in PACKAGED.items())
 
 
 def packaged_model_path(name: str) -> Path:
