@@ -64,8 +64,28 @@ def _rewrite_contract(path: Path, contract: ModelContract, **extra: Any) -> None
     onnx.save(proto, str(path))
 
 
+def _input_layer_nodes(path: Path) -> list[str]:
+    """The nodes up to and including the first convolution: they stay fp32 in the int8 model.
+
+    Why: that layer reads the face itself (after the per-face standardisation, when the model
+    has one) with a single input channel, so it holds about 1 % of the work, but rounding its
+    input and weights to 8 bits cost a small student most of its int8 accuracy drop (fernet_xs
+    on PublicTest: 66.44 % fp32, 65.10 % all int8, 66.08 % with this layer in fp32, at the
+    same latency on one core).
+    """
+    import onnx
+
+    names = []
+    for node in onnx.load(str(path), load_external_data=False).graph.node:
+        names.append(node.name)
+        if node.op_type == "Conv":
+            return names
+    return []
+
+
 def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray) -> Path:
-    """Static QDQ int8 quantization of ``fp32_path`` calibrated on ``calib`` (N, 1, 48, 48) float32."""
+    """Static QDQ int8 quantization of ``fp32_path`` calibrated on ``calib`` (N, 1, 48, 48) float32;
+    the input layer stays fp32 (:func:`_input_layer_nodes`)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -89,9 +109,11 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray
             str(source), str(tmp), Reader(np.ascontiguousarray(calib, dtype=np.float32)),
             quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            nodes_to_exclude=_input_layer_nodes(source),
         )
         _rewrite_contract(tmp, contract, precision="int8", calibration_faces=int(len(calib)),
-                          quantization="onnxruntime static QDQ, per-channel s8 weights, u8 activations, MinMax")
+                          quantization="onnxruntime static QDQ, per-channel s8 weights, u8 activations, MinMax; "
+                          "first convolution and what precedes it fp32")
         os.replace(tmp, out_path)
     except Exception as exc:
         raise (write_failure(exc, out_path)

@@ -50,6 +50,7 @@ class PackagedModel:
 PACKAGED: dict[str, PackagedModel] = {
     DEFAULT_MODEL_NAME: PackagedModel(DEFAULT_MODEL, "FER2013's 7 classes, the most accurate"),
     "ferplus": PackagedModel("assets/models/ferplus.onnx", "FER+'s 8 classes: FER2013's 7 + contempt"),
+    "fast": PackagedModel("assets/models/fast.onnx", "FER2013's 7 classes, about 10x faster, 4 points less accurate"),
 }
 PACKAGED_MODELS: dict[str, str] = {name: m.file for name, m in PACKAGED.items()}
 
