@@ -344,7 +344,7 @@ def _checkpoint_of(model: str, option: str, cfg) -> str:
     """``model`` as a checkpoint path: an ``.onnx`` export or a packaged model name (``default``,
     ``ferplus``) is imported into the run folder (``OUT/imported/NAME.pt``, BatchNorm statistics
     from the training faces of ``--data``); anything else is returned as it is."""
-    from fer_edge.runtime.default_model import PACKAGED_MODELS, resolve_model_path
+    from fer_edge.runtime.default_model import resolve_model_path
 
     if model not in PACKAGED_MODELS and Path(model).suffix.lower() != ".onnx":
         return model
