@@ -234,6 +234,11 @@ def test_int8_and_fp16_variants_record_their_accuracy_drop(exported):
         assert abs(c.extra["accuracy_drop"]) <= 0.15  # 28 faces: a few flips at most
     q = onnx.load(str(exported.with_name("edgenet.int8.onnx")))
     assert any(n.op_type == "QuantizeLinear" for n in q.graph.node)
+    # the first convolution reads the face in fp32; the convolutions after it are int8 (QDQ)
+    dequantized = {o for n in q.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    first, *rest = [n for n in q.graph.node if n.op_type == "Conv"]
+    assert not dequantized & set(first.input[:2])
+    assert rest and all(set(n.input[:2]) <= dequantized for n in rest)
     assert exported.with_name("edgenet.int8.onnx").stat().st_size < exported.stat().st_size / 2
 
 

@@ -341,8 +341,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _checkpoint_of(model: str, option: str, cfg) -> str:
-    """``model`` as a checkpoint path: an ``.onnx`` export or a packaged model name (``default``,
-    ``ferplus``) is imported into the run folder (``OUT/imported/NAME.pt``, BatchNorm statistics
+    """``model`` as a checkpoint path: an ``.onnx`` export or a packaged model name
+    (``PACKAGED_MODELS``) is imported into the run folder (``OUT/imported/NAME.pt``, BatchNorm statistics
     from the training faces of ``--data``); anything else is returned as it is."""
     from fer_edge.runtime.default_model import resolve_model_path
 
