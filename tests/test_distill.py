@@ -249,3 +249,31 @@ def test_blur_p_end_to_end_and_its_usage_error(edgenet_run, stripes_csv, tmp_pat
     with pytest.raises(SystemExit) as exc:  # argparse's own range check
         cli(*train_args(stripes_csv, "edgenet", tmp_path / "bad", "--blur-p", "1.5"))
     assert exc.value.code == 2 and "--blur-p: must be in [0, 1], got 1.5" in capsys.readouterr().err
+
+
+def test_jpeg_p_lays_over_the_preset_and_compresses_every_face_at_one(edgenet_run, stripes_csv, tmp_path, capsys):
+    from dataclasses import replace
+
+    import cv2
+
+    from fer_edge.training.augment import AugmentConfig, photometric_batch
+    from fer_edge.training.config import TrainConfig
+
+    strong = AugmentConfig.preset("strong-jpeg")
+    assert TrainConfig(data="", augment="strong-jpeg", jpeg_p=0.6).augment_config() == replace(strong, jpeg_p=0.6)
+    assert TrainConfig(data="", augment="none", jpeg_p=0.6).augment_config() is None
+    standard = replace(TrainConfig(data="", augment="standard", jpeg_p=1.0).augment_config(), jpeg_quality=(30, 30))
+    assert standard.photometric and not AugmentConfig.preset("standard").photometric
+    # jpeg_p 1: every face comes out as OpenCV's JPEG q30 round trip of it, give or take the DCT's rounding.
+    faces = synthetic_faces(3, 5)[0][:8]
+    y = photometric_batch(torch.from_numpy(faces).float().unsqueeze(1), standard, torch.Generator().manual_seed(3))
+    ref = np.stack([cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 30])[1], cv2.IMREAD_GRAYSCALE)
+                    for f in faces]).astype(np.float32)
+    assert np.abs(y[:, 0].numpy() - ref).mean() < 1.0 < np.abs(faces.astype(np.float32) - ref).mean()
+    out = tmp_path / "jpeg"
+    code = cli(*train_args(stripes_csv, "edgenet", out, "--epochs", "1", "--augment", "standard", "--jpeg-p", "0.5"))
+    assert code == 0 and load_checkpoint(out / "last.pt")["config"]["jpeg_p"] == 0.5
+    capsys.readouterr()
+    code = cli(*train_args(stripes_csv, "edgenet", tmp_path / "bad", "--epochs", "1", "--augment", "none", "--jpeg-p", "0.5"))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--jpeg-p needs an --augment" in err and len(err.splitlines()) == 1

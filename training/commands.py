@@ -64,6 +64,11 @@ def _train_options(p: argparse.ArgumentParser) -> None:
                    help=f"probability of a Gaussian blur (sigma {AugmentConfig().blur_sigma[0]:g}-"
                    f"{AugmentConfig().blur_sigma[1]:g}) on each training face, over the --augment preset's own "
                    f"({blur_presets}; the others: 0)")
+    jpeg_presets = ", ".join(f"{n}: {c.jpeg_p:g}" for n, c in PRESETS.items() if c is not None and c.jpeg_p)
+    p.add_argument("--jpeg-p", type=float_range(0.0, 1.0), metavar="P",
+                   help=f"probability of a JPEG round trip (quality {AugmentConfig().jpeg_quality[0]:g}-"
+                   f"{AugmentConfig().jpeg_quality[1]:g}) of each training face, over the --augment preset's own "
+                   f"({jpeg_presets}; the others: 0)")
     p.add_argument("--mixup", type=float_range(0.0), help="mixup on every batch with Beta(A, A) blending; 0 = off (default)")
     p.add_argument("--init", metavar="CKPT",
                    help="start from this checkpoint's weights (same architecture) instead of a random init: fine-tuning "
@@ -332,9 +337,11 @@ def run_train(args: argparse.Namespace) -> int:
         raise UsageError("--distill-cached already gives the teacher the clean face; drop --distill-clean")
     if cfg.blur_p is not None and cfg.augment == "none":
         raise UsageError("--blur-p needs an --augment other than none")
+    if cfg.jpeg_p is not None and cfg.augment == "none":
+        raise UsageError("--jpeg-p needs an --augment other than none")
     aug = cfg.augment_config()  # what the trainer will use
     if cfg.distill_clean and not (aug is not None and aug.photometric):
-        raise UsageError(f"--distill-clean needs a photometric --augment (strong or strong-jpeg) or --blur-p, not {cfg.augment!r}")
+        raise UsageError(f"--distill-clean needs a photometric --augment (strong or strong-jpeg), --blur-p or --jpeg-p, not {cfg.augment!r}")
     result = train(cfg, resume=args.resume, quiet=args.quiet, checkpoint=ckpt)
     _print_summary(result, args.json)
     return 0

@@ -47,16 +47,19 @@ class TrainConfig:
     distill_clean: bool = False  # the teacher sees each face before the photometric changes (light, blur, noise, JPEG)
     distill_cached: bool = False  # the teacher scores each clean face (and its mirror) once, before the first epoch
     blur_p: Optional[float] = None  # probability of the Gaussian blur; None = the --augment preset's own
+    jpeg_p: Optional[float] = None  # probability of the JPEG round trip; None = the --augment preset's own
     ferplus: Optional[str] = None  # Microsoft's fer2013new.csv: train FER+'s 8 classes on its votes
     ferplus_target: str = "votes"  # votes (soft-label cross-entropy on the vote shares) | majority
 
     def augment_config(self) -> "AugmentConfig | None":
-        """The batch augmentation this run uses: the preset, with --blur-p laid over it."""
+        """The batch augmentation this run uses: the preset, with --blur-p and --jpeg-p laid over it."""
         from .augment_config import AugmentConfig
 
         aug = AugmentConfig.preset(self.augment)
         if aug is not None and self.blur_p is not None:
             aug = replace(aug, blur_p=self.blur_p)
+        if aug is not None and self.jpeg_p is not None:
+            aug = replace(aug, jpeg_p=self.jpeg_p)
         return aug
 
     def to_dict(self) -> dict[str, Any]:
