@@ -99,3 +99,31 @@ def test_train_init_takes_an_exported_model_and_imports_it(exported, stripes_csv
                            "--init", exported / "m.int8.onnx", "--json")) == 0
     assert "imported into" in capsys.readouterr().err and (run / "imported" / "m.int8.pt").is_file()
     assert json.loads((run / "summary.json").read_text())["best_val_accuracy"] >= 0.5
+
+
+def test_a_flip_averaged_export_imports_as_its_network_and_exports_back_the_same(edgenet_run, stripes_csv, tmp_path,
+                                                                                  capsys):
+    """An export with --tta flip (the network run on each face and its mirror, logits averaged) imports as
+    the network alone; exporting that with --tta flip again computes what the first file computes."""
+    from fer_edge.training.checkpoint import build_from_checkpoint, load_checkpoint
+    from fer_edge.training.evaluate import normalize_np
+
+    assert cli("export", "--checkpoint", edgenet_run / "best.pt", "--out", tmp_path / "tta.onnx", "--data", stripes_csv,
+               "--tta", "flip") == 0
+    back = tmp_path / "back.pt"
+    assert cli("import", "--model", tmp_path / "tta.onnx", "--out", back, "--data", stripes_csv, "--json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["argmax_agreement"] == 1.0 and doc["max_abs_diff"] < 2e-3
+    ckpt = load_checkpoint(back)
+    assert ckpt["imported_from"]["tta"] == "flip"
+    faces, _ = synthetic_faces(3, 7)
+    ref = _logits(tmp_path / "tta.onnx", faces)
+    model = build_from_checkpoint(ckpt)
+    x = torch.from_numpy(normalize_np(faces, ckpt["norm"]["mean"], ckpt["norm"]["std"]))
+    with torch.no_grad():
+        plain, mirrored = model(x).numpy(), model(torch.flip(x, dims=[3])).numpy()
+    np.testing.assert_allclose((plain + mirrored) / 2, ref, atol=2e-3)
+    assert np.abs(plain - ref).max() > 1e-2  # the import is the network, not the average
+    assert cli("export", "--checkpoint", back, "--out", tmp_path / "again.onnx", "--data", stripes_csv,
+               "--tta", "flip") == 0
+    np.testing.assert_allclose(_logits(tmp_path / "again.onnx", faces), ref, atol=2e-3)

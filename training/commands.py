@@ -241,7 +241,8 @@ def register(subparsers) -> None:
         help="rebuild a training checkpoint from an exported .onnx model (int8 dequantized)",
         description="The shipped .onnx files are the durable form of fer-edge's weights: this writes a checkpoint "
         "that train --init / --teacher, eval and export take, from any fer-edge export (fp32, fp16 or int8, whose "
-        "weights are dequantized). BatchNorm, folded into the convolutions at export, is re-inserted so the "
+        "weights are dequantized; an export with --tta flip gives the network alone, which export --tta flip wraps "
+        "again). BatchNorm, folded into the convolutions at export, is re-inserted so the "
         "checkpoint computes what the ONNX model computes (with --data, its statistics are those of the training "
         "faces, which a fine-tune needs). Reports how often the two agree on validation faces.",
     )

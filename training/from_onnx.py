@@ -3,7 +3,9 @@
 Why: the shipped ``.onnx`` files are the durable form of our weights. A checkpoint kept
 on some machine may be gone tomorrow; the model inside the package is not. This module
 turns any fer-edge export (fp32, fp16 or int8 QDQ) back into a checkpoint that
-``train --init``, ``--teacher``, ``eval`` and ``export`` take.
+``train --init``, ``--teacher``, ``eval`` and ``export`` take. An export with ``--tta flip``
+(the network run on each face and its mirror, logits averaged) gives the network alone:
+``export --tta flip`` wraps it again.
 
 How: every weighted ONNX node (``Conv``, ``Gemm``) carries the module path of the layer it
 came from in its name (``/layer1/layer1.0/conv1/Conv`` is ``layer1.0.conv1``), so the
@@ -144,9 +146,12 @@ def import_onnx(onnx_path: str | Path, out: str | Path, *, data: Optional[str] =
         raise ModelError(f"{onnx_path}: invalid fer-edge metadata ({exc})") from None
     if contract.model not in list_models():
         raise ModelError(f"{onnx_path}: architecture {contract.model!r} is not one this fer-edge can train")
-    if contract.extra.get("tta", "none") != "none":
-        raise ModelError(f"{onnx_path}: exported with --tta {contract.extra['tta']}; import the export without it")
+    tta = contract.extra.get("tta", "none")
+    if tta not in ("none", "flip"):
+        raise ModelError(f"{onnx_path}: exported with --tta {tta}, which this fer-edge cannot import")
     weights = onnx_weights(proto)
+    if tta == "flip":  # export's FlipAverage wraps the network as .inner: the weights are the network's own
+        weights = {k.removeprefix("inner."): v for k, v in weights.items()}
     model = create_model(contract.model, num_classes=len(contract.classes)).eval()
     modules = list(model.named_modules())
     layers = [(i, name, m) for i, (name, m) in enumerate(modules) if isinstance(m, (nn.Conv2d, nn.Linear))]
@@ -199,8 +204,11 @@ def import_onnx(onnx_path: str | Path, out: str | Path, *, data: Optional[str] =
         sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
         ref = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: faces[i:i + batch_size]})[0]
                               for i in range(0, len(faces), batch_size)])
+        def forward(x: torch.Tensor) -> torch.Tensor:  # what the ONNX graph computes
+            return model(x) if tta == "none" else (model(x) + model(torch.flip(x, dims=[3]))) / 2
+
         with torch.no_grad():
-            got = torch.cat([model(torch.from_numpy(faces[i:i + batch_size]))
+            got = torch.cat([forward(torch.from_numpy(faces[i:i + batch_size]))
                              for i in range(0, len(faces), batch_size)]).numpy()
         agree = float((ref.argmax(1) == got.argmax(1)).mean())
         diff = float(np.abs(ref - got).max())
@@ -223,7 +231,8 @@ def import_onnx(onnx_path: str | Path, out: str | Path, *, data: Optional[str] =
         "classes": list(contract.classes),
         "label_set": contract.label_set,
         "temperature": float(contract.temperature),
-        "imported_from": {"path": str(onnx_path), "precision": contract.extra.get("precision", "fp32")},
+        # tta "flip": the checkpoint is the network alone; `export --tta flip` bakes the averaging back in
+        "imported_from": {"path": str(onnx_path), "precision": contract.extra.get("precision", "fp32"), "tta": tta},
         "config": {"data": data or "", "model": contract.model},
         "history": [],
     }
