@@ -204,6 +204,7 @@ def import_onnx(onnx_path: str | Path, out: str | Path, *, data: Optional[str] =
         sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
         ref = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: faces[i:i + batch_size]})[0]
                               for i in range(0, len(faces), batch_size)])
+
         def forward(x: torch.Tensor) -> torch.Tensor:  # what the ONNX graph computes
             return model(x) if tta == "none" else (model(x) + model(torch.flip(x, dims=[3]))) / 2
 
