@@ -29,6 +29,7 @@ import numpy as np
 from fer_edge.errors import ModelError
 
 from .checkpoint import FORMAT, VERSION
+from .export import TTA_MODES, with_flip_average
 
 WEIGHTED_OPS = ("Conv", "Gemm")
 
@@ -147,7 +148,7 @@ def import_onnx(onnx_path: str | Path, out: str | Path, *, data: Optional[str] =
     if contract.model not in list_models():
         raise ModelError(f"{onnx_path}: architecture {contract.model!r} is not one this fer-edge can train")
     tta = contract.extra.get("tta", "none")
-    if tta not in ("none", "flip"):
+    if tta not in TTA_MODES:
         raise ModelError(f"{onnx_path}: exported with --tta {tta}, which this fer-edge cannot import")
     weights = onnx_weights(proto)
     if tta == "flip":  # export's FlipAverage wraps the network as .inner: the weights are the network's own
@@ -204,10 +205,7 @@ def import_onnx(onnx_path: str | Path, out: str | Path, *, data: Optional[str] =
         sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
         ref = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: faces[i:i + batch_size]})[0]
                               for i in range(0, len(faces), batch_size)])
-
-        def forward(x: torch.Tensor) -> torch.Tensor:  # what the ONNX graph computes
-            return model(x) if tta == "none" else (model(x) + model(torch.flip(x, dims=[3]))) / 2
-
+        forward = with_flip_average(model) if tta == "flip" else model  # what the ONNX graph computes
         with torch.no_grad():
             got = torch.cat([forward(torch.from_numpy(faces[i:i + batch_size]))
                              for i in range(0, len(faces), batch_size)]).numpy()
