@@ -151,10 +151,11 @@ def import_onnx(onnx_path: str | Path, out: str | Path, *, data: Optional[str] =
     if tta not in TTA_MODES:
         raise ModelError(f"{onnx_path}: exported with --tta {tta}, which this fer-edge cannot import")
     weights = onnx_weights(proto)
-    if tta == "flip":  # export's FlipAverage wraps the network as .inner: the weights are the network's own
-        weights = {k.removeprefix("inner."): v for k, v in weights.items()}
     model = create_model(contract.model, num_classes=len(contract.classes)).eval()
-    modules = list(model.named_modules())
+    # what the ONNX graph computes: with --tta flip, export's wrapper around the network, whose layer
+    # names (the wrapper's prefix included) are the ones the ONNX nodes carry; its weights are the network's
+    forward = with_flip_average(model) if tta == "flip" else model
+    modules = list(forward.named_modules())
     layers = [(i, name, m) for i, (name, m) in enumerate(modules) if isinstance(m, (nn.Conv2d, nn.Linear))]
     missing = [name for _, name, _ in layers if name not in weights]
     extra = sorted(set(weights) - {name for _, name, _ in layers})
@@ -205,7 +206,6 @@ def import_onnx(onnx_path: str | Path, out: str | Path, *, data: Optional[str] =
         sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
         ref = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: faces[i:i + batch_size]})[0]
                               for i in range(0, len(faces), batch_size)])
-        forward = with_flip_average(model) if tta == "flip" else model  # what the ONNX graph computes
         with torch.no_grad():
             got = torch.cat([forward(torch.from_numpy(faces[i:i + batch_size]))
                              for i in range(0, len(faces), batch_size)]).numpy()
