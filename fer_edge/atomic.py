@@ -73,12 +73,33 @@ def temp_beside(path: PathLike) -> Path:
     return p.with_name(f".{p.stem[:60]}.{os.urandom(6).hex()}.partial{p.suffix}")
 
 
+#: The file types a plot is written as, by the name's suffix (matplotlib writes each).
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
+
+
+def figure_format(path: PathLike) -> str:
+    """The image format a plot named ``path`` is written in: its suffix, one of
+    :data:`FIGURE_SUFFIXES`; else an :class:`~fer_edge.errors.InputError` (exit 3) naming the file,
+    before anything is drawn."""
+    from .errors import InputError
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in FIGURE_SUFFIXES:
+        raise InputError(f"cannot write the plot {path}: use a {' or '.join(FIGURE_SUFFIXES)} file name")
+    return suffix.lstrip(".")
+
+
 def save_figure(fig, path: PathLike, **savefig_kwargs) -> None:
-    """``fig.savefig(path)`` whole or not at all: drawn to :func:`temp_beside`, then renamed."""
+    """``fig.savefig(path)`` whole or not at all: drawn to :func:`temp_beside`, then renamed. The
+    format is the user's suffix (:func:`figure_format`), never read from the temporary name, and
+    a failed write is one :func:`cannot_write` error naming ``path``, not the temporary file."""
+    fmt = figure_format(path)
     tmp = temp_beside(path)
     try:
-        fig.savefig(tmp, **savefig_kwargs)
+        fig.savefig(tmp, format=fmt, **savefig_kwargs)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise cannot_write(path, exc.strerror or str(exc)) from None
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
@@ -143,4 +164,4 @@ def finish(tmp: PathLike, path: PathLike, replace: bool = True) -> None:
     os.unlink(tmp)
 
 
-__all__ = ["cannot_write", "open_atomic", "write_bytes", "current_umask", "write_text", "temp_beside", "save_figure", "output_text", "write_failure", "finish"]
+__all__ = ["cannot_write", "open_atomic", "write_bytes", "current_umask", "write_text", "temp_beside", "FIGURE_SUFFIXES", "figure_format", "save_figure", "output_text", "write_failure", "finish"]

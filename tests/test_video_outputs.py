@@ -82,6 +82,44 @@ def test_plot_is_a_png_of_the_timeline(short_video, cnn_model, tmp_path, capsys)
     assert "timeline plot written to" in capsys.readouterr().err
 
 
+def test_plot_of_an_unknown_file_type_is_a_usage_error(short_video, cnn_model, tmp_path, capsys):  # noqa: F811
+    for name in ("timeline", "timeline.txt"):
+        with pytest.raises(SystemExit) as exc:
+            _webcam(short_video, cnn_model, "--plot", str(tmp_path / name))
+        assert exc.value.code == 2
+        assert "use a .png or .jpg or .jpeg or .pdf or .svg file name" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_analyze_video_plot_checks_its_file_and_creates_its_folder(short_video, cnn_model, tmp_path):  # noqa: F811
+    pytest.importorskip("matplotlib")
+    import fer_edge
+    from fer_edge.errors import InputError
+
+    result = fer_edge.analyze_video(short_video, cnn_model, detector="haar", max_frames=4)
+    for bad, message in ((tmp_path / "timeline", "use a .png"), (tmp_path / "t.txt", "use a .png"),
+                         (tmp_path, "it is a folder")):
+        with pytest.raises(InputError, match=message):
+            result.plot(bad)
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(InputError, match="a_file is a file, not a folder"):
+        result.plot(tmp_path / "a_file" / "t.png")
+    for name in ("new/deeper/t.png", "t.svg", "t.PDF"):
+        assert result.plot(tmp_path / name) == tmp_path / name and (tmp_path / name).stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "new", "t.PDF", "t.svg"]  # no temporary file left
+
+
+@pytest.mark.parametrize("max_frames", [0, -1, 2.5, "3", True])
+def test_analyze_video_refuses_a_bad_max_frames_before_writing(short_video, cnn_model, tmp_path, max_frames):  # noqa: F811
+    import fer_edge
+    from fer_edge.errors import InputError
+
+    with pytest.raises(InputError, match="max_frames must be a whole number of at least 1"):
+        fer_edge.analyze_video(short_video, cnn_model, detector="haar", max_frames=max_frames,
+                               csv=tmp_path / "f.csv")
+    assert not (tmp_path / "f.csv").exists()
+
+
 def test_plot_without_matplotlib_fails_before_processing(short_video, cnn_model, tmp_path):  # noqa: F811
     import subprocess
     import sys

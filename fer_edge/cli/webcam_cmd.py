@@ -14,6 +14,7 @@ from .options import (
 from ..runtime.pipeline import LIVE, VIDEO_FILE
 from .outputs import check_verb_outputs, replaces_help
 from .. import jsonout
+from ..atomic import FIGURE_SUFFIXES
 from ..errors import printable
 from .exitcodes import Exit, for_ending, help_line
 from .wording import flag_words
@@ -42,9 +43,9 @@ def register(subparsers: Any) -> None:
     s.add_argument("--output", "-o", metavar="VIDEO", default=None, type=_video_output,
                    help=replaces_help("write the annotated video here (.mp4 or .avi)"))
     add_table_options(s, several_inputs=False)
-    s.add_argument("--plot", metavar="PNG", default=None,
-                   help=replaces_help("draw each tracked face's expression probabilities over time into this PNG at "
-                                      "the end (needs matplotlib)"))
+    s.add_argument("--plot", metavar="PNG", default=None, type=file_with_suffix(*FIGURE_SUFFIXES),
+                   help=replaces_help("draw each tracked face's expression probabilities over time into this image "
+                                      f"at the end ({', '.join(FIGURE_SUFFIXES)}; needs matplotlib)"))
     s.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N processed frames")
     s.add_argument("--detect-every", type=positive_int, default=LIVE.detect_every, metavar="N",
                    help=f"run the face detector every N frames and follow the faces in between (default "
@@ -91,11 +92,10 @@ def run(args: argparse.Namespace) -> int:
     csv_path = Path(args.csv).expanduser() if args.csv else None
     plot_path = Path(args.plot).expanduser() if args.plot else None
     check_output_path(csv_path, "CSV")
-    check_output_path(plot_path, "plot")
     if plot_path is not None:
-        from ..runtime.timeline import require_matplotlib
+        from ..runtime.timeline import check_plot_path
 
-        require_matplotlib("--plot")  # before the video is processed, not after
+        check_plot_path(plot_path, "--plot")  # before the video is processed, not after
     display = gui_available() if args.display is None else args.display
     if display and not gui_available():
         raise DeviceError("--display needs a graphical display (DISPLAY is not set); use --no-display with --output")

@@ -41,6 +41,27 @@ STOP = "stop"
 DETECT_SCALE_RANGE = (0.05, 1.0)
 
 
+def check_detect_scale(scale: Any, name: str = "detect_scale") -> float:
+    """``scale`` as a float if it lies in :data:`DETECT_SCALE_RANGE` (not NaN), else InputError."""
+    lo, hi = DETECT_SCALE_RANGE
+    try:
+        value = float(scale)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(scale, bool) or not lo <= value <= hi:
+        raise InputError(f"{name} must be in [{lo:g}, {hi:g}], got {scale!r}")
+    return value
+
+
+def check_max_frames(max_frames: Any) -> Optional[int]:
+    """``max_frames``: None (every frame) or a whole number of at least 1, else InputError."""
+    if max_frames is None:
+        return None
+    if isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer)) or max_frames < 1:
+        raise InputError(f"max_frames must be a whole number of at least 1 (or None for every frame), got {max_frames!r}")
+    return int(max_frames)
+
+
 @dataclass(frozen=True)
 class Stages:
     """Which stages a frame goes through, and their settings (checked by :meth:`check`)."""
@@ -53,11 +74,9 @@ class Stages:
     min_hits: int = 1  # detection rounds that must find a new face before it is reported
 
     def check(self) -> "Stages":
-        lo, hi = DETECT_SCALE_RANGE
         if self.detect_every < 1:
             raise InputError(f"detect_every must be at least 1, got {self.detect_every}")
-        if not lo <= self.detect_scale <= hi:
-            raise InputError(f"detect_scale must be in [{lo:g}, {hi:g}], got {self.detect_scale}")
+        check_detect_scale(self.detect_scale)
         if self.min_hits < 1:
             raise InputError(f"min_hits must be at least 1, got {self.min_hits}")
         if not 0.0 < self.alpha <= 1.0:
@@ -296,6 +315,7 @@ def run(predictor: Any, source: FrameSource, stages: Optional[Stages] = None, si
 
     from .preprocess import as_bgr_or_gray
 
+    max_frames = check_max_frames(max_frames)
     frame_stages = FrameStages(predictor, stages or stages_for(source))
     sinks = list(sinks)
     summary = StreamSummary(source=source.name)

@@ -129,6 +129,9 @@ def check_output_path(path: Optional[Path], what: str) -> None:
         raise InputError(f"cannot write {what} {path}: it is a folder")
     if what == "video" and p.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
         raise InputError(f"cannot write video {path}: use a .mp4 or .avi file name")
+    blocker = next((a for a in p.parents if a.exists() and not a.is_dir()), None)
+    if blocker is not None:
+        raise InputError(f"cannot write {what} {path}: {blocker} is a file, not a folder")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         if p.exists():

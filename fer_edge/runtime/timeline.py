@@ -144,6 +144,20 @@ def require_matplotlib(needed_by: str = "the timeline plot") -> None:
         raise MissingDependencyError(f"matplotlib is not installed; {needed_by} needs it: {PLOT_HINT}") from None
 
 
+def check_plot_path(path: Union[str, Path], needed_by: str = "the timeline plot") -> Path:
+    """Fail before a video is processed when the plot cannot be written: matplotlib missing,
+    a suffix it has no writer for, a folder, or a folder that cannot be created (which is created
+    when missing, as every output's is). Returns the path, ``~`` expanded."""
+    require_matplotlib(needed_by)
+    from ..atomic import figure_format
+    from .sinks import check_output_path
+
+    out = Path(path).expanduser()
+    check_output_path(out, "plot")
+    figure_format(out)
+    return out
+
+
 def _rgb(label: str) -> tuple[float, float, float]:
     """The class's annotation colour (BGR, for drawing on photos), darkened enough to read as a
     thin line on white: the light yellow of happy and grey of neutral would fade otherwise."""
@@ -163,7 +177,7 @@ def plot_timeline(rows: Sequence[FrameFace], path: Union[str, Path], classes: Se
     appearance), one line per class in the class's annotation colour, so the plot reads like
     the annotated video. A frame where the track is not seen leaves a gap, not a slope.
     """
-    require_matplotlib()
+    path = check_plot_path(path)
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -203,12 +217,13 @@ def plot_timeline(rows: Sequence[FrameFace], path: Union[str, Path], classes: Se
         fig.legend(handles, labels, loc="outside lower center", ncol=len(classes), fontsize=9, frameon=False)
     except ValueError:
         fig.legend(handles, labels, loc="lower center", ncol=len(classes), fontsize=9, frameon=False)
-    out = Path(path)
     from ..atomic import save_figure
 
-    save_figure(fig, out, dpi=dpi)
-    plt.close(fig)
-    return out
+    try:
+        save_figure(fig, path, dpi=dpi)
+    finally:
+        plt.close(fig)
+    return path
 
 
 def _typical_step(rows: Sequence[FrameFace]) -> float:

@@ -104,7 +104,9 @@ def analyze(
     ``output`` that appears during the run is kept; ``draw_fps``: the processing frame rate drawn
     into ``output`` (off: it says nothing about an offline file)."""
     from ..samefile import refuse_overwriting_inputs
+    from .pipeline import check_max_frames
 
+    max_frames = check_max_frames(max_frames)  # before any output is opened
     src = source.paths[0] if isinstance(source, SourceSpec) and source.paths else source
     refuse_overwriting_inputs({"output": output, "csv": csv}, [src, getattr(predictor.model, "path", None)])
     classes = list(predictor.model.classes)
