@@ -2,10 +2,14 @@
 these (one model call), and already-cropped faces (predict_emotions)."""
 from __future__ import annotations
 
+import re
+
+import cv2
 import numpy as np
 import pytest
 
 import fer_edge
+from fer_edge.errors import InputError
 from fer_edge.runtime.api import Predictor
 from fer_edge.runtime.results import FaceResult
 
@@ -120,12 +124,57 @@ def test_16_bit_images_read_as_their_files_do(predictor, sample_bgr, tmp_path): 
 
 def test_float_images_in_0_to_255_work_and_ambiguous_ones_are_refused(predictor, sample_bgr):  # noqa: F811
     _same(predictor.predict(sample_bgr.astype(np.float64)), predictor.predict(sample_bgr))
-    with pytest.raises(ValueError, match="values in 0..1"):
+    with pytest.raises(ValueError, match=re.escape("(0..1 data?)")):
         predictor.predict(sample_bgr.astype(np.float32) / 255)  # read as 0..255 it would be a black frame
     for bad in (np.nan, np.inf):
         img = sample_bgr.astype(np.float32)
         img[10, 10, 0] = bad
         with pytest.raises(ValueError, match="NaN or infinite"):
             predictor.predict(img)
-    with pytest.raises(ValueError, match="values in 0..1"):
+    with pytest.raises(ValueError, match=re.escape("(0..1 data?)")):
         fer_edge.predict_emotions(np.full((48, 48), 0.5, np.float32))
+
+
+def test_arrays_that_would_read_as_a_black_or_clipped_frame_are_refused(predictor, sample_bgr):  # noqa: F811
+    """Each of these, taken as 0..255, is a black or clipped frame: no face and no error before."""
+    gray = cv2.cvtColor(sample_bgr, cv2.COLOR_BGR2GRAY)
+    unit = sample_bgr.astype(np.float32) / 255
+    cases = {
+        "(0..1 data?)": cv2.resize(unit, (500, 500), interpolation=cv2.INTER_CUBIC),  # overshoots 1
+        "16-bit but every value lies in 0..255": gray.astype(np.uint16),
+        "int8": sample_bgr.astype(np.int8),
+        "negative values": sample_bgr.astype(np.int16) - 128,
+        "negative values (down to -128)": sample_bgr.astype(np.float32) - 128,  # mean-subtracted
+        "values lie in -1..1": unit * 2 - 1,
+    }
+    for message, image in cases.items():
+        with pytest.raises(InputError, match=re.escape(message)):
+            predictor.predict(image)
+    # what a resize of 0..255 data overshoots by is not refused
+    resized = cv2.resize(sample_bgr.astype(np.float32), (500, 500), interpolation=cv2.INTER_LANCZOS4)
+    assert resized.min() < 0
+    assert [f.label for f in predictor.predict(resized)] == [f.label for f in predictor.predict(sample_bgr)]
+
+
+def test_a_boolean_mask_is_black_and_white(predictor, sample_bgr):  # noqa: F811
+    from fer_edge.runtime.preprocess import as_bgr_or_gray
+
+    mask = sample_bgr > 128
+    assert np.array_equal(as_bgr_or_gray(mask), mask.astype(np.uint8) * 255)
+
+
+def test_pil_float_int_and_premultiplied_images(predictor, sample_bgr):  # noqa: F811
+    gray = cv2.cvtColor(sample_bgr, cv2.COLOR_BGR2GRAY)
+    expected = predictor.predict(gray)
+    assert len(expected) == 1
+    _same(predictor.predict(Image.fromarray(gray.astype(np.float32))), expected)  # mode F, 0..255
+    with pytest.raises(InputError, match=re.escape("(0..1 data?)")):
+        predictor.predict(Image.fromarray(gray.astype(np.float32) / 255))  # mode F, 0..1: was a black frame
+    _same(predictor.predict(Image.fromarray(gray.astype(np.int32))), expected)  # mode I, 0..255
+    sixteen = Image.fromarray(gray.astype(np.int32) * 257)  # mode I holding 16-bit values: was clipped white
+    assert sixteen.mode == "I"
+    _same(predictor.predict(sixteen), expected)
+    la = Image.fromarray(sample_bgr[:, :, ::-1]).convert("RGBA").convert("La")  # PIL cannot convert La to L
+    assert len(predictor.predict(la)) == 1
+    with pytest.raises(InputError, match="empty"):
+        predictor.predict(Image.new("RGB", (0, 0)))

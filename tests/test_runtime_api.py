@@ -115,6 +115,39 @@ def test_errors(cnn_model, tmp_path):
         fer_edge.predict(np.zeros((10, 10), np.uint8), model=tmp_path / "nope.onnx")
 
 
+def test_error_messages_name_what_was_wrong(cnn_model, sample_bgr, sample_image, tmp_path, monkeypatch):
+    p = Predictor(cnn_model)
+    with pytest.raises(InputError, match="^image path is empty$"):
+        p.predict("")
+    with pytest.raises(InputError, match="^image 1 of 3: not an image"):
+        p.predict([sample_bgr, b"xx", sample_bgr])  # which item of a list failed
+    with pytest.raises(TypeError, match="^image 1 of 2: image must be"):
+        p.predict([sample_bgr, 5])
+    with open(sample_image, "rb") as f:
+        pass
+    with pytest.raises(InputError, match="cannot read image .*closed file"):
+        p.predict(f)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    assert "fer_edge.analyze_video" in p.process_path(clip).error  # a video named as one, as predict() does
+    with pytest.raises(InputError, match=r"scale must be in \[0.05, 1\], got 0"):
+        p.detect(sample_bgr, scale=0)  # was a ZeroDivisionError; -1 gave no face silently
+    with pytest.raises(InputError, match="scale must be in"):
+        p.detect(sample_bgr, scale=-1)
+    with pytest.raises(ValueError, match=r"landmarks must be \(K, 5, 2\) for the K = 1 boxes"):
+        p.classify(sample_bgr, np.array([SAMPLE_FACE_BOX]), np.zeros((3, 5, 2)))
+    with pytest.raises(TypeError, match="^detector must be a detector name"):
+        Predictor(cnn_model, detector=123)
+    with pytest.raises(TypeError, match="^model must be a packaged model name"):
+        fer_edge.predict(sample_bgr, model=123)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelError, match=r"^model file not found: FERPLUS \(the packaged models are default, "):
+        fer_edge.predict(sample_bgr, model="FERPLUS")
+    for bad in (None, 5):
+        with pytest.raises(TypeError, match="^sources must be an image file, a folder"):
+            fer_edge.analyze_images(bad, cnn_model)
+
+
 def test_result_json_shape(cnn_model, sample_image):
     res = Predictor(cnn_model).process_path(sample_image)
     d = res.to_dict(top_k=2)

@@ -38,8 +38,7 @@ from .model import FerModel
 from .preprocess import as_bgr_or_gray, faces_to_batch
 from .results import FaceResult, ImageResult
 from .imagesize import MAX_PIXELS
-from .inputs import ImageInput, is_batch, to_image, to_images
-from .sources import read_image
+from .inputs import ImageInput, image_from_path, is_batch, to_image, to_images
 
 ImageLike = ImageInput  # a path or URL, encoded bytes or a file object, a BGR numpy array or a PIL image
 ModelLike = Union[FerModel, str, Path, None]
@@ -73,6 +72,9 @@ class Predictor:
         max_pixels: Optional[int] = MAX_PIXELS,
     ):
         self.model = model if isinstance(model, FerModel) else FerModel.load(model, device=device, threads=threads)
+        if not isinstance(detector, str) and not callable(getattr(detector, "detect", None)):
+            raise TypeError(f"detector must be a detector name (yunet, haar, none) or an object with a detect(image) "
+                            f"method, got {type(detector).__name__}")
         self.detector: Detector = create_detector(detector, detector_model) if isinstance(detector, str) else detector
         self.max_faces = check_max_faces(max_faces)
         self.margin = check_margin(margin)
@@ -95,7 +97,9 @@ class Predictor:
 
     def detect_faces(self, image: np.ndarray, scale: float = 1.0) -> FaceDetections:
         """Like :meth:`detect`, with each face's landmarks and score (what :meth:`classify` aligns with)."""
-        return self.detect_prepared(as_bgr_or_gray(image), scale)
+        from .pipeline import check_detect_scale
+
+        return self.detect_prepared(as_bgr_or_gray(image), check_detect_scale(scale, "scale"))
 
     def detect_prepared(self, img: np.ndarray, scale: float = 1.0) -> FaceDetections:
         """:meth:`detect_faces` of an image already converted by ``as_bgr_or_gray`` (no copy, no check)."""
@@ -126,6 +130,8 @@ class Predictor:
         b = clip_boxes(boxes, img.shape[1], img.shape[0])
         if len(b) != len(np.asarray(boxes).reshape(-1, 4)):
             raise ValueError("every box must overlap the image")
+        if landmarks is not None and np.asarray(landmarks).size != len(b) * 10:
+            raise ValueError(f"landmarks must be (K, 5, 2) for the K = {len(b)} boxes, got shape {np.shape(landmarks)}")
         return self.face_batch_prepared(img, b, landmarks)
 
     def face_batch_prepared(self, img: np.ndarray, boxes: np.ndarray, landmarks: Optional[np.ndarray] = None) -> np.ndarray:
@@ -204,7 +210,7 @@ class Predictor:
         import cv2
 
         try:
-            img = read_image(path, self.max_pixels)
+            img = image_from_path(Path(path), self.max_pixels)
         except FerEdgeError as exc:
             return ImageResult(path=str(path), error=str(exc), cause=exc)
         try:

@@ -78,7 +78,19 @@ def resolve_model_path(model: Optional[Union[str, "os.PathLike[str]"]]) -> Path:
         return default_model_path()
     if isinstance(model, str) and model in PACKAGED_MODELS:
         return packaged_model_path(model)
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model must be a packaged model name ({', '.join(PACKAGED_MODELS)}), an .onnx path "
+                        f"or a FerModel, got {type(model).__name__}")
     return Path(model).expanduser()
+
+
+def model_not_found(path: Path) -> str:
+    """The message for a model file that does not exist; a bare word that is no file is most
+    likely a misspelt packaged name, so the names are listed then."""
+    text = f"model file not found: {path}"
+    if len(path.parts) == 1 and not path.suffix:
+        text += f" (the packaged models are {', '.join(PACKAGED_MODELS)})"
+    return text
 
 
 def sample_image_path() -> Path:

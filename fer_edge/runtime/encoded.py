@@ -72,6 +72,8 @@ def read_binary(f: Any, shown: Optional[str] = None) -> tuple[bytes, str]:
         data = f.read()
     except OSError as exc:
         raise InputError(f"cannot read image {shown}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # io's "I/O operation on closed file" / "read of closed file"
+        raise InputError(f"cannot read image {shown}: {exc}") from exc
     if isinstance(data, str):
         raise TypeError(f"{shown} is open in text mode; open image files in binary mode: open(path, 'rb')")
     if not isinstance(data, (bytes, bytearray, memoryview)):

@@ -6,6 +6,7 @@ face, the columns ``infer --csv`` writes.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
@@ -94,7 +95,13 @@ def analyze_images(
     from .frames import ImageFrames
     from .sources import IMAGES as IMAGE_SOURCE, infer_inputs, resolve_source
 
-    items = [sources] if isinstance(sources, (str, Path)) else list(sources)
+    if isinstance(sources, (str, os.PathLike)):
+        items = [sources]
+    elif isinstance(sources, (list, tuple)):
+        items = list(sources)
+    else:
+        raise TypeError(f"sources must be an image file, a folder, a glob pattern or a list of them, "
+                        f"got {type(sources).__name__}")
     found = infer_inputs([resolve_source(s, default=IMAGE_SOURCE) for s in items])
     predictor = Predictor(model, max_faces=max_faces, device=device, max_pixels=max_pixels,
                           **({} if detector is None else {"detector": detector, "detector_model": detector_model}))

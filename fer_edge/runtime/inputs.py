@@ -45,6 +45,8 @@ def to_image(image: ImageInput, max_pixels: Optional[int] = MAX_PIXELS) -> np.nd
     orientation is applied, as it is for files and encoded images.
     """
     if isinstance(image, str):
+        if not image.strip():
+            raise InputError("image path is empty")
         kind = string_kind(image)
         if kind == "data":
             return decode_data_uri(image, max_pixels)
@@ -88,7 +90,21 @@ def _video_in_file(path: Path) -> Optional[str]:
 
 
 def to_images(images: Sequence[ImageInput], max_pixels: Optional[int] = MAX_PIXELS) -> list[np.ndarray]:
-    return [to_image(im, max_pixels) for im in images]
+    """:func:`to_image` of each; an input that fails is named by its place in the list (an
+    array or bytes have no name of their own)."""
+    out = []
+    for i, im in enumerate(images):
+        try:
+            out.append(to_image(im, max_pixels))
+        except InputError as exc:
+            if len(images) == 1:
+                raise
+            raise InputError(f"image {i} of {len(images)}: {exc}") from None
+        except TypeError as exc:
+            if len(images) == 1:
+                raise
+            raise TypeError(f"image {i} of {len(images)}: {exc}") from None
+    return out
 
 
 def _from_pil(image: Any) -> np.ndarray:
@@ -98,9 +114,22 @@ def _from_pil(image: Any) -> np.ndarray:
         image = ImageOps.exif_transpose(image)
     except Exception:  # no EXIF, or an image type exif_transpose does not handle
         pass
+    if image.width == 0 or image.height == 0:
+        raise InputError(f"image is empty ({image.width}x{image.height} PIL image)")
     if image.mode.startswith("I;16"):  # 16-bit gray PNG / TIFF: scaled to 8 bits, as for the file itself
         return as_bgr_or_gray(np.asarray(image).astype(np.uint16))
-    if image.mode in ("L", "1", "I", "F"):
+    if image.mode == "I":  # 32-bit integers: how Pillow opens many 16-bit gray files; else 0..255 values
+        values = np.asarray(image)
+        if values.size and int(values.max()) > 255 and int(values.min()) >= 0 and int(values.max()) <= 65535:
+            values = values.astype(np.uint16)
+        return as_bgr_or_gray(values)
+    if image.mode == "F":  # floats: the array checks (0..1 data, NaN) apply, not PIL's silent clipping
+        return as_bgr_or_gray(np.asarray(image))
+    if image.mode in ("L", "1"):
         return np.ascontiguousarray(np.asarray(image.convert("L"), dtype=np.uint8))
+    if image.mode == "La":  # premultiplied alpha, which PIL does not convert: undone here, alpha dropped
+        la = np.asarray(image).astype(np.float32)
+        gray = np.where(la[..., 1] > 0, la[..., 0] * 255.0 / np.maximum(la[..., 1], 1.0), 0.0)
+        return np.ascontiguousarray(np.clip(np.rint(gray), 0, 255).astype(np.uint8))
     rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
     return np.ascontiguousarray(rgb[:, :, ::-1])

@@ -95,11 +95,11 @@ class FerModel:
         preprocessing contract for a foreign model that has no ``fer_edge`` metadata
         (it must still take ``(N, channels, S, S)`` float input and give ``(N, classes)``).
         """
-        from .default_model import resolve_model_path
+        from .default_model import model_not_found, resolve_model_path
 
         model_path = resolve_model_path(path)
         if not model_path.exists():
-            raise ModelError(f"model file not found: {model_path}")
+            raise ModelError(model_not_found(model_path))
         if model_path.is_dir():
             if (model_path / "best.pt").is_file():  # a training run's folder
                 raise export_first(f"{model_path} is a training run, not an exported model", model_path / "best.pt")

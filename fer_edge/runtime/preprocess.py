@@ -19,17 +19,27 @@ from typing import Optional
 import numpy as np
 
 from ..contract import ModelContract
+from ..errors import InputError
 from .align import crop_faces
+
+
+#: how far below 0 a float image in 0..255 may reach: the overshoot of a cubic or Lanczos resize
+#: at a black/white edge (about 13 % of the step); lower, the data is not 0..255 (mean-subtracted)
+FLOAT_OVERSHOOT = 64.0
 
 
 def as_bgr_or_gray(image: np.ndarray) -> np.ndarray:
     """Normalise an input image to contiguous uint8 ``(H, W)`` or ``(H, W, 3)`` BGR.
 
     Accepts BGRA (drops alpha), single-channel ``(H, W, 1)``, 16-bit images as OpenCV reads
-    them with ``IMREAD_UNCHANGED`` (scaled to 8 bits as ``cv2.imread`` does for such a file), and
-    other integer or float images in 0..255 (rounded and clipped). A float image whose values
-    all lie in 0..1, or one with NaN or infinite values, is refused (ValueError): read as 0..255
-    it would be a black frame, and the answer silently wrong.
+    them with ``IMREAD_UNCHANGED`` (scaled to 8 bits as ``cv2.imread`` does for such a file),
+    boolean masks (False 0, True 255), and other integer or float images in 0..255 (rounded and
+    clipped). Refused (:class:`~fer_edge.errors.InputError`, a ValueError), because read as 0..255 they would be a black or clipped
+    frame and the answer silently wrong: images whose values lie in 0..1 (below 2 at most, so
+    the overshoot of a resize of 0..1 data is caught too), a 16-bit image whose values all lie
+    in 0..255 (8-bit data in a 16-bit array), int8 images, integer images with negative values,
+    float images reaching below ``-FLOAT_OVERSHOOT`` or below -8 on a quarter of their pixels (a
+    resize of 0..255 data overshoots a little, mean-subtracted data a lot), and NaN or infinity.
     """
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image must be a numpy array, got {type(image).__name__}")
@@ -39,22 +49,34 @@ def as_bgr_or_gray(image: np.ndarray) -> np.ndarray:
     elif img.ndim == 3 and img.shape[2] == 4:
         img = img[:, :, :3]
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3):
-        raise ValueError(f"image must be (H, W), (H, W, 3) BGR or (H, W, 4) BGRA, got shape {image.shape}")
+        raise InputError(f"image must be (H, W), (H, W, 3) BGR or (H, W, 4) BGRA, got shape {image.shape}")
     if img.shape[0] == 0 or img.shape[1] == 0:
-        raise ValueError(f"image is empty (shape {image.shape})")
+        raise InputError(f"image is empty (shape {image.shape})")
+    if img.dtype == np.uint8:
+        return np.ascontiguousarray(img)
+    if img.dtype == np.bool_:
+        return np.ascontiguousarray(img.astype(np.uint8) * np.uint8(255))
+    if img.dtype.kind not in "iuf":
+        raise TypeError(f"image must hold numbers, got dtype {img.dtype}")
+    if img.dtype == np.int8:
+        raise InputError("image is int8, which cannot hold 0..255; pass a uint8 image")
+    if img.dtype.kind == "f" and not np.isfinite(img).all():
+        raise InputError("image has NaN or infinite values")
+    top = float(img.max())
     if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        if img.dtype.kind == "f":
-            if not np.isfinite(img).all():
-                raise ValueError("image has NaN or infinite values")
-            if 0.0 < float(img.max()) <= 1.0:
-                raise ValueError("image is float with values in 0..1; fer-edge takes 0..255 "
-                                 "(pass image * 255, or a uint8 image)")
-        elif img.dtype.kind not in "iub":
-            raise TypeError(f"image must hold numbers, got dtype {img.dtype}")
-        img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(img)
+        if 0 < top <= 255:
+            raise InputError("image is 16-bit but every value lies in 0..255: 8-bit data in a 16-bit array? "
+                             "pass image.astype(np.uint8), or a 16-bit image over its full range")
+        return np.ascontiguousarray((img >> 8).astype(np.uint8))
+    if 0.0 < top < 2.0:
+        raise InputError(f"image values lie in {min(0.0, float(img.min())):.3g}..{top:.3g} (0..1 data?); fer-edge takes 0..255 "
+                         "(pass image * 255, or a uint8 image)")
+    if img.dtype.kind == "i" and int(img.min()) < 0:
+        raise InputError(f"image has negative values (down to {int(img.min())}); fer-edge takes 0..255")
+    if img.dtype.kind == "f" and (float(img.min()) < -FLOAT_OVERSHOOT or np.count_nonzero(img < -8) > img.size // 4):
+        raise InputError(f"image has negative values (down to {float(img.min()):.3g}); fer-edge takes 0..255 "
+                         "(not mean-subtracted or -1..1 data)")
+    return np.ascontiguousarray(np.clip(np.rint(img), 0, 255).astype(np.uint8))
 
 
 def preprocess_faces(
