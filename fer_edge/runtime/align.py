@@ -54,12 +54,12 @@ class CropGeometry:
                             self.eye_mouth * k, self.measured_on)
 
 
-#: FER2013's framing, measured by ``python scripts/measure_fer_framing.py`` (medians over
-#: the PublicTest faces YuNet found: 558 of the first 600; inter-quartile ranges in
-#: docs/RUNTIME.md). The one place this geometry is defined.
+#: FER2013's framing, measured by ``python scripts/measure_fer_framing.py --data fer2013.csv``
+#: (medians over the PublicTest faces YuNet found, original pixels: 589 of the first 600;
+#: inter-quartile ranges in docs/RUNTIME.md). The one place this geometry is defined.
 FER2013_FRAMING = CropGeometry(
-    side=48.0, eye_x=23.34, eye_y=18.00, eye_distance=18.06, eye_mouth=17.50,
-    measured_on="FER2013 PublicTest, first 600 faces, YuNet 2023mar, 4x upscale, mid-gray padding",
+    side=48.0, eye_x=23.42, eye_y=17.93, eye_distance=17.96, eye_mouth=17.95,
+    measured_on="FER2013 PublicTest (original pixels), first 600 faces, YuNet 2023mar, 4x upscale, mid-gray padding",
 )
 
 
