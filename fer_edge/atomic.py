@@ -10,6 +10,10 @@ folder (same file system: the rename is atomic), flushed to disk, and only then 
   that name is replaced as a directory entry; what a link pointed to is never touched.
 - ``replace=False`` links the finished file to its name, which fails when the name exists, so
   a file that appeared during the run (even a moment before) is never replaced.
+
+The frame-by-frame outputs (``--jsonl``, ``--csv``) must keep every processed frame through a
+crash, so they are written in place instead: :class:`LineFile` replaces a link rather than
+following it, and cuts the file back to its last whole line when a write fails.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import errno
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Iterator, Union
+from typing import BinaryIO, Iterator, Optional, Union
 
 PathLike = Union[str, os.PathLike]
 
@@ -105,6 +109,65 @@ def save_figure(fig, path: PathLike, **savefig_kwargs) -> None:
             os.unlink(tmp)
 
 
+class LineFile:
+    """A text file written line by line and flushed, for the outputs that must keep every processed
+    frame through a crash or a ``kill -9`` (``--jsonl``, ``--csv``), so they cannot be renamed into
+    place at the end. Two guarantees instead:
+
+    - a symbolic link at ``path`` is replaced (removed, then the file created with ``O_NOFOLLOW``),
+      never written through;
+    - the file only ever holds whole lines: when a write fails (a full disk), it is cut back to
+      the end of the last line that was written whole, and the error is one
+      :func:`cannot_write` naming ``path`` (``what``: "CSV", "JSONL").
+    """
+
+    def __init__(self, path: PathLike, what: str, newline: Optional[str] = None):
+        self.path = Path(path)
+        self.what = what
+        self._good = 0  # bytes on disk that end with a whole line
+        try:
+            if self.path.is_symlink():
+                self.path.unlink()
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        except OSError as exc:
+            raise self._error(exc) from None
+        self.file = os.fdopen(fd, "w", encoding="utf-8", newline=newline)
+
+    def _error(self, exc: OSError):
+        from .errors import InputError
+
+        return InputError(f"cannot write {self.what} {self.path}: {exc.strerror or exc}")
+
+    def write(self, text: str) -> None:
+        """Append ``text`` (whole lines) and flush it to the file; on failure, cut the file back to
+        the lines written before and raise the one-line error (the file is closed then)."""
+        try:
+            self.file.write(text)
+            self.file.flush()
+            self._good = self.file.tell()
+        except OSError as exc:
+            self._abandon()
+            raise self._error(exc) from None
+
+    def _abandon(self) -> None:
+        """Close without the unwritten rest (its buffer may hold half a line), then cut back."""
+        with contextlib.suppress(OSError, ValueError):
+            self.file.close()
+        with contextlib.suppress(OSError, ValueError):
+            os.truncate(self.path, self._good)
+
+    def close(self) -> None:
+        if self.file.closed:
+            return
+        try:
+            self.file.flush()
+            self._good = self.file.tell()
+            self.file.close()
+        except OSError as exc:
+            self._abandon()
+            raise self._error(exc) from None
+
+
 def write_text(path: PathLike, text: str, replace: bool = True) -> None:
     """:func:`write_bytes` of ``text`` in UTF-8."""
     write_bytes(path, text.encode("utf-8"), replace)
@@ -164,4 +227,4 @@ def finish(tmp: PathLike, path: PathLike, replace: bool = True) -> None:
     os.unlink(tmp)
 
 
-__all__ = ["cannot_write", "open_atomic", "write_bytes", "current_umask", "write_text", "temp_beside", "FIGURE_SUFFIXES", "figure_format", "save_figure", "output_text", "write_failure", "finish"]
+__all__ = ["cannot_write", "LineFile", "open_atomic", "write_bytes", "current_umask", "write_text", "temp_beside", "FIGURE_SUFFIXES", "figure_format", "save_figure", "output_text", "write_failure", "finish"]

@@ -158,7 +158,12 @@ WEBCAM_OUTPUTS = ["--output", "--jsonl", "--csv", "--plot"]
 @pytest.mark.parametrize("option", WEBCAM_OUTPUTS)
 def test_webcam_output_may_not_be_the_source(clip, option, capsys):
     before = clip.read_bytes()
-    assert _webcam(clip, option, str(clip)) == EXIT_USAGE
+    target = clip
+    if option == "--plot":  # a plot must be named .png, .pdf, ...: the clip under such a name (a hard link)
+        target = clip.with_name(f"{clip.stem}-link.png")
+        if not target.exists():
+            os.link(clip, target)
+    assert _webcam(clip, option, str(target)) == EXIT_USAGE
     line = _one_line_error(capsys.readouterr().err)
     assert option in line and "one of the inputs" in line
     assert clip.read_bytes() == before
@@ -176,8 +181,9 @@ def test_webcam_output_may_not_be_the_model(clip, tmp_path, capsys):
 
 @pytest.mark.parametrize("second", WEBCAM_OUTPUTS[1:])
 def test_webcam_two_outputs_may_not_share_a_file(clip, tmp_path, second, capsys):
-    same = tmp_path / "both.avi"
-    assert _webcam(clip, "--output", str(same), second, str(tmp_path / "." / "both.avi")) == EXIT_USAGE
+    first, name = ("--csv", "both.png") if second == "--plot" else ("--output", "both.avi")  # names each may take
+    same = tmp_path / name
+    assert _webcam(clip, first, str(same), second, str(tmp_path / "." / name)) == EXIT_USAGE
     assert "both name" in _one_line_error(capsys.readouterr().err)
     assert not same.exists()
 

@@ -326,3 +326,130 @@ def test_sigterm_while_a_silent_stream_is_opening_ends_at_once(tmp_path):
         srv.close()
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == "fer-edge: interrupted"
+
+
+def test_csv_and_jsonl_replace_a_planted_link_never_what_it_points_to(tmp_path, sample_image):  # noqa: F811
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("faces.csv", "faces.jsonl"):
+        (tmp_path / f"precious-{name}").write_text("keep me\n")
+        (out / name).symlink_to(tmp_path / f"precious-{name}")
+    r = _infer("-q", str(sample_image), "--csv", str(out / "faces.csv"), "--jsonl", str(out / "faces.jsonl"))
+    assert r.returncode == 0, r.stderr
+    for name in ("faces.csv", "faces.jsonl"):
+        assert (tmp_path / f"precious-{name}").read_text() == "keep me\n"
+        assert not (out / name).is_symlink()
+    assert (out / "faces.csv").read_text().startswith("path,frame,time,track_id,x,y,w,h,label,score,")
+    assert json.loads((out / "faces.jsonl").read_text())["faces"]
+
+
+def test_csv_and_jsonl_on_a_full_disk_keep_whole_lines_only(tmp_path, sample_image):  # noqa: F811
+    """Each is written and flushed a frame at a time (a killed run keeps what it did), so on a full
+    disk it is cut back to its last whole line, not left ending in half a record."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(40):
+        shutil.copyfile(sample_image, images / f"{i:02d}.jpg")
+    for option, name in (("--csv", "f.csv"), ("--jsonl", "f.jsonl")):
+        target = tmp_path / name
+        r = _infer("-q", str(images), option, str(target), preexec=_small_file_limit)
+        assert r.returncode == 3, r.stderr
+        assert r.stderr.strip().splitlines()[-1].endswith(f"{target}: File too large")
+        text = target.read_text()
+        assert 0 < len(text) <= 2000 and text.endswith("\n")
+        if name.endswith(".jsonl"):
+            assert all(json.loads(line)["faces"] for line in text.splitlines())
+        else:
+            widths = {len(line.split(",")) for line in text.splitlines()}
+            assert len(widths) == 1  # the header and every row whole
+
+
+def test_no_output_may_replace_a_file_fer_edge_ships(tmp_path, sample_image):  # noqa: F811
+    """`--model default` and the YuNet detector are read from the package, not named on the
+    command line; an output naming them was written over them."""
+    from fer_edge.runtime.default_model import default_model_path
+    from fer_edge.runtime.detect.yunet import yunet_model_path
+
+    for option, target in (("--csv", default_model_path()), ("--jsonl", yunet_model_path())):
+        before = target.read_bytes()
+        r = _infer("-q", str(sample_image), option, str(target))
+        assert r.returncode == 2, r.stderr
+        assert f"{option} {target} is a file fer-edge ships" in r.stderr
+        assert target.read_bytes() == before
+
+
+def test_ctrl_c_during_a_video_reports_the_frames_it_got(tmp_path, sample_image, sample_bgr):  # noqa: F811
+    """The video in hand when Ctrl-C comes is in the JSON with the frames processed (its CSV and
+    JSONL rows were already written), and counts as processed; the inputs after it do not."""
+    import time
+
+    from fixtures_runtime import make_face_video
+
+    clip = tmp_path / "clip.mp4"
+    make_face_video(clip, sample_bgr, frames=400, size=(320, 240))
+    after = tmp_path / "after.jpg"
+    shutil.copyfile(sample_image, after)
+    events = tmp_path / "f.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "fer_edge", "infer", "-q", "--json", "--jsonl", str(events),
+                             str(sample_image), str(clip), str(after)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if events.exists() and sum('"frame"' in line for line in events.read_text().splitlines()) >= 5:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    doc = json.loads(out)
+    frame_lines = [json.loads(line) for line in events.read_text().splitlines() if '"frame"' in line]
+    assert len(doc["videos"]) == 1 and 5 <= len(doc["videos"][0]["frames"]) == len(frame_lines) < 400
+    assert doc["summary"]["interrupted"] is True and doc["summary"]["processed"] == 2
+    assert "fer-edge: stopped after 2 of 3 inputs; the results above are theirs" in err
+
+
+def test_jsonl_has_a_line_for_a_video_that_cannot_be_read(tmp_path, sample_image):  # noqa: F811
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all")
+    events = tmp_path / "f.jsonl"
+    r = _infer("-q", str(sample_image), str(bad), "--jsonl", str(events))
+    assert r.returncode == 7, r.stderr
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [Path(x["path"]).name for x in lines] == [Path(sample_image).name, "bad.mp4"]
+    assert lines[0]["faces"] and lines[1]["faces"] == [] and "bad.mp4" in lines[1]["error"]
+
+
+def test_a_full_disk_stops_the_annotated_video_at_once(tmp_path, sample_bgr, monkeypatch, capsys):  # noqa: F811
+    """OpenCV's writer only logs each failed frame; the free space is checked after every frame, so
+    the run stops at the first one (it used to print a warning per frame to the end of the clip)."""
+    from types import SimpleNamespace
+
+    import fer_edge.runtime.sinks as sinks
+    from fer_edge.cli import main
+    from fixtures_runtime import make_face_video
+
+    clip = tmp_path / "clip.mp4"
+    make_face_video(clip, sample_bgr, frames=40, size=(320, 240))
+    out = tmp_path / "out"
+    out.mkdir()
+    real = os.statvfs
+    calls = []
+
+    def filling(path):
+        calls.append(path)
+        st = real(path)
+        return SimpleNamespace(f_bavail=st.f_bavail if len(calls) < 5 else 0)
+
+    monkeypatch.setattr(sinks.os, "statvfs", filling)
+    code = main(["webcam", "-q", "--source", str(clip), "--no-display", "--output", str(out / "o.mp4")])
+    assert code == 3
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"fer-edge: error: cannot write video {out / 'o.mp4'}: No space left on device; nothing was left under that name")
+    assert len(calls) == 5 and list(out.iterdir()) == []
+
+
+def test_demo_that_cannot_write_its_annotated_copy_exits_3(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "fer_edge", "demo", "-q", "--save-annotated", str(tmp_path / "ann")],
+                       capture_output=True, text=True, env=cli_env(), timeout=120, preexec_fn=_small_file_limit)
+    assert r.returncode == 3, r.stderr
+    assert "File too large" in r.stderr and list((tmp_path / "ann").iterdir()) == []

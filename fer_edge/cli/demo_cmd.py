@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .exitcodes import EXIT_FAILURE, EXIT_OK
+    from .exitcodes import EXIT_INPUT, EXIT_OK
     from ..runtime.default_model import sample_image_path
     from ..runtime.sources import Source
     from .infer_cmd import _prepare_dir, process
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     args.detector, args.detector_model, args.no_detect, args.max_faces, args.margin = DEFAULT_DETECTOR, None, False, None, 0.0
     predictor = build_predictor(args)
     sample = sample_image_path()
-    # a broken sample image is a broken installation, not the user's input
+    # the sample photo unreadable, or its annotated copy unwritable: exit 3, as for infer's one input
     return process(predictor, [Source(str(sample))], json_out=args.json, top_k=args.top_k,
-                   annotated_dir=_prepare_dir(args.save_annotated), exit_codes=(EXIT_OK, EXIT_FAILURE, EXIT_FAILURE),
+                   annotated_dir=_prepare_dir(args.save_annotated), exit_codes=(EXIT_OK, EXIT_INPUT, EXIT_INPUT),
                    overwrite=args.overwrite)

@@ -147,10 +147,13 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
         for group in _runs(sources):
             if group[0].kind == "video":
                 src = group[0]
-                video = _process_video(predictor, src.path, targets.get(src.path), top_k, overwrite,
-                                       [s for s in (table,) if s is not None] + shared, detect_scale)
+                video, stopped = _process_video(predictor, src.path, targets.get(src.path), top_k, overwrite,
+                                                [s for s in (table,) if s is not None] + shared, detect_scale)
                 if video["error"] is not None:
                     tally.fail(src.path, video["error"])
+                    for sink in shared:
+                        if hasattr(sink, "failed"):  # --jsonl: a line for every failed input, as for images
+                            sink.failed(src.path, video["error"])
                 if video["summary"] is not None:
                     tally.faces += video["summary"]["faces"]
                     if video["summary"]["warning"]:
@@ -160,6 +163,8 @@ def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optio
                 else:
                     videos.append(video)
                 done += 1
+                if stopped:  # Ctrl-C during the video: what it did is reported above, then the run stops
+                    raise KeyboardInterrupt
                 continue
             frames = ImageFrames([s.path for s in group], predictor.max_pixels, preloaded,
                                  errors={s.path: s.error for s in group if s.error is not None})
@@ -230,11 +235,11 @@ def _runs(sources) -> list[list[Any]]:
 
 
 def _process_video(predictor, path: str, annotated: Optional[Path], top_k: int, overwrite: bool,
-                   sinks: list, detect_scale: Optional[float]) -> dict[str, Any]:
+                   sinks: list, detect_scale: Optional[float]) -> tuple[dict[str, Any], bool]:
     """One video through the stream loop (:func:`fer_edge.runtime.stream.run_stream`, the stages of a
     video file): its JSON entry (``summary``: what ``fer-edge webcam --json`` prints; ``frames``: what
     its ``--jsonl`` writes, with ``top_k``), ``error`` set when it cannot be opened or ends short of
-    the frames it declares."""
+    the frames it declares; and whether Ctrl-C stopped it (its entry holds the frames it got)."""
     from ..errors import InputError
     from ..runtime.frames import END_INTERRUPTED, END_TRUNCATED
     from ..runtime.stream import StreamOptions, run_stream
@@ -252,14 +257,12 @@ def _process_video(predictor, path: str, annotated: Optional[Path], top_k: int, 
         summary = run_stream(predictor, path, opts)
     except InputError as exc:  # missing, not a video, unreadable codec: like an unreadable image
         entry["error"] = message(exc)
-        return entry
-    if summary.end == END_INTERRUPTED:
-        raise KeyboardInterrupt
+        return entry, False
     entry["frames"] = frames.frames
     entry["summary"] = {**summary.to_dict(flag_words), "exit_code": int(for_ending(summary.end))}
     if summary.end == END_TRUNCATED:
         entry["error"] = f"{path}: {summary.message}"
-    return entry
+    return entry, summary.end == END_INTERRUPTED
 
 
 def _prepare_dir(path: Optional[str]) -> Optional[Path]:

@@ -46,7 +46,10 @@ def check_named_outputs(outputs: Mapping[str, Optional[PathLike]], inputs: Itera
     if clash is None:
         return
     if clash.kind == "input":
-        raise UsageError(f"{clash.name} {clash.path} is one of the inputs ({clash.other}); writing it would destroy it: "
+        from ..runtime.default_model import packaged_files
+
+        what = "a file fer-edge ships" if Path(str(clash.other)) in packaged_files() else "one of the inputs"
+        raise UsageError(f"{clash.name} {clash.path} is {what} ({clash.other}); writing it would destroy it: "
                          "choose another file")
     if clash.kind == "folder":
         raise UsageError(f"{clash.name} {clash.path} is a folder; it must name a file")
@@ -106,14 +109,26 @@ def named_outputs(args: object) -> dict[str, Optional[str]]:
 
 def named_inputs(args: object) -> list[str]:
     """The files ``args`` reads: model, detector model, and sources that are existing files
-    (a camera index or a URL is not a file)."""
+    (a camera index or a URL is not a file), and every file fer-edge ships (the packaged model
+    ``--model default`` names, the face detector it uses without ``--detector-model``: see
+    :func:`~fer_edge.runtime.default_model.packaged_files`)."""
+    from ..runtime.default_model import packaged_files
+
     found: list[str] = []
     for d in NAMED_INPUTS:
         value = getattr(args, d, None)
         for v in value if isinstance(value, (list, tuple)) else [value]:
-            if v is not None and str(v) and Path(str(v)).expanduser().is_file():
+            if v is not None and str(v) and _is_file(Path(str(v)).expanduser()):
                 found.append(str(v))
-    return found
+    return found + [str(p) for p in packaged_files()]
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the name itself is unusable (too long): whoever opens it says why."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def check_verb_outputs(args: object) -> None:

@@ -25,6 +25,17 @@ def _asset(relative: str) -> Path:
     return Path(str(resources.files("fer_edge").joinpath(relative)))
 
 
+def packaged_files() -> list[Path]:
+    """Every file fer-edge ships under ``fer_edge/assets`` (the models, the face detector, the sample
+    photo): the CLI counts them among a command's inputs, so that no output ever replaces one,
+    whether or not the command reads it."""
+    root = _asset("assets")
+    try:
+        return sorted(p for p in root.rglob("*") if p.is_file())
+    except OSError:
+        return []
+
+
 def default_model_path(must_exist: bool = True) -> Path:
     """Path of the packaged default model; :class:`ModelError` if it is not there."""
     path = _asset(DEFAULT_MODEL)

@@ -17,6 +17,18 @@ import numpy as np
 
 from ..errors import InputError
 from .. import jsonout
+from ..atomic import LineFile
+
+
+def _disk_full(path: Optional[Path]) -> bool:
+    """Whether the file system holding ``path`` has no byte left for it (a cheap statvfs call)."""
+    if path is None or not hasattr(os, "statvfs"):
+        return False
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail == 0
 
 
 class VideoSink:
@@ -66,6 +78,11 @@ class VideoSink:
             self._writer = writer
         self._writer.write(img)
         self.frames += 1
+        if _disk_full(self._tmp):  # OpenCV's writer says nothing but a warning per frame: stop at the first
+            self._writer.release()
+            self._writer = None
+            self._discard()
+            raise InputError(f"cannot write video {self.path}: No space left on device; nothing was left under that name")
 
     def close(self) -> None:
         """Finish the file and give it its name; InputError (nothing left) when it is not a video."""
@@ -157,10 +174,7 @@ class JsonlSink:
         self.path = Path(path)
         self.paths = paths
         self.top_k = top_k
-        try:
-            self._f = open(self.path, "w", encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot write JSONL {self.path}: {exc.strerror or exc}") from exc
+        self._f = LineFile(self.path, "JSONL")  # a link replaced, not followed; whole lines only
 
     def add(self, result) -> None:
         frame = result.frame
@@ -170,14 +184,12 @@ class JsonlSink:
         rec["faces"] = [x.to_dict(self.top_k) for x in result.faces]
         if frame.error is not None:
             rec["error"] = frame.error
-        try:
-            self._f.write(jsonout.dumps(rec) + "\n")
-            self._f.flush()  # a crash or kill -9 still leaves every processed frame on disk
-        except OSError as exc:  # a full disk
-            raise InputError(f"cannot write JSONL {self.path}: {exc.strerror or exc}") from None
+        self._f.write(jsonout.dumps(rec) + "\n")  # flushed: a crash or kill -9 still leaves every processed frame
+
+    def failed(self, path: str, error: str) -> None:
+        """The line of an input that gave no frame at all (a video that cannot be opened, or that
+        ended short of its frames): ``{"path", "faces": [], "error"}``, as an unreadable image's."""
+        self._f.write(jsonout.dumps({"path": path, "faces": [], "error": error}) + "\n")
 
     def close(self) -> None:
-        try:
-            self._f.close()
-        except OSError as exc:
-            raise InputError(f"cannot write JSONL {self.path}: {exc.strerror or exc}") from None
+        self._f.close()

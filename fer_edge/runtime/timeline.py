@@ -9,6 +9,7 @@ run still leaves every processed frame on disk).
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
@@ -85,31 +86,37 @@ class CsvSink:
 
     def _open(self) -> csv.DictWriter:
         if self._w is None:
-            try:
-                self._f = open(self.path, "w", newline="", encoding="utf-8")
-            except OSError as exc:
-                raise InputError(f"cannot write CSV {self.path}: {exc.strerror or exc}") from None
+            from ..atomic import LineFile
+
+            self._f = LineFile(self.path, "CSV", newline="")  # a link replaced, not followed; whole rows only
             fields = (["path"] if self.paths else []) + columns(self.classes)
-            self._w = csv.DictWriter(self._f, fieldnames=fields, extrasaction="ignore")
+            self._buf = io.StringIO()
+            self._w = csv.DictWriter(self._buf, fieldnames=fields, extrasaction="ignore")
             self._w.writeheader()
+            self._flush()
         return self._w
+
+    def _flush(self) -> None:
+        """The rows formatted since the last call, written and flushed together (a frame's rows
+        reach the file whole or, on a full disk, not at all)."""
+        text = self._buf.getvalue()
+        self._buf.seek(0)
+        self._buf.truncate()
+        self._f.write(text)
 
     def add(self, result) -> None:
         """Sink protocol (a :class:`~.pipeline.FrameResult`): a row per face, flushed."""
         w = self._open()
         frame = result.frame
-        try:
-            for f in result.faces:
-                row = FrameFace.of(frame.index, frame.time_s, f).to_dict()
-                if self.paths:
-                    row["path"] = frame.path
-                    if frame.still:
-                        row.update(frame="", time="")  # an image file has no frame index or time
-                w.writerow(row)
-                self.rows += 1
-            self._f.flush()
-        except OSError as exc:  # a full disk
-            raise InputError(f"cannot write CSV {self.path}: {exc.strerror or exc}") from None
+        for f in result.faces:
+            row = FrameFace.of(frame.index, frame.time_s, f).to_dict()
+            if self.paths:
+                row["path"] = frame.path
+                if frame.still:
+                    row.update(frame="", time="")  # an image file has no frame index or time
+            w.writerow(row)
+            self.rows += 1
+        self._flush()
 
     def open(self, source=None) -> None:
         """Sink protocol: the source is open; the file is created with its header (so a run that
@@ -118,12 +125,8 @@ class CsvSink:
         self._open()
 
     def close(self) -> None:
-        if self._f is None:
-            return
-        try:
+        if self._f is not None:
             self._f.close()
-        except OSError as exc:
-            raise InputError(f"cannot write CSV {self.path}: {exc.strerror or exc}") from None
 
 
 def to_dataframe(rows: Sequence[FrameFace], classes: Sequence[str] = CLASSES):
