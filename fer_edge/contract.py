@@ -56,25 +56,68 @@ class ModelContract:
             )
         known = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in d.items() if k in known}
-        kwargs["classes"] = tuple(kwargs.get("classes", CLASSES))
-        c = cls(**kwargs)
-        if not (isinstance(c.temperature, (int, float)) and math.isfinite(c.temperature) and 0.05 <= c.temperature <= 20):
-            raise ValueError(f"fer_edge metadata has an invalid temperature ({c.temperature!r}); expected 0.05..20")
+        if isinstance(kwargs.get("classes"), list):  # anything else is refused by check()
+            kwargs["classes"] = tuple(kwargs["classes"])
+        return cls(**kwargs).check()
+
+    def check(self) -> "ModelContract":
+        """``self`` if every field has the type and range the runtime relies on, else ValueError naming
+        the field: a contract read from a file is anything its writer put there, and a wrong type
+        (``"extra": 5``) would otherwise load, run and fail later, e.g. in ``infer --json``."""
+        c = self
+        for name in ("model", "normalization", "label_set", "input_name", "output_name"):
+            if not isinstance(getattr(c, name), str):
+                raise ValueError(f"fer_edge metadata has a {name} that is not a string ({_shown(getattr(c, name))})")
+        if not isinstance(c.extra, dict):
+            raise ValueError(f"fer_edge metadata has an extra that is not a JSON object ({_shown(c.extra)})")
+        if not (_is_number(c.temperature) and math.isfinite(c.temperature) and 0.05 <= c.temperature <= 20):
+            raise ValueError(f"fer_edge metadata has an invalid temperature ({_shown(c.temperature)}); expected 0.05..20")
         for name in ("mean", "std"):
             v = getattr(c, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            if not _is_number(v) or not math.isfinite(v):
                 raise ValueError(f"fer_edge metadata has a {name} that is not a finite number ({str(v)[:24]!r})")
         if c.std <= 0:
             raise ValueError(f"fer_edge metadata has a non-positive std ({c.std})")
+        if c.val_accuracy is not None and not (_is_number(c.val_accuracy) and math.isfinite(c.val_accuracy)):
+            raise ValueError(f"fer_edge metadata has a val_accuracy that is not a finite number or null "
+                             f"({_shown(c.val_accuracy)})")
         if isinstance(c.input_size, bool) or not isinstance(c.input_size, int) or not (
                 INPUT_SIZE_RANGE[0] <= c.input_size <= INPUT_SIZE_RANGE[1]):
             raise ValueError(f"fer_edge metadata has an input_size of {str(c.input_size)[:24]!r}; "
                              f"expected {INPUT_SIZE_RANGE[0]}..{INPUT_SIZE_RANGE[1]} pixels")
+        if not isinstance(c.classes, (list, tuple)):  # tuple() of a string would make one class per letter
+            raise ValueError(f"fer_edge metadata has classes that are not a list ({_shown(c.classes)})")
         bad = [n for n in c.classes if not isinstance(n, str) or not n or not n.isprintable() or len(n) > 64]
         if bad or len(set(c.classes)) != len(c.classes) or not c.classes:
             shown = repr(bad[0])[:40] if bad else "a repeated or empty list"
             raise ValueError(f"fer_edge metadata has invalid class names ({shown}): each must be a short, "
                              "printable, distinct name")
-        if c.channels not in (1, 3):
-            raise ValueError(f"fer_edge metadata has {c.channels} channels; 1 or 3 are supported")
+        reserved = [n for n in c.classes if n in reserved_class_names()]
+        if reserved:
+            raise ValueError(f"fer_edge metadata has a class named {reserved[0]!r}, a name fer-edge's CSV and tables "
+                             f"give another column ({', '.join(sorted(reserved_class_names()))}); rename the class")
+        if isinstance(c.channels, bool) or not isinstance(c.channels, int) or c.channels not in (1, 3):
+            raise ValueError(f"fer_edge metadata has {_shown(c.channels)} channels; 1 or 3 are supported")
         return c
+
+
+def reserved_class_names() -> frozenset[str]:
+    """The names no class may have: the other columns of the tables that have one probability
+    column per class (``infer --csv``, ``analyze_video``'s CSV, ``analyze_images``'s table). A
+    class called ``score`` or ``path`` would be a second column of that name, and its
+    probability would overwrite the face's score or path."""
+    # Imported here, not at the top: the runtime imports this module (fer_edge.runtime.model).
+    from .runtime.images import image_columns
+    from .runtime.timeline import columns
+
+    return frozenset(columns(())) | frozenset(image_columns(()))
+
+
+def _is_number(v: Any) -> bool:
+    """An int or a float, but not a bool (JSON's true is no temperature)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _shown(v: Any) -> str:
+    """A field's value, short, for an error message."""
+    return repr(v)[:24]

@@ -16,7 +16,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from ..contract import METADATA_KEY, ModelContract
-from ..errors import ModelError
+from ..errors import ModelError, excerpt
 from ..remedy import Remedy
 from .providers import CPU, CUDA, TENSORRT, DevicePlan, create_session, describe_providers, log_provider
 
@@ -98,17 +98,24 @@ class FerModel:
         from .default_model import model_not_found, resolve_model_path
 
         model_path = resolve_model_path(path)
-        if not model_path.exists():
+        # Checking the path can fail too (a name too long for the file system, a folder without
+        # permission): that is a model the user named and fer-edge cannot read, so a ModelError
+        # naming the path short, not an OSError repeating 300 characters of it.
+        try:
+            exists = model_path.exists()
+            is_dir = exists and model_path.is_dir()
+            run_folder = is_dir and (model_path / "best.pt").is_file()
+            if exists and not is_dir:
+                with open(model_path, "rb") as f:
+                    head = f.read(16)
+        except OSError as exc:
+            raise ModelError(f"cannot read model file {excerpt(str(model_path))}: {exc.strerror or exc}") from None
+        if not exists:
             raise ModelError(model_not_found(model_path))
-        if model_path.is_dir():
-            if (model_path / "best.pt").is_file():  # a training run's folder
+        if is_dir:
+            if run_folder:  # a training run's folder
                 raise export_first(f"{model_path} is a training run, not an exported model", model_path / "best.pt")
             raise ModelError(f"model path is a directory, not an .onnx file: {model_path}")
-        try:
-            with open(model_path, "rb") as f:
-                head = f.read(16)
-        except OSError as exc:
-            raise ModelError(f"cannot read model file {model_path}: {exc.strerror or exc}") from exc
         if not head:
             raise ModelError(f"model file is empty: {model_path}")
         if head.startswith(TORCH_MAGIC):
@@ -124,6 +131,11 @@ class FerModel:
         meta = session.get_modelmeta().custom_metadata_map or {}
         if contract is None:
             contract = contract_from_metadata(meta, model_path)
+        else:  # the caller's contract is checked as one read from the file would be
+            try:
+                contract.check()
+            except ValueError as exc:
+                raise ModelError(f"the contract given for model {model_path} is invalid ({exc})") from None
         model = cls(session, contract, model_path, plan)
         model._smoke_test()
         log_provider(session, plan)

@@ -17,6 +17,7 @@ another's frame, so they are used for both.
 """
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol
@@ -177,7 +178,22 @@ def smallest_face_px(scale: float, at_scale_px: int) -> int:
     return int(round(at_scale_px / scale))
 
 
+#: What an OpenCV error says besides what went wrong: where in OpenCV's C++ sources it was raised
+#: (``OpenCV(4.14.0) /io/opencv/modules/dnn/src/net_impl.cpp:279: error:``), in which function
+#: (``in function 'getLayerData'``), and the ``> `` that starts its continuation lines.
+_CV_LOCATION = re.compile(r"OpenCV\([^)]*\)\s*\S*:-?\d+:\s*error:\s*")
+_CV_FUNCTION = re.compile(r"\s*in function '[^']*'")
+#: ``(-204:Requested object was not found) Layer ...``: the error code, then its name.
+_CV_CODE = re.compile(r"\(-?\d+:([^)]*)\)\s*")
+
+
 def cv_message(exc: Exception) -> str:
-    """The last line of an OpenCV error: the part that says what went wrong."""
-    text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__
+    """What an OpenCV error says went wrong, in one line: ``Requested object was not found: Layer
+    with requested id=-1 not found``, without the OpenCV version, its C++ source file and line, and
+    the function's name, which mean nothing to the user and make the line long."""
+    text = " ".join(str(exc).replace("\n>", "\n").split())
+    text = _CV_FUNCTION.sub("", _CV_LOCATION.sub("", text))
+    text = _CV_CODE.sub(lambda m: f"{m.group(1).strip()}: ", text, count=1).strip().rstrip(":").strip()
+    if not text:
+        return type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."

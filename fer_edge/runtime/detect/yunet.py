@@ -93,7 +93,21 @@ class YuNetDetector:
         self.square = square
         self.max_side = int(max_side)
         self._states = PerThread(self._load)
-        self._states.get()  # fail here, not on the first frame, when the model is bad
+        self._smoke_test()  # fail here, not on the first frame, when the model is bad
+
+    def _smoke_test(self) -> None:
+        """Load the model and run it once on a small blank image: OpenCV loads any ONNX graph,
+        and one that is not a YuNet network (another input size, other outputs) fails only when
+        run. Run now, that is a model error before any input is read or output written, not a
+        failure at the first image; it costs a few milliseconds (64x64 pixels), once per detector."""
+        self._states.get()  # a file OpenCV cannot load at all: _load's own message
+        blank = np.full((YUNET_MIN_SIDE, YUNET_MIN_SIDE, 3), 128, np.uint8)
+        try:
+            self.detect_faces(blank)
+        except Exception as exc:  # OpenCV's error (wrapped by detect_faces), or outputs of another shape
+            reason = cv_message(exc.__cause__ if isinstance(exc, ModelError) and exc.__cause__ else exc)
+            raise ModelError(f"YuNet detector model {self.model_path} loads but fails when run: {reason}",
+                             remedies=[Remedy("detector_model", None, "the shipped model")]) from None
 
     def _load(self) -> _YuNetState:
         import cv2
