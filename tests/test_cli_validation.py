@@ -127,3 +127,22 @@ def test_model_default_names_the_packaged_model(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["infer", str(sample_image_path()), "--model", "default", "--json"]) == 0
     assert main(["infer", str(sample_image_path()), "--model", "./default"]) == 4
+
+
+@pytest.mark.parametrize("verb", ["infer", "demo"])
+def test_overwrite_without_save_annotated_is_a_usage_error(verb, capsys):
+    from fer_edge.runtime.default_model import sample_image_path
+
+    argv = [verb, "--overwrite"] + ([str(sample_image_path())] if verb == "infer" else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["fer-edge: error: --overwrite applies to the annotated copies: use it with --save-annotated DIR"]
+
+
+def test_info_with_an_unavailable_device_says_so_on_stderr(monkeypatch, capsys):
+    import fer_edge.runtime.providers as providers
+
+    monkeypatch.setattr(providers, "available_providers", lambda: [providers.CPU])
+    assert main(["info", "--device", "cuda"]) == 5
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("fer-edge: error: CUDA was requested but is not available")

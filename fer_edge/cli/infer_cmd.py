@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from .outputs import check_verb_outputs
 
     setup_cli_logging(args.verbose, args.quiet)  # before the sources are searched: -v names the files skipped
+    if args.overwrite and not args.save_annotated:
+        _prepare_dir(None, overwrite=True)  # the usage error, before anything is read
 
     # what each SOURCE is, before the model loads: a camera or a URL is one line naming `webcam`;
     # standard input is read (and decoded) now too, so a bad one fails before the model loads
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     jsonl_path = Path(args.jsonl).expanduser() if args.jsonl else None
     check_output_path(csv_path, "CSV")
     check_output_path(jsonl_path, "JSONL")
-    annotated_dir = _prepare_dir(args.save_annotated)
+    annotated_dir = _prepare_dir(args.save_annotated, args.overwrite)
     if annotated_dir is not None:
         from .outputs import check_derived_outputs
 
@@ -265,10 +267,14 @@ def _process_video(predictor, path: str, annotated: Optional[Path], top_k: int, 
     return entry, summary.end == END_INTERRUPTED
 
 
-def _prepare_dir(path: Optional[str]) -> Optional[Path]:
-    from ..errors import InputError
+def _prepare_dir(path: Optional[str], overwrite: bool = False) -> Optional[Path]:
+    """The --save-annotated folder, created; ``overwrite`` without it is a usage error (it would
+    otherwise be silently ignored, and the user believe something was replaced)."""
+    from ..errors import InputError, UsageError
 
     if path is None:
+        if overwrite:
+            raise UsageError("--overwrite applies to the annotated copies: use it with --save-annotated DIR")
         return None
     d = Path(path).expanduser()
     if d.exists() and not d.is_dir():

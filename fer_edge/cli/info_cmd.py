@@ -20,7 +20,10 @@ CONFLICTS = {
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("info", aliases=["doctor"], help=HELP, description=HELP + ".")
+    from .exitcodes import Exit, help_line
+
+    p = subparsers.add_parser("info", aliases=["doctor"], help=HELP,
+                              description=HELP + ". " + help_line(Exit.OK, Exit.FAILURE, Exit.DEVICE))
     add_json_option(p)
     add_device_option(p, "device to check: auto, cpu, cuda, cuda:N, tensorrt (default: auto); exit 5 when it is unavailable")
     p.set_defaults(func=run)
@@ -171,7 +174,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _exit_code(info: dict[str, Any]) -> int:
-    """5 when the device asked for cannot be used (as for infer/webcam), else 0."""
+    """5 when the device asked for cannot be used (as for infer/webcam), said on stderr too (the
+    report itself is on stdout, where a script may not look), else 0."""
+    from ..errors import printable
     from .exitcodes import EXIT_DEVICE, EXIT_OK
 
-    return EXIT_DEVICE if not info.get("device", {}).get("ok", True) else EXIT_OK
+    device = info.get("device", {})
+    if device.get("ok", True):
+        return EXIT_OK
+    print(f"fer-edge: error: {printable(str(device.get('error')))}", file=sys.stderr)
+    return EXIT_DEVICE
