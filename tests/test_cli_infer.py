@@ -103,6 +103,8 @@ def test_partial_failure_processes_the_good_inputs(cnn_model, photos, tmp_path, 
     errs = {e["path"].split("/")[-1]: e["error"] for e in doc["errors"]}
     assert "not an image" in errs["notes.txt"] and "image not found" in errs["missing.jpg"]
     assert "2 of 3 inputs failed" in cap.err
+    unread = [i for i in doc["images"] if i["error"]]
+    assert len(unread) == 2 and all(i["width"] is None and i["height"] is None for i in unread)  # never read: no size
 
 
 def test_all_inputs_bad(cnn_model, photos, tmp_path, capsys):

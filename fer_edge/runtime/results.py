@@ -66,10 +66,13 @@ class ImageResult:
         return self.error is None
 
     def to_dict(self, top_k: Optional[int] = None) -> dict[str, Any]:
+        """JSON-ready; ``width`` and ``height`` are null for an input that was never read (not 0,
+        which would pass for an image's size)."""
+        read = self.ok or self.width > 0
         return {
             "path": self.path,
-            "width": self.width,
-            "height": self.height,
+            "width": self.width if read else None,
+            "height": self.height if read else None,
             "faces": [f.to_dict(top_k) for f in self.faces],
             "error": self.error,
         }
