@@ -15,7 +15,7 @@ import threading
 from typing import Iterator, Optional, Sequence
 
 from .. import __version__
-from ..errors import FerEdgeError, printable
+from ..errors import FerEdgeError, excerpt, printable
 from .exitcodes import EXIT_FAILURE, EXIT_INPUT, EXIT_INTERRUPTED, for_error
 from .wording import say
 
@@ -69,7 +69,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:  # as parse_args would, but with the verb's usage line, not the top level's
         verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        (verbs.choices.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+        (verbs.choices.get(args.command) or parser).error(f"unrecognized arguments: {excerpt(' '.join(extra))}")
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2

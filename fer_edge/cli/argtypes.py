@@ -13,14 +13,23 @@ import argparse
 import math
 from typing import Any, Callable, Optional
 
+from ..errors import excerpt, printable
+
+
+def _quoted(text: str) -> str:
+    """``text`` as a message quotes it: a short printable excerpt (no newline or terminal escape
+    reaches the user's terminal, a pasted 100,000-character value is not repeated)."""
+    return f"'{excerpt(text)}'"
+
 
 def _number(text: str, kind: type) -> float:
     try:
         value = kind(text)
     except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"{'an integer' if kind is int else 'a number'} expected, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"{'an integer' if kind is int else 'a number'} expected, "
+                                         f"got {_quoted(text)}") from None
     if kind is float and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"a finite number expected, got {text!r}")
+        raise argparse.ArgumentTypeError(f"a finite number expected, got {_quoted(text)}")
     return value
 
 
@@ -67,7 +76,7 @@ def float_range(low: float, high: Optional[float] = None, *, low_open: bool = Fa
         bad_low = value <= low if low_open else value < low
         bad_high = high is not None and (value >= high if high_open else value > high)
         if bad_low or bad_high:
-            raise argparse.ArgumentTypeError(f"must be {where}, got {text}")
+            raise argparse.ArgumentTypeError(f"must be {where}, got {excerpt(text.strip())}")
         return value
 
     parse.__name__ = f"number {where}"
@@ -89,7 +98,7 @@ def library_checked(kind: type, module: str, check: str) -> Callable[[str], Any]
         try:
             return getattr(importlib.import_module(module), check)(kind(value), name="")
         except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            raise argparse.ArgumentTypeError(printable(str(exc))) from None
 
     parse.__name__ = check.replace("check_", "")
     return parse
@@ -112,7 +121,7 @@ def onnx_device(text: str) -> str:
     try:
         parse_device(text)
     except DeviceError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(printable(str(exc))) from None
     return text
 
 
@@ -123,7 +132,20 @@ def detector_name(text: str) -> str:
     try:
         return check_detector_name(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(printable(str(exc))) from None
+
+
+def non_empty(text: str) -> str:
+    """``type=`` for a path (or a source): an empty or blank value is a usage error. The verbs test
+    ``if args.csv:`` and the path functions read ``""`` as the current folder, so ``--csv ''`` was
+    silently no CSV and ``--save-annotated ''`` wrote into the current folder."""
+    if not text.strip():
+        blank = f" ({_quoted(text)})" if text else ""
+        raise argparse.ArgumentTypeError(f"an empty path{blank}; name a file or folder")
+    return text
+
+
+non_empty.__name__ = "non-empty path"
 
 
 def file_with_suffix(*suffixes: str) -> Callable[[str], str]:
@@ -131,8 +153,9 @@ def file_with_suffix(*suffixes: str) -> Callable[[str], str]:
     wanted = tuple(x.lower() for x in suffixes)
 
     def parse(text: str) -> str:
+        non_empty(text)
         if not text.lower().endswith(wanted):
-            raise argparse.ArgumentTypeError(f"{text}: use a {' or '.join(wanted)} file name")
+            raise argparse.ArgumentTypeError(f"{_quoted(text)}: use a {' or '.join(wanted)} file name")
         return text
 
     parse.__name__ = f"{'/'.join(wanted)} file"

@@ -14,7 +14,7 @@ from .options import (
 from ..runtime.pipeline import IMAGES, VIDEO_FILE
 from .. import jsonout
 from ..runtime.imagesize import MAX_PIXELS
-from .argtypes import max_pixels
+from .argtypes import max_pixels, non_empty
 from .exitcodes import Exit, help_line
 
 HELP = "classify facial expressions in images, folders, globs or video files"
@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
         "to change that); its table rows "
         "are named FILE#FRAME and its JSON is under \"videos\". Cameras and stream URLs: `fer-edge webcam`. "
         + help_line(Exit.OK, Exit.USAGE, Exit.INPUT, Exit.MODEL, Exit.DEVICE, Exit.PARTIAL, Exit.INTERRUPTED))
-    p.add_argument("sources", nargs="+", metavar="SOURCE",
+    p.add_argument("sources", nargs="+", metavar="SOURCE", type=non_empty,
                    help="image files, folders (searched recursively), glob patterns (quote them: 'photos/*.jpg'), "
                    "video files (.mp4, .avi, .mov, .mkv, ...), or - for one image on standard input "
                    "(curl -s URL | fer-edge infer -)")
@@ -105,7 +105,9 @@ def read_stdin_image(max_pixels: Optional[int] = MAX_PIXELS):
     if stream is None or stream.isatty():
         raise UsageError("`infer -` reads an image from standard input, which is a terminal here: "
                          "pipe one in (fer-edge infer - < photo.jpg)")
-    return decode_image(*read_binary(getattr(stream, "buffer", stream), "standard input"), max_pixels)
+    return decode_image(*read_binary(getattr(stream, "buffer", stream), "standard input"), max_pixels,
+                        video_advice="`infer -` reads one image; save the video to a file and run "
+                        "`fer-edge infer FILE` or `fer-edge webcam --source FILE`")
 
 
 def process(predictor, sources, json_out: bool, top_k: int, annotated_dir: Optional[Path],

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from .argtypes import detector_name, float_range, margin, max_faces, onnx_device, positive_int, thread_count
+from .argtypes import (
+    detector_name, float_range, margin, max_faces, non_empty, onnx_device, positive_int, thread_count,
+)
 from ..runtime.imagesize import MAX_PIXELS
 
 
@@ -19,7 +21,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     from ..runtime.default_model import DEFAULT_MODEL_NAME, describe_packaged
 
-    g.add_argument("--model", "-m", metavar="PATH", default=None,
+    g.add_argument("--model", "-m", metavar="PATH", default=None, type=non_empty,
                    help=f"exported .onnx model, or a model shipped with fer-edge: {describe_packaged()} "
                    f"(default: {DEFAULT_MODEL_NAME})")
     add_device_option(g)
@@ -39,7 +41,7 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
     from ..runtime.detect import DEFAULT_DETECTOR, describe_choices
 
     g.add_argument("--detector", default=DEFAULT_DETECTOR, metavar="NAME", type=detector_name, help=describe_choices())
-    g.add_argument("--detector-model", metavar="PATH", default=None,
+    g.add_argument("--detector-model", metavar="PATH", default=None, type=non_empty,
                    help="another detector model file: a YuNet .onnx for --detector yunet, a cascade .xml for haar")
     g.add_argument("--no-detect", action="store_true",
                    help="treat every input as an already cropped face (like FER2013 images)")
@@ -68,11 +70,11 @@ def add_table_options(g, several_inputs: bool) -> None:
 
     cols = (["path"] if several_inputs else []) + [c for c in columns(()) if c != "score"]
     first = "path, frame and time (a video's frames)" if several_inputs else "frame, time"
-    g.add_argument("--jsonl", metavar="FILE", default=None,
+    g.add_argument("--jsonl", metavar="FILE", default=None, type=non_empty,
                    help=replaces_help(f"write one JSON line per {'image and ' if several_inputs else ''}processed frame "
                                       f"({first}, faces with track id, box, label, probabilities"
                                       f"{'; error for an input that failed' if several_inputs else ''})"))
-    g.add_argument("--csv", metavar="FILE", default=None,
+    g.add_argument("--csv", metavar="FILE", default=None, type=non_empty,
                    help=replaces_help(f"write one CSV row per {'image or ' if several_inputs else ''}frame and face: "
                                       f"{', '.join(cols)}, score and the probability of each expression"
                                       f"{' (frame, time and track_id empty for an image)' if several_inputs else ''}"))
@@ -90,7 +92,7 @@ def add_top_k_option(p: argparse.ArgumentParser) -> None:
 
 def add_annotated_options(p: argparse.ArgumentParser, save_help: str, overwrite_help: str) -> None:
     """--save-annotated DIR and --overwrite (derived output files, see :mod:`.outputs`)."""
-    p.add_argument("--save-annotated", metavar="DIR", default=None, help=save_help)
+    p.add_argument("--save-annotated", metavar="DIR", default=None, type=non_empty, help=save_help)
     p.add_argument("--overwrite", action="store_true", help=overwrite_help)
 
 

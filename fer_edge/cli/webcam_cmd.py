@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .argtypes import file_with_suffix, float_range, positive_int
+from .argtypes import file_with_suffix, float_range, non_empty, positive_int
 from .options import (
     add_detect_scale_option, add_detector_options, add_json_option, add_model_options, add_table_options,
     add_verbosity_options, build_predictor,
@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
         "outputs are always closed and complete. "
         + help_line(Exit.OK, Exit.USAGE, Exit.INPUT, Exit.MODEL, Exit.DEVICE, Exit.DEPENDENCY, Exit.INTERRUPTED),
     )
-    p.add_argument("--source", "-s", default="0", metavar="SRC",
+    p.add_argument("--source", "-s", default="0", metavar="SRC", type=non_empty,
                    help="camera index (0, 1, ...), video file or stream URL (rtsp://, http://) (default: 0)")
     add_model_options(p)
     add_detector_options(p)

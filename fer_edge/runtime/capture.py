@@ -46,7 +46,7 @@ def open_capture(spec: SourceSpec, timeout_s: float = 10.0):
     if spec.kind == VIDEO:
         p = Path(spec.capture_target)  # type: ignore[arg-type]
         if not IMAGE_SEQUENCE.search(p.name):  # what the system says (missing, not permitted), not OpenCV's guess
-            input_file_mode(p, "video", spec.name)
+            input_file_mode(p, "video", spec.name, opencv_opens=True)  # a named pipe would block OpenCV for ever
             try:  # may we read it? (non-blocking: a named pipe's open does not wait for a writer)
                 os.close(os.open(p, os.O_RDONLY | os.O_NONBLOCK))
             except OSError as exc:

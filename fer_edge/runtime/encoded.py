@@ -83,9 +83,11 @@ def read_binary(f: Any, shown: Optional[str] = None) -> tuple[bytes, str]:
     return bytes(data), shown
 
 
-def decode_image(data: bytes, shown: str, max_pixels: Optional[int] = MAX_PIXELS) -> np.ndarray:
+def decode_image(data: bytes, shown: str, max_pixels: Optional[int] = MAX_PIXELS,
+                 video_advice: Optional[str] = None) -> np.ndarray:
     """uint8 BGR ``(H, W, 3)`` pixels of an encoded image (EXIF orientation applied, as for
-    files); a JPEG cut short decodes as far as it goes, with a warning, as a file does."""
+    files); a JPEG cut short decodes as far as it goes, with a warning, as a file does.
+    ``video_advice``: what to do instead when ``data`` is a video (:func:`not_an_image_but_a_video`)."""
     from .sources import decode_known_image
 
     if not data:
@@ -95,7 +97,7 @@ def decode_image(data: bytes, shown: str, max_pixels: Optional[int] = MAX_PIXELS
         return img
     video = video_format(data)
     if video is not None:
-        raise not_an_image_but_a_video(shown, video)
+        raise not_an_image_but_a_video(shown, video, video_advice)
     raise InputError(f"not an image or unsupported format: {shown} (starting {data[:16]!r})")
 
 
@@ -110,11 +112,16 @@ _VIDEO_SIGNATURES = (
 _IMAGE_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"})
 
 
-def not_an_image_but_a_video(shown: str, video: str = "") -> InputError:
-    """The error for a video given where an image is expected: it names the function that takes it."""
+#: What the Python API says to do with a video given where an image is expected.
+API_VIDEO_ADVICE = "fer_edge.predict takes images; use fer_edge.analyze_video(path) for a video's frames"
+
+
+def not_an_image_but_a_video(shown: str, video: str = "", advice: Optional[str] = None) -> InputError:
+    """The error for a video given where an image is expected. ``advice`` names what takes it:
+    :data:`API_VIDEO_ADVICE` unless the caller has its own words (the CLI names its verbs, as
+    ``fer-edge infer -`` must: the Python function means nothing on a command line)."""
     what = f"a video ({video})" if video else "a video"
-    return InputError(f"{shown} is {what}, not an image: fer_edge.predict takes images; "
-                      "use fer_edge.analyze_video(path) for a video's frames")
+    return InputError(f"{shown} is {what}, not an image: {advice or API_VIDEO_ADVICE}")
 
 
 def video_format(data: bytes) -> Optional[str]:

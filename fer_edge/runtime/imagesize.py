@@ -7,6 +7,7 @@ before ``cv2.imdecode`` allocates anything. OpenCV's own process-wide limit is l
 """
 from __future__ import annotations
 
+import re
 import struct
 from typing import Optional
 
@@ -39,6 +40,8 @@ def image_size(data: bytes) -> Optional[tuple[int, int]]:
             return _webp_size(data)
         if data[:4] in (b"II*\x00", b"MM\x00*"):
             return _tiff_size(data)
+        if data[:1] == b"P" and data[1:2] in _NETPBM_MAGIC and data[2:3].isspace():
+            return _pam_size(data) if data[1:2] == b"7" else _netpbm_size(data)
     except (struct.error, IndexError, ValueError):
         return None
     return None
@@ -89,6 +92,57 @@ def _webp_size(data: bytes) -> Optional[tuple[int, int]]:
         return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
     if chunk == b"VP8X":  # extended: the canvas, 24 bits each, minus one
         return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    return None
+
+
+# Netpbm: P1-P6 (PBM, PGM, PPM, plain and raw), P7 (PAM); PF/Pf: the PFM float maps OpenCV also reads.
+_NETPBM_MAGIC = frozenset(bytes([c]) for c in b"1234567Ff")
+# What separates a Netpbm header's numbers: whitespace and '#' comments to the end of their line. The
+# pattern ends in its loop, so matching never backtracks (a run of 1 MB of comments is one pass).
+_NETPBM_GAP = re.compile(rb"(?:[ \t\n\v\f\r]+|#[^\r\n]*)*")
+_DIGITS = re.compile(rb"\d+")
+#: Digits beyond this many (after leading zeros) only say "huge": the number is saturated, so a
+#: size of 5,000 digits is refused in a short message instead of tripping Python's int() limit.
+_MAX_DIGITS = 15
+
+
+def _decimal(digits: bytes) -> int:
+    """The value of a run of ASCII digits, as C's ``atoi`` reads it (leading zeros and all), saturated
+    at 10**_MAX_DIGITS."""
+    digits = digits.lstrip(b"0")
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10 ** _MAX_DIGITS
+
+
+def _netpbm_size(data: bytes) -> Optional[tuple[int, int]]:
+    """P1-P6 and PF: the magic, then width and height as decimal numbers, separated by whitespace
+    and ``#`` comments that run to the end of their line (a comment hides the numbers in it)."""
+    pos, found = 2, []
+    while len(found) < 2:
+        number = _DIGITS.match(data, _NETPBM_GAP.match(data, pos).end())
+        if number is None:  # cut short, or not a number where one must be
+            return None
+        found.append(_decimal(number.group()))
+        pos = number.end()
+    return found[0], found[1]
+
+
+_PAM_SIZE = re.compile(rb"^[ \t]*(WIDTH|HEIGHT)[ \t]+\+?(\d+)", re.MULTILINE | re.IGNORECASE)
+
+
+def _pam_size(data: bytes) -> Optional[tuple[int, int]]:
+    """P7 (PAM): ``KEYWORD value`` lines (``WIDTH``, ``HEIGHT``, ``DEPTH`` ...; ``#`` comment lines)
+    up to ``ENDHDR``. A value is read as ``atoi`` reads it (``WIDTH 12000x`` is 12000), the last
+    of a repeated keyword wins, as in OpenCV's reader; however many lines the header has."""
+    end = 2
+    while True:  # the first ENDHDR that starts a line (bytes.find: a 64 MB file without one takes ms)
+        end = data.find(b"ENDHDR", end + 1)
+        if end < 0:
+            return None
+        if not data[data.rfind(b"\n", 0, end) + 1:end].strip(b" \t"):
+            break
+    size = {key.upper(): _decimal(value) for key, value in _PAM_SIZE.findall(data, 3, end)}
+    if b"WIDTH" in size and b"HEIGHT" in size:
+        return size[b"WIDTH"], size[b"HEIGHT"]
     return None
 
 

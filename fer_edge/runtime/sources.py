@@ -21,6 +21,7 @@ verb into one line that names the verb that takes it.
 """
 from __future__ import annotations
 
+import functools
 import glob
 import logging
 import os
@@ -32,14 +33,15 @@ from typing import Iterable, Optional, Union
 
 import numpy as np
 
-from ..errors import InputError, UsageError
+from ..errors import InputError, UsageError, printable
 from .imagesize import MAX_PIXELS, TIFF_FLOAT, TIFF_SAMPLE_FORMAT, check_pixels, tiff_fields
 from .quiet import QuietOpenCV
 
 log = logging.getLogger("fer_edge")
 
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".pnm"}
+    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".pnm",
+     ".pam", ".gif"}  # GIF: its first frame, where OpenCV reads GIF (_opencv_reads_gif)
 )
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 _GLOB_CHARS = set("*?[")
@@ -149,6 +151,10 @@ def resolve_source(source: Union[str, Path, int], default: str = IMAGES) -> Sour
         return SourceSpec(CAMERA, str(source), index=source)
     typed = str(source)
     bare = typed.strip()
+    if not bare:  # "" is the current folder to the path functions: `infer ''` searched all of it
+        blank = f" ('{printable(typed)}')" if typed else ""
+        raise UsageError(f"an empty source{blank}: name an image, a folder, a glob pattern, a video, a camera index "
+                         "or a stream URL")
     if bare.isdigit():
         return SourceSpec(CAMERA, bare, index=int(bare))
     if "://" in bare:
@@ -197,12 +203,21 @@ def require_kind(spec: SourceSpec, *kinds: str) -> SourceSpec:
     the image source's own error (a missing image: exit 3)."""
     if spec.kind in kinds:
         return spec
-    if spec.kind == IMAGES and spec.error is not None:
-        raise InputError(spec.error)
     if spec.kind == IMAGES:
+        # a folder or a pattern is never a video, whether or not it holds images: say so (exit 2), not
+        # "no images found", which reads as if a video source had been searched for images
         typed = os.path.expanduser(spec.text)
-        what = ("a folder of images" if os.path.isdir(typed) else "an image" if os.path.isfile(typed)
-                else "a pattern of image files")
+        if os.path.isdir(typed):
+            what = "a folder of images" if spec.paths else "a folder"
+        elif os.path.exists(typed) and spec.error is None:
+            what = "an image"
+        elif spec.paths:
+            what = "a pattern of image files"
+        elif _GLOB_CHARS & set(typed):
+            raise UsageError(f"{spec.text} is a file-name pattern, not a video: a video source is one video file, "
+                             "a camera index or a stream URL (patterns collect image files)")
+        else:
+            raise InputError(spec.error or f"image not found: {typed}")
         raise WrongSourceKind(spec.text, f"{what}, not a video, camera or stream", "images")
     raise WrongSourceKind(spec.text, _WHAT[spec.kind], "streams")
 
@@ -295,6 +310,9 @@ def decode_known_image(data: bytes, shown: str, file: Optional[Path] = None,
     fmt = image_format(data)
     if fmt is None:
         return None
+    if fmt == "GIF" and not _opencv_reads_gif():
+        raise InputError(f"unsupported image {shown}: this OpenCV ({cv2.__version__}) does not read GIF; "
+                         "upgrade it (pip install -U opencv-python) or convert the image to PNG")
     if fmt == "TIFF" and tiff_fields(data, (TIFF_SAMPLE_FORMAT,)).get(TIFF_SAMPLE_FORMAT) == TIFF_FLOAT:
         raise InputError(f"unsupported image {shown}: a TIFF of floating-point samples; "
                          "save it with 8 or 16 bits per sample")
@@ -310,10 +328,17 @@ def decode_known_image(data: bytes, shown: str, file: Optional[Path] = None,
     return img
 
 
-def input_file_mode(path: Path, noun: str, shown: Optional[str] = None) -> int:
+def input_file_mode(path: Path, noun: str, shown: Optional[str] = None, opencv_opens: bool = False) -> int:
     """``path``'s stat mode, for an input file of kind ``noun`` ("image", "video"): one InputError
     line, in the system's words, when it is missing, cannot be reached (a name too long, a folder
-    we may not enter, a link loop) or is a folder. ``shown``: how the message names it."""
+    we may not enter, a link loop), is a folder or a socket (nothing to read). ``shown``: how the
+    message names it.
+
+    ``opencv_opens``: the file goes to ``cv2.VideoCapture``, which takes regular files and character
+    devices (``/dev/video0``) only: its open of a named pipe (FIFO) blocks in C until a writer comes,
+    deaf to Ctrl-C and SIGTERM, so a pipe or a block device is refused before anything opens it.
+    An image is read by :func:`read_image` itself, which reads a pipe without waiting
+    (``fer-edge infer <(curl -s URL)``)."""
     shown = str(path) if shown is None else shown
     try:
         mode = path.stat().st_mode
@@ -321,8 +346,13 @@ def input_file_mode(path: Path, noun: str, shown: Optional[str] = None) -> int:
         raise InputError(f"{noun} not found: {shown}") from None
     except OSError as exc:
         raise InputError(f"cannot read {noun} {shown}: {exc.strerror or exc}") from None
+    article = "an" if noun[0] in "aeiou" else "a"
     if stat.S_ISDIR(mode):
-        raise InputError(f"is a folder, not {'an' if noun[0] in 'aeiou' else 'a'} {noun}: {shown}")
+        raise InputError(f"is a folder, not {article} {noun}: {shown}")
+    if stat.S_ISSOCK(mode) or (opencv_opens and not (stat.S_ISREG(mode) or stat.S_ISCHR(mode))):
+        what = ("a socket" if stat.S_ISSOCK(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+                else "a block device" if stat.S_ISBLK(mode) else "a special file")
+        raise InputError(f"is {what}, not {article} {noun} file: {shown}")
     return mode
 
 
@@ -368,6 +398,24 @@ def image_format(data: bytes) -> Optional[str]:
         if data.startswith(magic):
             return name
     return None
+
+
+#: A 1x1 GIF: whether OpenCV decodes it says whether this build reads GIF (older ones do not).
+_TINY_GIF = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
+             b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+
+
+@functools.lru_cache(maxsize=None)
+def _opencv_reads_gif() -> bool:
+    """Whether this OpenCV decodes GIF: without it a GIF that cannot be read would be called
+    "truncated or damaged" instead of unsupported."""
+    import cv2
+
+    try:
+        with QuietOpenCV():
+            return cv2.imdecode(np.frombuffer(_TINY_GIF, np.uint8), cv2.IMREAD_COLOR) is not None
+    except cv2.error:
+        return False
 
 
 def _imread_quietly(path: Path) -> Optional[np.ndarray]:
