@@ -195,18 +195,37 @@ def output_text(path: PathLike, text: str) -> None:
 _WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EIO)
 
 
+#: What file systems say when the output's folder is missing or cannot hold files (/proc, a folder removed
+#: during the run): a write failure only when said of the output itself or of a temporary file beside it,
+#: since the same words about another file name an input that is missing (the caller's error to report).
+_NO_PLACE = (errno.ENOENT, errno.ENOTDIR)
+
+
 def write_failure(exc: BaseException, path: PathLike):
     """An :class:`~fer_edge.errors.InputError` (exit 3) naming ``path`` when ``exc`` is the file
-    system refusing a write (full disk, quota, file size limit, read-only, permission), else None:
-    such a failure is the output's, not the model's."""
+    system refusing a write (full disk, quota, file size limit, read-only, permission, no such folder),
+    else None: such a failure is the output's, not the model's."""
     for e in (exc, exc.__cause__, exc.__context__):
-        if isinstance(e, OSError) and e.errno in _WRITE_FAILURES:
+        if isinstance(e, OSError) and (e.errno in _WRITE_FAILURES or (e.errno in _NO_PLACE and _said_of(e, path))):
             return cannot_write(path, e.strerror or str(e))
     text = str(exc)
     for code in _WRITE_FAILURES:
         if os.strerror(code) in text:
             return cannot_write(path, os.strerror(code))
     return None
+
+
+def _said_of(exc: OSError, path: PathLike) -> bool:
+    """Whether ``exc`` is about ``path`` or a hidden temporary file beside it (the writers here name theirs
+    ``.STEM...``: :func:`open_atomic`, :func:`temp_beside`)."""
+    p = Path(path)
+    for name in (exc.filename, exc.filename2):
+        if not isinstance(name, (str, bytes, os.PathLike)):
+            continue
+        f = Path(os.fsdecode(name))
+        if f == p or (f.parent == p.parent and f.name.startswith(".") and p.stem[:60] in f.name):
+            return True
+    return False
 
 
 def finish(tmp: PathLike, path: PathLike, replace: bool = True) -> None:

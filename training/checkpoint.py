@@ -206,6 +206,15 @@ def build_from_checkpoint(ckpt: dict[str, Any], path: str = "checkpoint") -> tor
 
 # --------------------------------------------------------------------------- what a run writes
 
+#: The files a run writes into its folder (besides :func:`epoch_file` and train's ``imported/``): what
+#: ``train`` checks, before it starts, is neither one of its inputs nor (unless resuming) already there.
+RUN_FILES = ("last.pt", "best.pt", "log.jsonl", "curves.png", "summary.json")
+
+
+def epoch_file(epoch: int) -> str:
+    """The name of the weights ``--keep-epochs`` keeps of ``epoch``."""
+    return f"epoch_{epoch:03d}.pt"
+
 
 def last_state(cfg: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
                scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler, epoch: int,
@@ -246,7 +255,7 @@ def save_epoch(out: Path, state: dict[str, Any], history: list[dict], *, best: b
     if best:
         atomic_save(model_file(state, "best"), out / "best.pt")
     if keep:
-        atomic_save(model_file(state, "epoch"), out / f"epoch_{state['epoch']:03d}.pt")
+        atomic_save(model_file(state, "epoch"), out / epoch_file(state["epoch"]))
     atomic_save(state, out / "last.pt")
     write_log(out, history)
 

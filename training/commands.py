@@ -10,12 +10,16 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Iterable
 
 from fer_edge.cli.options import add_json_option
 from fer_edge.cli.argtypes import file_with_suffix, float_range, int_at_least, non_negative_int, onnx_device, positive_float, positive_int
 from fer_edge.errors import InputError, ModelError, UsageError, require
 from fer_edge import jsonout
 from fer_edge.runtime.default_model import PACKAGED_MODELS
+
+from .config import RESUME_OVERRIDES  # torch-free, as this module must be
+
 
 def _torch_env() -> None:
     """Settings that must be in the environment before torch (and its OpenMP runtime) loads.
@@ -26,10 +30,6 @@ def _torch_env() -> None:
     spinning vs 150-170 img/s passive (docs/TRAINING.md). A user's own setting wins.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
-# Options a --resume may change; every other option continues the run as configured.
-RESUME_OVERRIDES = ("epochs", "device", "data", "threads", "patience", "time_budget")
 
 
 def _train_options(p: argparse.ArgumentParser) -> None:
@@ -136,26 +136,33 @@ def _model_names(names, allow_all: bool = False, many: bool = False):
 
 
 def register(subparsers) -> None:
+    from fer_edge.cli.exitcodes import Exit, help_line
+
     from .config import DEFAULT_MODEL
     from .export import TTA_MODES
     from .variants import CALIBRATION_SIZE
     from .models import list_models
 
     names = list_models()
+    training_codes = help_line(Exit.OK, Exit.USAGE, Exit.INPUT, Exit.MODEL, Exit.DEVICE, Exit.DEPENDENCY,
+                               Exit.INTERRUPTED)
+    file_codes = help_line(Exit.OK, Exit.USAGE, Exit.INPUT, Exit.MODEL, Exit.DEPENDENCY, Exit.INTERRUPTED)
     p = subparsers.add_parser(
         "train",
         help="train a model on FER2013 (needs the [train] extra)",
         description="Train one architecture on FER2013 with augmentation, label smoothing, warm-up + cosine LR and "
         "early stopping on the validation split (PublicTest). Writes OUT/last.pt every epoch (atomically), "
         "OUT/best.pt, OUT/log.jsonl, OUT/curves.png and OUT/summary.json. Under torchrun it trains with "
-        "DistributedDataParallel (same command).",
+        "DistributedDataParallel (same command). " + training_codes,
     )
     p.add_argument("--model", type=_model_names(names, allow_all=True),
                    help=f"architecture: {', '.join(names)}, or 'all' for the four reference models "
                    f"(default {DEFAULT_MODEL})")
     p.add_argument("--out", help="run directory (default runs/MODEL)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last.pt (same settings; --epochs, --patience, --device, --threads and --data may change: a new --epochs re-fits the LR schedule)")
+                   help="continue the run in --out from its last.pt (same settings; "
+                   f"{', '.join('--' + k.replace('_', '-') for k in RESUME_OVERRIDES)} may change: a new --epochs "
+                   "re-fits the LR schedule)")
     _train_options(p)
     p.set_defaults(func=run_train)
 
@@ -163,7 +170,8 @@ def register(subparsers) -> None:
         "train-all",
         help="train the four reference models in sequence and compare them",
         description="Train base, vgg13, resnet18 and resnet50 one after another into OUT/<model>/ and write "
-        "OUT/comparison.md and OUT/comparison.json. Runs already complete are skipped, unfinished ones resumed.",
+        "OUT/comparison.md and OUT/comparison.json. Runs already complete are skipped, unfinished ones resumed. "
+        + training_codes,
     )
     p.add_argument("--out", default="runs", help="parent directory of the runs (default runs)")
     p.add_argument("--models", type=_model_names(names, many=True), help=f"comma-separated subset/extension of the list (default base,vgg13,resnet18,resnet50; "
@@ -177,7 +185,8 @@ def register(subparsers) -> None:
         description="Accuracy, loss, per-class precision/recall/F1/TPR/FPR/AUC, macro and weighted averages and the "
         "confusion matrix. An .onnx model runs through the fer-edge runtime without torch (needs the light [eval] extra: "
         "scikit-learn, and matplotlib for the plots); a checkpoint (.pt) needs the [train] extra. Writes report.json, report.md, per_class.csv, confusion.csv, confusion.png and "
-        "roc.png to --out.",
+        "roc.png to --out. " + help_line(Exit.OK, Exit.USAGE, Exit.INPUT, Exit.MODEL, Exit.DEVICE, Exit.DEPENDENCY,
+                                         Exit.INTERRUPTED),
     )
     p.add_argument("--model", required=True, metavar="PATH", help="training checkpoint (best.pt/last.pt; a run "
                    f"directory means its best.pt), .onnx file, or a packaged model: {', '.join(PACKAGED_MODELS)}")
@@ -211,7 +220,7 @@ def register(subparsers) -> None:
         "contract (classes, input size, channels, mean/std, model name, validation accuracy) in the metadata key "
         "'fer_edge'. ONNX Runtime and PyTorch logits must agree within 1e-4 on random and real faces, else the export "
         "fails and writes nothing. --int8/--fp16 also write OUT.int8.onnx / OUT.fp16.onnx with their accuracy drop "
-        "on PublicTest.",
+        "on PublicTest; a failed or interrupted export leaves none of its files. " + file_codes,
     )
     p.add_argument("--checkpoint", required=True, help="training checkpoint, e.g. runs/resnet18/best.pt (or the run directory)")
     p.add_argument("--out", required=True, type=file_with_suffix(".onnx"),
@@ -244,7 +253,7 @@ def register(subparsers) -> None:
         "weights are dequantized; an export with --tta flip gives the network alone, which export --tta flip wraps "
         "again). BatchNorm, folded into the convolutions at export, is re-inserted so the "
         "checkpoint computes what the ONNX model computes (with --data, its statistics are those of the training "
-        "faces, which a fine-tune needs). Reports how often the two agree on validation faces.",
+        "faces, which a fine-tune needs). Reports how often the two agree on validation faces. " + file_codes,
     )
     p.add_argument("--model", required=True, metavar="ONNX",
                    help=f"an .onnx exported by fer-edge, or a packaged model name ({', '.join(PACKAGED_MODELS)})")
@@ -297,17 +306,7 @@ def run_train(args: argparse.Namespace) -> int:
         if not (out / "last.pt").is_file():
             raise ModelError(f"--resume: no checkpoint at {out / 'last.pt'} (start without --resume)")
         ckpt = load_checkpoint(out / "last.pt", expect_model=args.model)
-        cfg = TrainConfig.from_dict(ckpt["config"])
-        conflicts = [k for k, v in given.items() if k not in RESUME_OVERRIDES and k != "model" and v != getattr(cfg, k)]
-        if conflicts:
-            raise UsageError(
-                "--resume continues the run as it was configured; these options differ from it: "
-                + ", ".join(f"--{k.replace('_', '-')}" for k in conflicts)
-            )
-        for k in RESUME_OVERRIDES:
-            if k in given:
-                setattr(cfg, k, given[k])
-        cfg.out = str(out)
+        cfg = TrainConfig.resumed(ckpt["config"], given, str(out), "--resume continues the run as it was configured")
     else:
         if not args.data:
             raise UsageError("--data is required (a FER2013 CSV or image folder)")
@@ -322,14 +321,6 @@ def run_train(args: argparse.Namespace) -> int:
         _check_data(cfg.ferplus, "--ferplus")
     elif "ferplus_target" in given:
         raise UsageError("--ferplus-target needs --ferplus fer2013new.csv")
-    if not args.resume:  # an exported model (or a packaged one) becomes a checkpoint first: fer-edge import
-        cfg.teacher = [_checkpoint_of(t, "--teacher", cfg) for t in cfg.teacher] if cfg.teacher else cfg.teacher
-        cfg.init = _checkpoint_of(cfg.init, "--init", cfg) if cfg.init else cfg.init
-    for t in cfg.teacher or []:  # before any data is read: a typo should not cost a minute of loading
-        if not Path(t).is_file():
-            raise InputError(f"--teacher {t}: no such checkpoint")
-    if cfg.init and not Path(cfg.init).is_file():
-        raise InputError(f"--init {cfg.init}: no such checkpoint")
     if cfg.distill_clean and not cfg.teacher:
         raise UsageError("--distill-clean needs --teacher")
     if cfg.distill_cached and not cfg.teacher:
@@ -343,29 +334,99 @@ def run_train(args: argparse.Namespace) -> int:
     aug = cfg.augment_config()  # what the trainer will use
     if cfg.distill_clean and not (aug is not None and aug.photometric):
         raise UsageError(f"--distill-clean needs a photometric --augment (strong or strong-jpeg), --blur-p or --jpeg-p, not {cfg.augment!r}")
+    imports = {} if args.resume else _import_targets(cfg)  # a resumed run has its imports in its config
+    _check_run_outputs(cfg, args.resume, imports.values())  # before anything is imported, read or written
+    if imports:  # an exported model (or a packaged one) becomes a checkpoint first: fer-edge import
+        cfg.teacher = [_checkpoint_of(t, "--teacher", cfg, imports) for t in cfg.teacher] if cfg.teacher else cfg.teacher
+        cfg.init = _checkpoint_of(cfg.init, "--init", cfg, imports) if cfg.init else cfg.init
+    for t in cfg.teacher or []:  # before any data is read: a typo should not cost a minute of loading
+        if not Path(t).is_file():
+            raise InputError(f"--teacher {t}: no such checkpoint")
+    if cfg.init and not Path(cfg.init).is_file():
+        raise InputError(f"--init {cfg.init}: no such checkpoint")
     result = train(cfg, resume=args.resume, quiet=args.quiet, checkpoint=ckpt)
     _print_summary(result, args.json)
     return 0
 
 
-def _checkpoint_of(model: str, option: str, cfg) -> str:
+def _check_run_outputs(cfg, resume: bool, imports: Iterable[Path] = ()) -> None:
+    """Refuse (UsageError, exit 2) a run whose files in ``cfg.out`` (checkpoint.RUN_FILES, the
+    ``--keep-epochs`` weights, the ``imports`` of its --init / --teacher models) would replace one of its
+    inputs (--data, --ferplus, --init, --teacher), or, unless it is resumed, a file that was there before
+    it: the run would destroy them, an epoch or hours later. Call it before anything is written."""
+    from fer_edge.cli.outputs import check_derived_outputs
+
+    from .checkpoint import RUN_FILES, epoch_file
+
+    out = Path(cfg.out)
+    files = [out / name for name in RUN_FILES]
+    if cfg.keep_epochs:  # the epochs kept depend on when the run stops (--time-budget): any of them
+        files += [out / epoch_file(e) for e in range(1, cfg.epochs + 1)]
+    inputs = [p for p in (cfg.data, cfg.ferplus, cfg.init, *(cfg.teacher or [])) if p]
+    check_derived_outputs("--out", files + list(imports), inputs, overwrite=True)  # never an input
+    if resume:
+        return
+    there = [f for f in files if os.path.lexists(f)]
+    if there:
+        more = f" (and {len(there) - 1} more)" if len(there) > 1 else ""
+        raise UsageError(f"--out would overwrite {there[0]}, which existed before this run{more}; choose another "
+                         "--out (an empty or new folder)")
+
+
+def _is_import(model: str) -> bool:
+    """Whether a --init / --teacher ``model`` is imported before training (fer-edge import): an ``.onnx``
+    export or a packaged model name."""
+    return model in PACKAGED_MODELS or Path(model).suffix.lower() == ".onnx"
+
+
+def _import_targets(cfg) -> dict[str, Path]:
+    """Where each --teacher and --init that :func:`_is_import` is imported: ``OUT/imported/NAME.pt``, where
+    two models of one name (a/m.onnx, b/m.onnx) get m.pt and m-2.pt, not one import for both."""
+    folder = Path(cfg.out) / "imported"
+    targets: dict[str, Path] = {}
+    for model in [*(cfg.teacher or []), *([cfg.init] if cfg.init else [])]:
+        if model in targets or not _is_import(model):
+            continue
+        stem = model if model in PACKAGED_MODELS else Path(model).stem
+        dst, n = folder / f"{stem}.pt", 2
+        while dst in targets.values():
+            dst, n = folder / f"{stem}-{n}.pt", n + 1
+        targets[model] = dst
+    return targets
+
+
+def _checkpoint_of(model: str, option: str, cfg, imports: dict[str, Path]) -> str:
     """``model`` as a checkpoint path: an ``.onnx`` export or a packaged model name
-    (``PACKAGED_MODELS``) is imported into the run folder (``OUT/imported/NAME.pt``, BatchNorm statistics
-    from the training faces of ``--data``); anything else is returned as it is."""
+    (``PACKAGED_MODELS``) is imported into the run folder (``imports[model]``, BatchNorm statistics
+    from the training faces of ``--data``); anything else is returned as it is.
+
+    An import already there is reused only when it was made from the same file's bytes and the same
+    --data (from_onnx.imported_from): an earlier attempt may have imported another file of that name.
+    One that is not a fer-edge import at all is not ours to replace (UsageError)."""
     from fer_edge.runtime.default_model import resolve_model_path
 
-    if model not in PACKAGED_MODELS and Path(model).suffix.lower() != ".onnx":
+    if model not in imports:
         return model
     src = resolve_model_path(model)
     if not src.is_file():
         raise ModelError(f"{option} {model}: model not found")
-    from .from_onnx import import_onnx
+    from .checkpoint import load_checkpoint
+    from .from_onnx import import_onnx, imported_from
 
     _check_data(cfg.data)
-    dst = Path(cfg.out) / "imported" / f"{Path(model).stem if model not in PACKAGED_MODELS else model}.pt"
-    if not dst.is_file():
-        result = import_onnx(src, dst, data=cfg.data)
-        print(f"{option} {model}: imported into {dst} ({result.layers} layers)", file=sys.stderr)
+    dst = imports[model]
+    if os.path.lexists(dst):
+        try:
+            earlier = load_checkpoint(dst)
+        except ModelError:
+            earlier = {}
+        if "imported_from" not in earlier:
+            raise UsageError(f"--out would overwrite {dst}, which existed before this run and is not a checkpoint "
+                             f"fer-edge imported; move it away or choose another --out")
+        if imported_from(earlier, src, cfg.data):
+            return str(dst)
+    result = import_onnx(src, dst, data=cfg.data)
+    print(f"{option} {model}: imported into {dst} ({result.layers} layers)", file=sys.stderr)
     return str(dst)
 
 
@@ -377,7 +438,7 @@ def _check_data(path: str, option: str = "") -> None:
 def run_train_all(args: argparse.Namespace) -> int:
     _torch_env()
     require("torch")
-    from .compare import train_all
+    from .compare import plan_runs, train_all
 
     if not args.data:
         raise UsageError("--data is required (a FER2013 CSV or image folder)")
@@ -386,7 +447,10 @@ def run_train_all(args: argparse.Namespace) -> int:
     given = _explicit(args)
     given.pop("model", None)
     out = Path(args.out)
-    table = train_all(args.data, out, models=models, options=given, quiet=args.quiet)
+    runs = plan_runs(args.data, out, models=models, options=given)  # every run checked before the first trains
+    for cfg, resume in runs:
+        _check_run_outputs(cfg, resume)
+    table = train_all(args.data, out, quiet=args.quiet, runs=runs)
     if args.json:
         print(jsonout.dumps(table, indent=2))
     else:
@@ -476,7 +540,8 @@ def run_export(args: argparse.Namespace) -> int:
     _torch_env()
     require("torch")
     require("onnx")
-    from .export import export_checkpoint
+    from .export import export_checkpoint, read_contract, whole_or_nothing
+    from .variants import VariantRequest, measure_variants, plan_variants
 
     if args.data:
         _check_data(args.data)
@@ -487,21 +552,19 @@ def run_export(args: argparse.Namespace) -> int:
     from .quantize import variant_path
 
     targets = [Path(args.out)] + [variant_path(args.out, tag) for tag, on in (("int8", args.int8), ("fp16", args.fp16)) if on]
-    check_derived_outputs("--out", targets, [args.checkpoint, args.data] if args.data else [args.checkpoint],
+    check_derived_outputs("--out", targets, [p for p in (args.checkpoint, args.data, args.ferplus) if p],
                           args.overwrite, remedy="choose another --out file")
-    result = export_checkpoint(args.checkpoint, args.out, data=args.data, opset=args.opset, dynamo=args.dynamo,
-                               tta=args.tta)
-    par = result.parity
-    real = f", real faces {par['max_abs_diff_real']:.2e}" if par["max_abs_diff_real"] is not None else " (no real faces)"
-    print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, opset {result.opset}); parity max |diff| "
-          f"random {par['max_abs_diff_random']:.2e}{real}", file=sys.stderr)
-    from .variants import VariantRequest, measure_variants
-
-    result.variants = measure_variants(result, VariantRequest(
-        args.checkpoint, args.data, getattr(args, "ferplus", None), args.int8, args.fp16, args.calibration_size))
-    from .export import read_contract
-
-    result.contract = json.loads(read_contract(result.path).to_json())  # now with the measured accuracy
+    request = VariantRequest(args.checkpoint, args.data, args.ferplus, args.int8, args.fp16, args.calibration_size)
+    plan = plan_variants(request)  # the data, its FER+ join and int8's calibration faces, before anything is written
+    with whole_or_nothing(targets):
+        result = export_checkpoint(args.checkpoint, args.out, data=args.data, opset=args.opset, dynamo=args.dynamo,
+                                   tta=args.tta)
+        par = result.parity
+        real = f", real faces {par['max_abs_diff_real']:.2e}" if par["max_abs_diff_real"] is not None else " (no real faces)"
+        print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, opset {result.opset}); parity max |diff| "
+              f"random {par['max_abs_diff_random']:.2e}{real}", file=sys.stderr)
+        result.variants = measure_variants(result, request, plan)
+        result.contract = json.loads(read_contract(result.path).to_json())  # now with the measured accuracy
     if args.json:
         print(jsonout.dumps(result.to_dict(), indent=2))
     return 0

@@ -12,6 +12,13 @@ if TYPE_CHECKING:
 #: The architecture `fer-edge train` trains when --model is not given.
 DEFAULT_MODEL = "resnet18"
 
+#: Options a resumed run (``train --resume``, a run ``train-all`` finds) may change; every other option
+#: continues the run as configured.
+RESUME_OVERRIDES = ("epochs", "device", "data", "threads", "patience", "time_budget")
+#: Options that name which run to continue rather than configure it: --out (however it is spelled, or a run
+#: folder moved since) and --model (checked against the checkpoint when it is loaded).
+RUN_NAMES = ("model", "out")
+
 
 @dataclass
 class TrainConfig:
@@ -69,6 +76,27 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def resumed(cls, saved: dict[str, Any], given: dict[str, Any], out: str, refusal: str) -> "TrainConfig":
+        """The config of a run continued from a checkpoint whose config is ``saved``: the options ``given``
+        that are RESUME_OVERRIDES replace the saved ones, and ``out`` is the folder it was found in (the
+        saved one may be spelled otherwise or name where the run was before a move). A given option that
+        differs from the saved run otherwise is refused (UsageError, ``refusal`` then the options): it would
+        be silently ignored, or change a run half way."""
+        from fer_edge.errors import UsageError
+
+        cfg = cls.from_dict(saved)
+        conflicts = [k for k, v in given.items()
+                     if k not in RESUME_OVERRIDES and k not in RUN_NAMES and v != getattr(cfg, k)]
+        if conflicts:
+            raise UsageError(f"{refusal}; these options differ from it: "
+                             + ", ".join(f"--{k.replace('_', '-')}" for k in conflicts))
+        for k in RESUME_OVERRIDES:
+            if k in given:
+                setattr(cfg, k, given[k])
+        cfg.out = str(out)
+        return cfg
 
     def resolved_lr(self, uses_batchnorm: bool) -> float:
         """Default learning rates that train each family from scratch without diverging."""

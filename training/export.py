@@ -16,20 +16,21 @@ settled can produce logits of 1e5 that agree to 1e-6 relative yet differ by 0.1.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
 from fer_edge import __version__
 from fer_edge.contract import METADATA_KEY, ModelContract
 from fer_edge.atomic import write_failure
-from fer_edge.errors import ModelError
+from fer_edge.errors import InputError, ModelError, UsageError
 from fer_edge.labels import CLASSES, IMAGE_SIZE
 
 DEFAULT_OPSET = 17
@@ -157,6 +158,33 @@ def check_parity(onnx_path: str | Path, torch_model, faces: Optional[np.ndarray]
     return ParityResult(d_rand, d_real, len(rand), n_real, agree, allowance(tolerance, scale), scale)
 
 
+def _identity(path: Path) -> Optional[tuple[int, int, int]]:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns
+
+
+@contextlib.contextmanager
+def whole_or_nothing(paths: Sequence[Path]) -> Iterator[None]:
+    """An export leaves all the files it was asked for or none: when the block fails or is interrupted
+    (Ctrl-C, SIGTERM), those of ``paths`` it wrote are removed, so no fp32 model is left without the int8
+    one that failed (nor blocks the rerun, which would need --overwrite). Every writer here renames a new
+    file into place or rewrites it, so "it wrote" is "the name holds another file, or a newer one, than
+    before"; a file of an earlier export that the block did not replace stays."""
+    before = {p: _identity(p) for p in paths}
+    try:
+        yield
+    except BaseException:
+        for p, was in before.items():
+            now = _identity(p)
+            if now is not None and now != was:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+        raise
+
+
 TTA_MODES = ("none", "flip")
 
 
@@ -253,7 +281,7 @@ def export_checkpoint(
                 f"(> {parity.tolerance:.3g}, logits up to {parity.max_abs_logit:.3g}); {out} not written"
             )
         os.replace(tmp, out_path)
-    except ModelError:
+    except (ModelError, InputError, UsageError):  # already one line with its exit code (a bad --data row: 3)
         raise
     except Exception as exc:
         disk = write_failure(exc, out_path)

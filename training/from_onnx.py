@@ -50,6 +50,27 @@ class ImportResult:
         return asdict(self)
 
 
+def source_digest(path: str | Path) -> str:
+    """SHA-256 of an ONNX file, stored in the checkpoint imported from it (``imported_from``): what says that
+    an import found later (train's OUT/imported/NAME.pt) is of this very file, not of an earlier one of the
+    same name, whatever the paths, sizes and time stamps."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def imported_from(ckpt: dict[str, Any], onnx_path: str | Path, data: Optional[str]) -> bool:
+    """Whether ``ckpt`` was imported from the file ``onnx_path`` holds now, with BatchNorm statistics from
+    ``data`` (a checkpoint imported before digests were stored never matches: it is imported again)."""
+    src = ckpt.get("imported_from")
+    return (isinstance(src, dict) and src.get("sha256") == source_digest(onnx_path)
+            and (ckpt.get("config") or {}).get("data") == (data or ""))
+
+
 def module_path(node_name: str) -> str:
     """``/features/features.0/Conv`` -> ``features.0``; ``/layer1/layer1.0/conv1/Conv`` -> ``layer1.0.conv1``.
 
@@ -138,6 +159,7 @@ def import_onnx(onnx_path: str | Path, out: str | Path, *, data: Optional[str] =
         proto = onnx.load(str(onnx_path))
     except Exception as exc:
         raise ModelError(f"{onnx_path}: not an ONNX model ({type(exc).__name__})") from None
+    digest = source_digest(onnx_path)  # of the bytes just read
     meta = {p.key: p.value for p in proto.metadata_props}
     if METADATA_KEY not in meta:
         raise ModelError(f"{onnx_path}: no {METADATA_KEY!r} metadata (not exported by fer-edge)")
@@ -231,7 +253,8 @@ def import_onnx(onnx_path: str | Path, out: str | Path, *, data: Optional[str] =
         "label_set": contract.label_set,
         "temperature": float(contract.temperature),
         # tta "flip": the checkpoint is the network alone; `export --tta flip` bakes the averaging back in
-        "imported_from": {"path": str(onnx_path), "precision": contract.extra.get("precision", "fp32"), "tta": tta},
+        "imported_from": {"path": str(onnx_path), "sha256": digest,
+                          "precision": contract.extra.get("precision", "fp32"), "tta": tta},
         "config": {"data": data or "", "model": contract.model},
         "history": [],
     }

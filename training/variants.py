@@ -42,14 +42,30 @@ class VariantRequest:
     calibration_size: int = CALIBRATION_SIZE
 
 
-def measure_variants(result, args: VariantRequest) -> dict[str, dict[str, Any]]:
-    """Write the requested variants beside ``result.path`` and measure accuracies on PublicTest."""
+@dataclass
+class VariantPlan:
+    """What :func:`measure_variants` will measure and calibrate on, read and checked before the export
+    writes anything (:func:`plan_variants`): a FER+ file that does not line up with the data, or --int8 on
+    data without training faces, fails before there is a file to clean up."""
+
+    data: Optional[str]  # None: nothing to measure (no data, or a FER+ model without its labels and no --int8)
+    labels_known: bool
+    dataset: Any = None  # the loaded data (fer_edge.data), FER+ votes joined
+    mean: float = 0.0
+    std: float = 1.0
+
+
+def plan_variants(args: VariantRequest) -> VariantPlan:
+    """Load and check what :func:`measure_variants` needs for ``args`` (InputError when it cannot be had)."""
+    from fer_edge.labels import CLASSES
+
     from .checkpoint import load_checkpoint
-    from .evaluate import normalize_np
-    from .quantize import calibrate, calibration_faces, convert_fp16, quantize_int8, record_accuracy, variant_path
-    from .splits import labelled, load
+    from .evaluate import check_label_set
+    from .splits import load
 
     ckpt = load_checkpoint(args.checkpoint)
+    if args.ferplus:  # FER+ labels for a FER2013 model: refused as eval refuses them, not silently unused
+        check_label_set(tuple(ckpt.get("classes") or CLASSES), args.ferplus, args.checkpoint)
     data = args.data or ckpt.get("config", {}).get("data")
     ferplus = args.ferplus or ckpt.get("config", {}).get("ferplus")
     # A FER+ model is measured against FER+ labels only: without them its accuracy is not measured
@@ -62,15 +78,31 @@ def measure_variants(result, args: VariantRequest) -> dict[str, dict[str, Any]]:
     elif ckpt.get("label_set", "fer2013") != "ferplus":
         ferplus = None
     if not labels_known and not args.int8:  # nothing to measure, nothing to calibrate int8 on
-        return _only_fp16(result) if args.fp16 else {}
+        return VariantPlan(None, labels_known)
     if not data or not Path(data).exists():
         if args.int8:
             raise InputError("--int8 needs training faces for calibration: pass --data")
         if args.fp16:
             print("no --data: fp16 accuracy not measured", file=sys.stderr)
-        return _only_fp16(result) if args.fp16 else {}
+        return VariantPlan(None, labels_known)
     ds = load(data, ferplus)
-    mean, std = ckpt["norm"]["mean"], ckpt["norm"]["std"]
+    if args.int8 and not len(ds.subset("train").labels):
+        raise InputError(f"{data}: no training faces for int8 calibration")
+    return VariantPlan(data, labels_known, ds, ckpt["norm"]["mean"], ckpt["norm"]["std"])
+
+
+def measure_variants(result, args: VariantRequest, plan: Optional[VariantPlan] = None) -> dict[str, dict[str, Any]]:
+    """Write the requested variants beside ``result.path`` and measure accuracies on PublicTest.
+
+    ``plan``: :func:`plan_variants` of ``args``, made before the export (else made here)."""
+    from .evaluate import normalize_np
+    from .quantize import calibrate, calibration_faces, convert_fp16, quantize_int8, record_accuracy, variant_path
+    from .splits import labelled
+
+    plan = plan or plan_variants(args)
+    if plan.data is None:
+        return _only_fp16(result) if args.fp16 else {}
+    data, labels_known, ds, mean, std = plan.data, plan.labels_known, plan.dataset, plan.mean, plan.std
     val = ds.subset("validation")
     train = ds.subset("train")
     variants: dict[str, dict[str, Any]] = {}
@@ -87,8 +119,6 @@ def measure_variants(result, args: VariantRequest) -> dict[str, dict[str, Any]]:
         print(f"{data}: no PublicTest faces; accuracy drop not measured", file=sys.stderr)
     todo = []
     if args.int8:
-        if not len(train.labels):
-            raise InputError(f"{data}: no training faces for int8 calibration")
         calib = normalize_np(calibration_faces(np.ascontiguousarray(train.images), args.calibration_size), mean, std)
         todo.append(("int8", lambda p: quantize_int8(result.path, p, calib)))
     if args.fp16:

@@ -12,13 +12,16 @@ HELP = "inspect FER2013 data: rows per split and class, pixel statistics, parse 
 
 
 def register(subparsers: Any) -> None:
+    from .exitcodes import Exit, help_line
+
     p = subparsers.add_parser("data", help=HELP, description=HELP + ".")
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     stats = sub.add_parser(
         "stats",
         help="rows per split and per class, mean/std per split, read and parse time",
         description="Load a FER2013 CSV (Kaggle fer2013.csv, icml_face_data.csv, with or without Usage) "
-        "or an image folder (ROOT/train/<class>/*.jpg, ROOT/test/<class>/*.jpg) and describe it.",
+        "or an image folder (ROOT/train/<class>/*.jpg, ROOT/test/<class>/*.jpg) and describe it. "
+        + help_line(Exit.OK, Exit.USAGE, Exit.INPUT, Exit.INTERRUPTED),
     )
     stats.add_argument("path", nargs="?", help="FER2013 CSV file or image folder (or --data)")
     stats.add_argument("--data", dest="data_path", metavar="PATH", help="the same, as the training verbs name it")
