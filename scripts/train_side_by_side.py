@@ -182,14 +182,14 @@ def export_and_eval(job: Job, ckpt: Path, prefix: str, csv: Path, left: Callable
         job.notes.append(f"{prefix}export exit {code}")
         return
     int8 = onnx.with_suffix(".int8.onnx")
+    if int8.stat().st_size < SMALL_ONNX:  # first: the model comes back even if an evaluation runs out of time
+        (job.res / int8.name).write_bytes(int8.read_bytes())
     for path, tag, extra in ((int8, "int8", ["--robustness"]), (onnx, "fp32", [])):
         code = run([*FER_EDGE, "eval", "--model", str(path), "--data", str(csv), "--split", "PublicTest",
                     "--threads", str(eval_threads), "--out", str(job.res / f"{prefix}eval-{tag}"), "--overwrite",
                     "--json", *labels, *extra], log, left())
         if code:
             job.notes.append(f"{prefix}eval {tag} exit {code}")
-    if int8.stat().st_size < SMALL_ONNX:
-        (job.res / int8.name).write_bytes(int8.read_bytes())
 
 
 def main() -> None:
@@ -205,8 +205,11 @@ def main() -> None:
     args = p.parse_args()
 
     out_dir = Path(os.environ.get("OUT") or sys.exit("set OUT to the folder whose files come back"))
-    work = Path(os.environ.get("WORK", "/tmp/fer-work"))
-    res_root = work / "results"
+    work = Path(os.environ.get("WORK", "/tmp/fer-work"))  # the CSVs, written once, are kept for a later call
+    # each call's runs and results in a folder of their own: a second call on the same machine must not
+    # meet the first one's runs (train refuses an --out that holds one) nor pack its results
+    call = work / time.strftime("call-%Y%m%d-%H%M%S")
+    res_root = call / "results"
     for d in (out_dir, work, res_root):
         d.mkdir(parents=True, exist_ok=True)
     jobs = [Job.parse(s) for s in args.job]
@@ -217,7 +220,7 @@ def main() -> None:
     threads = max(1, cpus // max(1, len(jobs)))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     for job in jobs:
-        job.out, job.res = work / "runs" / job.name, res_root / job.name
+        job.out, job.res = call / "runs" / job.name, res_root / job.name
         job.res.mkdir(parents=True, exist_ok=True)
         cmd = [*FER_EDGE, "train", "--data", str(csv), "--model", job.model, "--epochs", str(job.epochs),
                "--patience", str(job.epochs), "--out", str(job.out), "--quiet", "--threads", str(threads),
@@ -262,7 +265,7 @@ def main() -> None:
         (job.res / "notes.txt").write_text("\n".join(job.notes) + "\n")
     pool.shutdown(wait=False, cancel_futures=True)
 
-    tar_path = work / "results.tar.gz"
+    tar_path = call / "results.tar.gz"
     with tarfile.open(tar_path, "w:gz") as tar:
         tar.add(res_root, arcname="results")
     data = tar_path.read_bytes()
