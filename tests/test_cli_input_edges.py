@@ -258,3 +258,13 @@ def test_a_video_piped_to_infer_dash_names_the_verbs_not_the_api(cnn_model):  # 
     assert done.returncode == EXIT_INPUT
     assert last.startswith("fer-edge: error: standard input is a video (MP4/MOV), not an image"), last
     assert "fer_edge." not in last and "fer-edge webcam --source FILE" in last
+
+
+def test_a_file_url_is_the_local_file_not_a_stream(tmp_path):
+    from fer_edge.runtime.sources import IMAGES as IMAGE_SOURCE, VIDEO, resolve_source
+
+    (tmp_path / "a b.mp4").write_bytes(b"")
+    (tmp_path / "c.jpg").write_bytes(b"")
+    spec = resolve_source(f"file://{tmp_path}/a%20b.mp4", default=VIDEO)
+    assert spec.kind == VIDEO and spec.capture_target == str(tmp_path / "a b.mp4")  # was a live stream dropping frames
+    assert resolve_source(f"FILE://{tmp_path}/c.jpg").kind == IMAGE_SOURCE

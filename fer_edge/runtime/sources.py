@@ -157,7 +157,11 @@ def resolve_source(source: Union[str, Path, int], default: str = IMAGES) -> Sour
                          "or a stream URL")
     if bare.isdigit():
         return SourceSpec(CAMERA, bare, index=int(bare))
-    if "://" in bare:
+    if bare.lower().startswith("file://"):  # a local file named as a URL (a browser's copy): the file itself,
+        from urllib.parse import unquote, urlparse  # not a live stream (which would drop frames to keep up)
+
+        typed = unquote(urlparse(bare).path)
+    elif "://" in bare:
         return SourceSpec(STREAM, bare, url=bare)
     src = os.path.expanduser(typed)
     p = Path(src)
