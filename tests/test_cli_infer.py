@@ -112,7 +112,7 @@ def test_all_inputs_bad(cnn_model, photos, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"fer-edge: error: image not found: {tmp_path / 'nope.jpg'}"
     assert main(["infer", str(photos / "notes.txt"), str(tmp_path / "x*.jpg"), "--model", str(cnn_model)]) == EXIT_INPUT
-    assert "no images match" in capsys.readouterr().err
+    assert "no images or videos match" in capsys.readouterr().err
 
 
 def test_model_errors(bad_models, sample_image, tmp_path, capsys):

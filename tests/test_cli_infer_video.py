@@ -133,3 +133,21 @@ def test_a_broken_video_gives_our_line_and_nothing_from_ffmpeg(command, tmp_path
     assert proc.returncode == EXIT_INPUT, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if "onnxruntime provider" not in line]
     assert errors == [f"fer-edge: error: cannot open video {bad}: not a video, or a codec OpenCV cannot read"]
+
+
+def test_a_pattern_collects_videos_as_well_as_images(cnn_model, clip, sample_image, tmp_path, capsys):  # noqa: F811
+    """`infer 'clips/*.mp4'` said "no images match": a pattern matched image files only."""
+    import shutil
+
+    video, _ = clip
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copyfile(video, folder / "b.mp4")
+    shutil.copyfile(sample_image, folder / "a.jpg")
+    assert main(["infer", str(folder / "*.mp4"), "--model", str(cnn_model), "--json"]) == EXIT_OK
+    doc = json.loads(capsys.readouterr().out)
+    assert [v["path"] for v in doc["videos"]] == [str(folder / "b.mp4")] and doc["images"] == []
+    assert main(["infer", str(folder / "*"), "--model", str(cnn_model), "--json"]) == EXIT_OK
+    doc = json.loads(capsys.readouterr().out)
+    assert [i["path"] for i in doc["images"]] == [str(folder / "a.jpg")]
+    assert [v["path"] for v in doc["videos"]] == [str(folder / "b.mp4")]

@@ -85,7 +85,7 @@ def test_errors_are_recorded_not_raised(tree):
     empty = resolve_source(str(tree / "empty"))
     assert empty.kind == IMAGES and empty.error == f"no images found in folder: {tree / 'empty'}"
     no_match = resolve_source(str(tree / "photos" / "*.gif"))
-    assert no_match.kind == IMAGES and no_match.error == f"no images match: {tree / 'photos' / '*.gif'}"
+    assert no_match.kind == IMAGES and no_match.error == f"no images or videos match: {tree / 'photos' / '*.gif'}"
 
 
 def test_bad_arguments():

@@ -179,8 +179,10 @@ def resolve_source(source: Union[str, Path, int], default: str = IMAGES) -> Sour
         kind = VIDEO if is_video_file(p) else IMAGES if is_image_file(p) else default
         return SourceSpec(kind, typed, (src,))
     if _GLOB_CHARS & set(src):
-        matches = sorted(m for m in glob.glob(src, recursive=True) if os.path.isfile(m) and is_image_file(m))
-        return SourceSpec(IMAGES, typed, tuple(matches), error=None if matches else f"no images match: {src}")
+        # a pattern collects images and videos alike (`infer 'clips/*.mp4'`); infer_inputs tells them apart
+        matches = sorted(m for m in glob.glob(src, recursive=True)
+                         if os.path.isfile(m) and (is_image_file(m) or is_video_file(m)))
+        return SourceSpec(IMAGES, typed, tuple(matches), error=None if matches else f"no images or videos match: {src}")
     if is_video_file(p) or IMAGE_SEQUENCE.search(p.name) or (default == VIDEO and not is_image_file(p)):
         return SourceSpec(VIDEO, typed, (src,))
     return SourceSpec(IMAGES, typed, (), error=f"image not found: {src}")
@@ -247,7 +249,7 @@ def infer_inputs(specs: Iterable[SourceSpec]) -> list[Source]:
                 add(spec.text, spec.error)
             root = _root_of(spec)
             for f in spec.paths:
-                add(f, root=root)
+                add(f, kind="video" if is_video_file(f) else "image", root=root)  # a pattern may match videos
         else:
             raise ValueError(f"infer takes images and videos, not {_WHAT[spec.kind]} ({spec.text})")
     return out
