@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator, Optional, Union
@@ -114,54 +115,62 @@ class LineFile:
     frame through a crash or a ``kill -9`` (``--jsonl``, ``--csv``), so they cannot be renamed into
     place at the end. Two guarantees instead:
 
-    - a symbolic link at ``path`` is replaced (removed, then the file created with ``O_NOFOLLOW``),
-      never written through;
-    - the file only ever holds whole lines: when a write fails (a full disk), it is cut back to
-      the end of the last line that was written whole, and the error is one
-      :func:`cannot_write` naming ``path`` (``what``: "CSV", "JSONL").
+    - a symbolic link at ``path`` to a regular file (or to nothing) is replaced (removed, then the
+      file created with ``O_NOFOLLOW``), never written through; a link to a pipe or a terminal
+      (``/dev/stdout``, ``>(jq .)``) is written to, as it is meant to be;
+    - a regular file only ever holds whole lines: when a write fails (a full disk), it is cut back
+      to the end of the last line written whole. The error is one
+      :class:`~fer_edge.errors.OutputError` naming ``path`` (``what``: "CSV", "JSONL"), which stops
+      the run: the file serves every input.
     """
 
     def __init__(self, path: PathLike, what: str, newline: Optional[str] = None):
         self.path = Path(path)
         self.what = what
         self._good = 0  # bytes on disk that end with a whole line
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         try:
-            if self.path.is_symlink():
+            if self.path.is_symlink() and (not self.path.exists() or self.path.is_file()):
                 self.path.unlink()
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            if not self.path.is_symlink():
+                flags |= getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(self.path, flags, 0o666)
+            self._regular = stat.S_ISREG(os.fstat(fd).st_mode)  # a pipe or a terminal cannot be cut back
         except OSError as exc:
             raise self._error(exc) from None
         self.file = os.fdopen(fd, "w", encoding="utf-8", newline=newline)
 
-    def _error(self, exc: OSError):
-        from .errors import InputError
+    def _error(self, exc: Union[OSError, str]):
+        from .errors import OutputError
 
-        return InputError(f"cannot write {self.what} {self.path}: {exc.strerror or exc}")
+        reason = exc if isinstance(exc, str) else (exc.strerror or str(exc))
+        return OutputError(f"cannot write {self.what} {self.path}: {reason}")
 
     def write(self, text: str) -> None:
         """Append ``text`` (whole lines) and flush it to the file; on failure, cut the file back to
         the lines written before and raise the one-line error (the file is closed then)."""
+        if self.file.closed:
+            raise self._error("an earlier write failed")
         try:
             self.file.write(text)
             self.file.flush()
-            self._good = self.file.tell()
         except OSError as exc:
             self._abandon()
             raise self._error(exc) from None
+        self._good += len(text.encode("utf-8"))
 
     def _abandon(self) -> None:
         """Close without the unwritten rest (its buffer may hold half a line), then cut back."""
         with contextlib.suppress(OSError, ValueError):
             self.file.close()
-        with contextlib.suppress(OSError, ValueError):
-            os.truncate(self.path, self._good)
+        if self._regular:
+            with contextlib.suppress(OSError, ValueError):
+                os.truncate(self.path, self._good)
 
     def close(self) -> None:
         if self.file.closed:
             return
         try:
-            self.file.flush()
-            self._good = self.file.tell()
             self.file.close()
         except OSError as exc:
             self._abandon()

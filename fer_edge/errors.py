@@ -54,6 +54,11 @@ class InputError(FerEdgeError, ValueError):
     cannot be written."""
 
 
+class OutputError(InputError):
+    """An output that serves the whole run (``--csv``, ``--jsonl``) cannot be written: unlike one
+    input's annotated copy, it stops the run (exit 3, as an :class:`InputError`)."""
+
+
 class UsageError(FerEdgeError, ValueError):
     """The command line asks for something it must not do (an output that would overwrite an
     input or a file that existed before the run); raised before anything is written."""

@@ -438,7 +438,8 @@ def test_a_full_disk_stops_the_annotated_video_at_once(tmp_path, sample_bgr, mon
     def filling(path):
         calls.append(path)
         st = real(path)
-        return SimpleNamespace(f_bavail=st.f_bavail if len(calls) < 5 else 0)
+        full = len(calls) >= 5
+        return SimpleNamespace(f_bavail=0 if full else st.f_bavail, f_bfree=0 if full else st.f_bfree)
 
     monkeypatch.setattr(sinks.os, "statvfs", filling)
     code = main(["webcam", "-q", "--source", str(clip), "--no-display", "--output", str(out / "o.mp4")])
@@ -453,3 +454,48 @@ def test_demo_that_cannot_write_its_annotated_copy_exits_3(tmp_path):
                        capture_output=True, text=True, env=cli_env(), timeout=120, preexec_fn=_small_file_limit)
     assert r.returncode == 3, r.stderr
     assert "File too large" in r.stderr and list((tmp_path / "ann").iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_jsonl_into_a_pipe_or_a_link_to_one_is_written_not_replaced(tmp_path, sample_image):  # noqa: F811
+    """`--jsonl /dev/stdout` and `--jsonl >(jq .)` name a pipe (through a link): it is written to."""
+    import threading
+
+    fifo = tmp_path / "p"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    r = _infer("-q", str(sample_image), "--jsonl", str(link))
+    reader.join(timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and json.loads(got[0])["faces"]
+
+
+def test_a_full_disk_under_jsonl_during_a_video_stops_the_run_in_one_line(tmp_path, sample_bgr):  # noqa: F811
+    """The shared --jsonl failing during a video was taken for a bad video, and the next write to the
+    closed file was a traceback."""
+    from fixtures_runtime import make_face_video
+
+    clip = tmp_path / "clip.mp4"
+    make_face_video(clip, sample_bgr, frames=60, size=(320, 240))
+    after = tmp_path / "after.jpg"
+    import cv2
+
+    cv2.imwrite(str(after), sample_bgr)
+    events = tmp_path / "f.jsonl"
+    r = _infer("-q", str(clip), str(after), "--jsonl", str(events), preexec=_small_file_limit)
+    assert r.returncode == 3, r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == f"fer-edge: error: cannot write JSONL {events}: File too large"
+    assert events.read_text().endswith("\n")
+
+
+def test_no_derived_output_may_replace_a_file_fer_edge_ships(tmp_path):
+    from fer_edge.cli.outputs import check_derived_outputs
+    from fer_edge.runtime.default_model import sample_image_path
+
+    with pytest.raises(UsageError, match="would overwrite the input"):
+        check_derived_outputs("--save-annotated", [sample_image_path()], [], overwrite=True)

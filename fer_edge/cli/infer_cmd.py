@@ -244,7 +244,7 @@ def _process_video(predictor, path: str, annotated: Optional[Path], top_k: int, 
     video file): its JSON entry (``summary``: what ``fer-edge webcam --json`` prints; ``frames``: what
     its ``--jsonl`` writes, with ``top_k``), ``error`` set when it cannot be opened or ends short of
     the frames it declares; and whether Ctrl-C stopped it (its entry holds the frames it got)."""
-    from ..errors import InputError
+    from ..errors import InputError, OutputError
     from ..runtime.frames import END_INTERRUPTED, END_TRUNCATED
     from ..runtime.stream import StreamOptions, run_stream
     from .exitcodes import for_ending
@@ -259,6 +259,8 @@ def _process_video(predictor, path: str, annotated: Optional[Path], top_k: int, 
                          frame_sinks=[frames, *sinks])
     try:
         summary = run_stream(predictor, path, opts)
+    except OutputError:  # --csv / --jsonl cannot be written: that stops the run, not this input alone
+        raise
     except InputError as exc:  # missing, not a video, unreadable codec: like an unreadable image
         entry["error"] = message(exc)
         return entry, False

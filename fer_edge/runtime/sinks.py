@@ -28,7 +28,8 @@ def _disk_full(path: Optional[Path]) -> bool:
         st = os.statvfs(path.parent)
     except OSError:
         return False
-    return st.f_bavail == 0
+    root = hasattr(os, "geteuid") and os.geteuid() == 0  # root may write into the reserved blocks
+    return (st.f_bfree if root else st.f_bavail) == 0
 
 
 class VideoSink:
@@ -187,8 +188,9 @@ class JsonlSink:
         self._f.write(jsonout.dumps(rec) + "\n")  # flushed: a crash or kill -9 still leaves every processed frame
 
     def failed(self, path: str, error: str) -> None:
-        """The line of an input that gave no frame at all (a video that cannot be opened, or that
-        ended short of its frames): ``{"path", "faces": [], "error"}``, as an unreadable image's."""
+        """The line of an input that failed (a video that cannot be opened, or one that ended short of
+        the frames it declares, after the lines of the frames it gave): ``{"path", "faces": [], "error"}``,
+        as an unreadable image's."""
         self._f.write(jsonout.dumps({"path": path, "faces": [], "error": error}) + "\n")
 
     def close(self) -> None:
