@@ -174,6 +174,9 @@ def test_pil_float_int_and_premultiplied_images(predictor, sample_bgr):  # noqa:
     sixteen = Image.fromarray(gray.astype(np.int32) * 257)  # mode I holding 16-bit values: was clipped white
     assert sixteen.mode == "I"
     _same(predictor.predict(sixteen), expected)
+    dark16 = Image.fromarray(gray.astype(np.uint16))  # a 16-bit image using 0..255 of its range: near black
+    assert dark16.mode.startswith("I;16")
+    assert predictor.predict(dark16) == []  # read as the file would be (cv2.imread), not refused as an array is
     la = Image.fromarray(sample_bgr[:, :, ::-1]).convert("RGBA").convert("La")  # PIL cannot convert La to L
     assert len(predictor.predict(la)) == 1
     with pytest.raises(InputError, match="empty"):

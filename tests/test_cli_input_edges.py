@@ -227,7 +227,7 @@ def test_a_pattern_given_to_webcam_speaks_of_videos(pattern, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     assert main(["webcam", "--no-display", "--source", pattern]) == EXIT_USAGE
     last = _last_line(capsys.readouterr().err)
-    assert last.startswith(f"fer-edge: error: {pattern} is a file-name pattern, not a video: "), last
+    assert last.startswith(f"fer-edge: error: {pattern} is a file-name pattern: a video source is one video file"), last
     assert "no images" not in last
 
 
@@ -268,3 +268,35 @@ def test_a_file_url_is_the_local_file_not_a_stream(tmp_path):
     spec = resolve_source(f"file://{tmp_path}/a%20b.mp4", default=VIDEO)
     assert spec.kind == VIDEO and spec.capture_target == str(tmp_path / "a b.mp4")  # was a live stream dropping frames
     assert resolve_source(f"FILE://{tmp_path}/c.jpg").kind == IMAGE_SOURCE
+
+
+@pytest.mark.parametrize("url", ["file://", "file://photo.jpg", "file://host/x.jpg"])
+def test_a_file_url_without_a_local_path_is_refused(url):
+    from fer_edge.runtime.sources import resolve_source
+
+    with pytest.raises(UsageError, match="names no local file"):
+        resolve_source(url)  # `file://` decoded to "": the current folder was searched
+
+
+def test_analyze_images_leaves_out_the_videos_a_pattern_matches(tmp_path, sample_image, cnn_model):  # noqa: F811
+    import fer_edge
+
+    shutil.copyfile(sample_image, tmp_path / "a.jpg")
+    (tmp_path / "b.mp4").write_bytes(b"\0" * 64)
+    result = fer_edge.analyze_images(str(tmp_path / "*"), cnn_model, detector="none")
+    assert [os.path.basename(r.path) for r in result.results] == ["a.jpg"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_process_path_of_a_named_pipe_does_not_wait_for_a_writer(tmp_path, cnn_model):  # noqa: F811
+    import subprocess
+
+    from conftest import cli_env
+
+    fifo = tmp_path / "f.jpg"
+    os.mkfifo(fifo)
+    code = ("import sys, fer_edge; r = fer_edge.Predictor(sys.argv[1]).process_path(sys.argv[2]); "
+            "print(r.error)")
+    done = subprocess.run([sys.executable, "-c", code, str(cnn_model), str(fifo)], capture_output=True, text=True,
+                          env=cli_env(), timeout=60)
+    assert done.returncode == 0 and done.stdout.strip(), done.stderr

@@ -62,7 +62,9 @@ def check_derived_outputs(option: str, targets: Sequence[PathLike], inputs: Iter
     existed before the run (unless ``overwrite``). The message names the first such file and
     counts the others; ``remedy`` is what to do instead (where ``option`` names a file, not a
     folder: "choose another file")."""
-    index = InputIndex(inputs)
+    from ..runtime.default_model import packaged_files
+
+    index = InputIndex([*inputs, *packaged_files()])  # the files fer-edge ships are never replaced either
     clash = [(t, hit) for t in targets if (hit := index.find(t)) is not None]
     if clash:
         t, hit = clash[0]

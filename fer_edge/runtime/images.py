@@ -102,14 +102,15 @@ def analyze_images(
     else:
         raise TypeError(f"sources must be an image file, a folder, a glob pattern or a list of them, "
                         f"got {type(sources).__name__}")
-    found = infer_inputs([resolve_source(s, default=IMAGE_SOURCE) for s in items])
-    predictor = Predictor(model, max_faces=max_faces, device=device, max_pixels=max_pixels,
-                          **({} if detector is None else {"detector": detector, "detector_model": detector_model}))
-    if any(s.kind == "video" for s in found):
+    specs = [resolve_source(s, default=IMAGE_SOURCE) for s in items]
+    named_video = next((s.text for s in specs if s.kind == "video"), None)
+    if named_video is not None:  # a video named as such; one a pattern matches is left to analyze_video
         from ..errors import InputError
 
-        video = next(s.path for s in found if s.kind == "video")
-        raise InputError(f"{video} is a video: use fer_edge.analyze_video")
+        raise InputError(f"{named_video} is a video: use fer_edge.analyze_video")
+    found = [s for s in infer_inputs(specs) if s.kind != "video"]
+    predictor = Predictor(model, max_faces=max_faces, device=device, max_pixels=max_pixels,
+                          **({} if detector is None else {"detector": detector, "detector_model": detector_model}))
     frames = ImageFrames([s.path for s in found], max_pixels, errors={s.path: s.error for s in found if s.error})
     results = _Results()
     table = CsvSink(Path(csv), predictor.model.classes, paths=True) if csv else None

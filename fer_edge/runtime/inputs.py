@@ -81,8 +81,11 @@ def image_from_path(path: Path, max_pixels: Optional[int] = MAX_PIXELS) -> np.nd
 
 
 def _video_in_file(path: Path) -> Optional[str]:
-    """The video container ``path`` starts like (:func:`~.encoded.video_format`), or None."""
+    """The video container ``path`` starts like (:func:`~.encoded.video_format`), or None. Only a
+    regular file is looked into: opening a named pipe would wait for a writer."""
     try:
+        if not path.is_file():
+            return None
         with open(path, "rb") as f:
             return video_format(f.read(16))
     except OSError:
@@ -99,7 +102,7 @@ def to_images(images: Sequence[ImageInput], max_pixels: Optional[int] = MAX_PIXE
         except InputError as exc:
             if len(images) == 1:
                 raise
-            raise InputError(f"image {i} of {len(images)}: {exc}") from None
+            raise type(exc)(f"image {i} of {len(images)}: {exc.message}", remedies=exc.remedies) from None
         except TypeError as exc:
             if len(images) == 1:
                 raise
@@ -116,8 +119,8 @@ def _from_pil(image: Any) -> np.ndarray:
         pass
     if image.width == 0 or image.height == 0:
         raise InputError(f"image is empty ({image.width}x{image.height} PIL image)")
-    if image.mode.startswith("I;16"):  # 16-bit gray PNG / TIFF: scaled to 8 bits, as for the file itself
-        return as_bgr_or_gray(np.asarray(image).astype(np.uint16))
+    if image.mode.startswith("I;16"):  # 16-bit gray PNG / TIFF: scaled to 8 bits, as cv2.imread does for the file
+        return np.ascontiguousarray((np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8))
     if image.mode == "I":  # 32-bit integers: how Pillow opens many 16-bit gray files; else 0..255 values
         values = np.asarray(image)
         if values.size and int(values.max()) > 255 and int(values.min()) >= 0 and int(values.max()) <= 65535:

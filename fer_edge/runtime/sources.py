@@ -33,7 +33,7 @@ from typing import Iterable, Optional, Union
 
 import numpy as np
 
-from ..errors import InputError, UsageError, printable
+from ..errors import InputError, UsageError, excerpt, printable
 from .imagesize import MAX_PIXELS, TIFF_FLOAT, TIFF_SAMPLE_FORMAT, check_pixels, tiff_fields
 from .quiet import QuietOpenCV
 
@@ -160,7 +160,10 @@ def resolve_source(source: Union[str, Path, int], default: str = IMAGES) -> Sour
     if bare.lower().startswith("file://"):  # a local file named as a URL (a browser's copy): the file itself,
         from urllib.parse import unquote, urlparse  # not a live stream (which would drop frames to keep up)
 
-        typed = unquote(urlparse(bare).path)
+        url = urlparse(bare)
+        typed = unquote(url.path)
+        if url.netloc not in ("", "localhost") or not typed.strip():
+            raise UsageError(f"{excerpt(bare)} names no local file: write file:///path/to/file (or the path itself)")
     elif "://" in bare:
         return SourceSpec(STREAM, bare, url=bare)
     src = os.path.expanduser(typed)
@@ -217,11 +220,9 @@ def require_kind(spec: SourceSpec, *kinds: str) -> SourceSpec:
             what = "a folder of images" if spec.paths else "a folder"
         elif os.path.exists(typed) and spec.error is None:
             what = "an image"
-        elif spec.paths:
-            what = "a pattern of image files"
-        elif _GLOB_CHARS & set(typed):
-            raise UsageError(f"{spec.text} is a file-name pattern, not a video: a video source is one video file, "
-                             "a camera index or a stream URL (patterns collect image files)")
+        elif _GLOB_CHARS & set(typed):  # matched or not: a pattern is for fer-edge infer, which takes many files
+            raise UsageError(f"{spec.text} is a file-name pattern: a video source is one video file, a camera index "
+                             f"or a stream URL (patterns are for `fer-edge infer`)")
         else:
             raise InputError(spec.error or f"image not found: {typed}")
         raise WrongSourceKind(spec.text, f"{what}, not a video, camera or stream", "images")

@@ -156,8 +156,9 @@ def check_plot_path(path: Union[str, Path], needed_by: str = "the timeline plot"
     from .sinks import check_output_path
 
     out = Path(path).expanduser()
+    if not out.is_dir():
+        figure_format(out)  # before check_output_path creates the folder
     check_output_path(out, "plot")
-    figure_format(out)
     return out
 
 
