@@ -45,6 +45,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -205,12 +206,13 @@ def main() -> None:
     args = p.parse_args()
 
     out_dir = Path(os.environ.get("OUT") or sys.exit("set OUT to the folder whose files come back"))
-    work = Path(os.environ.get("WORK", "/tmp/fer-work"))  # the CSVs, written once, are kept for a later call
-    # each call's runs and results in a folder of their own: a second call on the same machine must not
-    # meet the first one's runs (train refuses an --out that holds one) nor pack its results
-    call = work / time.strftime("call-%Y%m%d-%H%M%S")
+    work = Path(os.environ.get("WORK", "/tmp/fer-work"))  # the CSVs, written once, serve every later run
+    # each run's trainings and results in a folder of their own: a second run on the same machine must not
+    # meet the first one's (train refuses an --out that holds one) nor pack its results
+    work.mkdir(parents=True, exist_ok=True)
+    call = Path(tempfile.mkdtemp(prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=work))
     res_root = call / "results"
-    for d in (out_dir, work, res_root):
+    for d in (out_dir, res_root):
         d.mkdir(parents=True, exist_ok=True)
     jobs = [Job.parse(s) for s in args.job]
     csv, ferplus_csv = setup(Path(args.data_dir), work)

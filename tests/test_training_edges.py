@@ -64,6 +64,16 @@ def test_resume_takes_the_run_folder_however_it_is_spelled_or_wherever_it_moved(
     assert log_rows(tmp_path / "moved") == 5 and not (tmp_path / "r").exists()
 
 
+def test_a_moved_run_resumes_with_the_init_it_imported_into_its_folder(run, data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "--checkpoint", str(run / "best.pt"), "--out", "init.onnx", "--data", str(data)]) == EXIT_OK
+    assert train(data, "r", "--init", "init.onnx") == EXIT_OK
+    assert (tmp_path / "r" / "imported" / "init.pt").is_file()
+    shutil.move("r", "moved")
+    assert resume("moved", "--epochs", 2) == EXIT_OK  # its config named r/imported/init.pt
+    assert log_rows(tmp_path / "moved") == 2
+
+
 def test_resume_still_refuses_a_changed_setting(run, tmp_path, capsys):
     r = tmp_path / "r"
     shutil.copytree(run, r)
@@ -268,8 +278,9 @@ def test_a_failed_overwrite_keeps_the_files_it_did_not_replace(run, data, tmp_pa
 
     monkeypatch.setattr(quantize, "quantize_int8", failing)
     assert main(["export", "--checkpoint", str(run / "best.pt"), "--out", str(out / "m.onnx"), "--data", str(data),
-                 "--int8", "--overwrite"]) == EXIT_INPUT
+                 "--int8", "--fp16", "--overwrite"]) == EXIT_INPUT  # m.fp16.onnx is one of its targets
     assert _files(out) == ["m.fp16.onnx"]
+    assert (out / "m.fp16.onnx").read_bytes() == b"an earlier export's"
 
 
 def _bad_csv(data: Path, folder: Path) -> Path:
@@ -346,4 +357,6 @@ def test_resume_help_lists_the_options_a_resume_may_change():
 
     verbs = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     resume_help = next(a.help for a in verbs.choices["train"]._actions if "--resume" in a.option_strings)
+    for option in ("--epochs", "--patience", "--data", "--threads", "--time-budget"):  # --time-budget was left out
+        assert option in resume_help, resume_help
     assert all(f"--{k.replace('_', '-')}" in resume_help for k in RESUME_OVERRIDES), resume_help

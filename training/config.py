@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from .augment_config import DEFAULT_AUGMENT
@@ -95,6 +96,17 @@ class TrainConfig:
         for k in RESUME_OVERRIDES:
             if k in given:
                 setattr(cfg, k, given[k])
+
+        def moved(path: Optional[str]) -> Optional[str]:
+            """A file of the run's own folder (an --init or --teacher imported into OUT/imported/) where
+            the folder is now."""
+            try:
+                return str(Path(out) / Path(path).relative_to(cfg.out)) if path and cfg.out else path
+            except ValueError:
+                return path
+
+        cfg.init = moved(cfg.init)
+        cfg.teacher = [moved(t) for t in cfg.teacher] if cfg.teacher else cfg.teacher
         cfg.out = str(out)
         return cfg
 
