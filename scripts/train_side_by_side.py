@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-PART_BYTES = 15 * 1024 * 1024  # a returned file may be 16 MiB
+PART_BYTES = 15 * 1024 * 1024  # results are moved in files of at most 16 MiB
 SMALL_ONNX = 8_000_000
 FER_EDGE = [sys.executable, "-m", "fer_edge"]  # the CLI of the Python this runs under, PATH or not
 STARTUP_S = 30  # a trainer's own start (imports, CUDA, reading the CSV), outside its --time-budget
