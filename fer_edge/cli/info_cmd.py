@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
     from .exitcodes import Exit, help_line
 
     p = subparsers.add_parser("info", aliases=["doctor"], help=HELP,
-                              description=HELP + ". " + help_line(Exit.OK, Exit.FAILURE, Exit.DEVICE))
+                              description=HELP + ". " + help_line(Exit.OK, Exit.FAILURE, Exit.USAGE, Exit.DEVICE))
     add_json_option(p)
     add_device_option(p, "device to check: auto, cpu, cuda, cuda:N, tensorrt (default: auto); exit 5 when it is unavailable")
     p.set_defaults(func=run)
