@@ -18,23 +18,7 @@ from fer_edge.errors import ModelError
 from fer_edge.runtime.model import FerModel
 from fixtures_runtime import sample_image, write_model  # noqa: F401
 
-EXIT_MODEL = 4
-
-
-@pytest.fixture
-def face_png(tmp_path):
-    import cv2
-
-    path = tmp_path / "face.png"
-    cv2.imwrite(str(path), np.random.default_rng(0).integers(0, 255, (48, 48), dtype=np.uint8))
-    return path
-
-
-def _one_line(r) -> str:
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert "Traceback" not in r.stderr
-    return lines[0]
+from test_broken_models import EXIT_MODEL, _one_line, face_png  # noqa: F401  (the same face and one-line check)
 
 
 def _metadata(**changes) -> str:
