@@ -364,13 +364,9 @@ def _check_run_outputs(cfg, resume: bool, imports: Iterable[Path] = ()) -> None:
         files += [out / epoch_file(e) for e in range(1, cfg.epochs + 1)]
     inputs = [p for p in (cfg.data, cfg.ferplus, cfg.init, *(cfg.teacher or [])) if p]
     check_derived_outputs("--out", files + list(imports), inputs, overwrite=True)  # never an input
-    if resume:
-        return
-    there = [f for f in files if os.path.lexists(f)]
-    if there:
-        more = f" (and {len(there) - 1} more)" if len(there) > 1 else ""
-        raise UsageError(f"--out would overwrite {there[0]}, which existed before this run{more}; choose another "
-                         "--out (an empty or new folder)")
+    # nor, unless resumed, a file already there (train has no --overwrite: the remedy is another folder)
+    check_derived_outputs("--out", files, [], overwrite=resume, remedy="choose another --out (an empty or new folder)",
+                          overwrite_hint=None)
 
 
 def _is_import(model: str) -> bool:

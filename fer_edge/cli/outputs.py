@@ -42,13 +42,14 @@ def check_named_outputs(outputs: Mapping[str, Optional[PathLike]], inputs: Itera
     """Refuse named outputs (``{"--output": path, "--jsonl": path}``; None = not asked for)
     that are one of ``inputs``, that name the same file as another output, or are folders
     (:func:`fer_edge.samefile.first_clash`, worded with the flags)."""
-    clash = first_clash(outputs, inputs, folders=True)
+    from ..runtime.default_model import packaged_files
+
+    shipped = packaged_files()  # never replaced either, whether or not the command reads them
+    clash = first_clash(outputs, [*inputs, *map(str, shipped)], folders=True)
     if clash is None:
         return
     if clash.kind == "input":
-        from ..runtime.default_model import packaged_files
-
-        what = "a file fer-edge ships" if Path(str(clash.other)) in packaged_files() else "one of the inputs"
+        what = "a file fer-edge ships" if Path(str(clash.other)) in shipped else "one of the inputs"
         raise UsageError(f"{clash.name} {clash.path} is {what} ({clash.other}); writing it would destroy it: "
                          "choose another file")
     if clash.kind == "folder":
@@ -56,12 +57,17 @@ def check_named_outputs(outputs: Mapping[str, Optional[PathLike]], inputs: Itera
     raise UsageError(f"{clash.name} and {clash.other} both name {clash.path}; give each output its own file")
 
 
+#: What a derived output's refusal adds for a verb that has ``--overwrite``.
+OVERWRITE_HINT = "pass --overwrite to replace files from an earlier run"
+
+
 def check_derived_outputs(option: str, targets: Sequence[PathLike], inputs: Iterable[PathLike],
-                          overwrite: bool = False, remedy: str = "choose an empty folder") -> None:
+                          overwrite: bool = False, remedy: str = "choose an empty folder",
+                          overwrite_hint: Optional[str] = OVERWRITE_HINT) -> None:
     """Refuse, before anything is written, derived output files that are an input, or that
     existed before the run (unless ``overwrite``). The message names the first such file and
     counts the others; ``remedy`` is what to do instead (where ``option`` names a file, not a
-    folder: "choose another file")."""
+    folder: "choose another file"), then ``overwrite_hint`` (None for a verb without ``--overwrite``)."""
     from ..runtime.default_model import packaged_files
 
     index = InputIndex([*inputs, *packaged_files()])  # the files fer-edge ships are never replaced either
@@ -76,7 +82,7 @@ def check_derived_outputs(option: str, targets: Sequence[PathLike], inputs: Iter
     if existing:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
         raise UsageError(f"{option} would overwrite {existing[0]}, which existed before this run{more}; "
-                         f"{remedy}, or pass --overwrite to replace files from an earlier run")
+                         f"{remedy}" + (f", or {overwrite_hint}" if overwrite_hint else ""))
 
 
 class AppearedDuringRun(UsageError):
@@ -111,18 +117,16 @@ def named_outputs(args: object) -> dict[str, Optional[str]]:
 
 def named_inputs(args: object) -> list[str]:
     """The files ``args`` reads: model, detector model, and sources that are existing files
-    (a camera index or a URL is not a file), and every file fer-edge ships (the packaged model
-    ``--model default`` names, the face detector it uses without ``--detector-model``: see
-    :func:`~fer_edge.runtime.default_model.packaged_files`)."""
-    from ..runtime.default_model import packaged_files
-
+    (a camera index or a URL is not a file). The files fer-edge ships (the packaged model
+    ``--model default`` names, the face detector it uses without ``--detector-model``) are added
+    by :func:`check_named_outputs` itself."""
     found: list[str] = []
     for d in NAMED_INPUTS:
         value = getattr(args, d, None)
         for v in value if isinstance(value, (list, tuple)) else [value]:
             if v is not None and str(v) and _is_file(Path(str(v)).expanduser()):
                 found.append(str(v))
-    return found + [str(p) for p in packaged_files()]
+    return found
 
 
 def _is_file(path: Path) -> bool:
