@@ -82,6 +82,11 @@ def temp_beside(path: PathLike) -> Path:
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 
 
+def use_suffix(suffixes) -> str:
+    """``use a .png or .pdf file name``: what every check of an output's suffix tells the user."""
+    return f"use a {' or '.join(suffixes)} file name"
+
+
 def figure_format(path: PathLike) -> str:
     """The image format a plot named ``path`` is written in: its suffix, one of
     :data:`FIGURE_SUFFIXES`; else an :class:`~fer_edge.errors.InputError` (exit 3) naming the file,
@@ -90,7 +95,7 @@ def figure_format(path: PathLike) -> str:
 
     suffix = Path(path).suffix.lower()
     if suffix not in FIGURE_SUFFIXES:
-        raise InputError(f"cannot write the plot {path}: use a {' or '.join(FIGURE_SUFFIXES)} file name")
+        raise InputError(f"cannot write the plot {path}: {use_suffix(FIGURE_SUFFIXES)}")
     return suffix.lstrip(".")
 
 
@@ -255,4 +260,4 @@ def finish(tmp: PathLike, path: PathLike, replace: bool = True) -> None:
     os.unlink(tmp)
 
 
-__all__ = ["cannot_write", "LineFile", "open_atomic", "write_bytes", "current_umask", "write_text", "temp_beside", "FIGURE_SUFFIXES", "figure_format", "save_figure", "output_text", "write_failure", "finish"]
+__all__ = ["cannot_write", "LineFile", "open_atomic", "write_bytes", "current_umask", "write_text", "temp_beside", "FIGURE_SUFFIXES", "use_suffix", "figure_format", "save_figure", "output_text", "write_failure", "finish"]

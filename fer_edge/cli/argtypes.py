@@ -13,6 +13,7 @@ import argparse
 import math
 from typing import Any, Callable, Optional
 
+from ..atomic import use_suffix
 from ..errors import excerpt, printable
 
 
@@ -155,7 +156,7 @@ def file_with_suffix(*suffixes: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         non_empty(text)
         if not text.lower().endswith(wanted):
-            raise argparse.ArgumentTypeError(f"{_quoted(text)}: use a {' or '.join(wanted)} file name")
+            raise argparse.ArgumentTypeError(f"{_quoted(text)}: {use_suffix(wanted)}")
         return text
 
     parse.__name__ = f"{'/'.join(wanted)} file"

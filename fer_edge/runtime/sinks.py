@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from .. import jsonout
-from ..atomic import LineFile
+from ..atomic import LineFile, use_suffix
 
 
 def _disk_full(path: Optional[Path]) -> bool:
@@ -146,7 +146,7 @@ def check_output_path(path: Optional[Path], what: str) -> None:
     if p.is_dir():
         raise InputError(f"cannot write {what} {path}: it is a folder")
     if what == "video" and p.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
-        raise InputError(f"cannot write video {path}: use a .mp4 or .avi file name")
+        raise InputError(f"cannot write video {path}: {use_suffix(VIDEO_OUTPUT_SUFFIXES)}")
     blocker = next((a for a in p.parents if a.exists() and not a.is_dir()), None)
     if blocker is not None:
         raise InputError(f"cannot write {what} {path}: {blocker} is a file, not a folder")
