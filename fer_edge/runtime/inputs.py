@@ -99,14 +99,13 @@ def to_images(images: Sequence[ImageInput], max_pixels: Optional[int] = MAX_PIXE
     for i, im in enumerate(images):
         try:
             out.append(to_image(im, max_pixels))
-        except InputError as exc:
+        except (InputError, TypeError) as exc:
             if len(images) == 1:
                 raise
-            raise type(exc)(f"image {i} of {len(images)}: {exc.message}", remedies=exc.remedies) from None
-        except TypeError as exc:
-            if len(images) == 1:
-                raise
-            raise TypeError(f"image {i} of {len(images)}: {exc}") from None
+            where = f"image {i} of {len(images)}"
+            if isinstance(exc, InputError):
+                raise type(exc)(f"{where}: {exc.message}", remedies=exc.remedies) from None
+            raise TypeError(f"{where}: {exc}") from None
     return out
 
 

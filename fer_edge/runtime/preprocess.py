@@ -62,19 +62,19 @@ def as_bgr_or_gray(image: np.ndarray) -> np.ndarray:
         raise InputError("image is int8, which cannot hold 0..255; pass a uint8 image")
     if img.dtype.kind == "f" and not np.isfinite(img).all():
         raise InputError("image has NaN or infinite values")
-    top = float(img.max())
+    top, low = float(img.max()), float(img.min())  # each a pass over the image: read once
     if img.dtype == np.uint16:
         if 0 < top <= 255:
             raise InputError("image is 16-bit but every value lies in 0..255: 8-bit data in a 16-bit array? "
                              "pass image.astype(np.uint8), or a 16-bit image over its full range")
         return np.ascontiguousarray((img >> 8).astype(np.uint8))
     if 0.0 < top < 2.0:
-        raise InputError(f"image values lie in {min(0.0, float(img.min())):.3g}..{top:.3g} (0..1 data?); fer-edge takes 0..255 "
+        raise InputError(f"image values lie in {min(0.0, low):.3g}..{top:.3g} (0..1 data?); fer-edge takes 0..255 "
                          "(pass image * 255, or a uint8 image)")
-    if img.dtype.kind == "i" and int(img.min()) < 0:
-        raise InputError(f"image has negative values (down to {int(img.min())}); fer-edge takes 0..255")
-    if img.dtype.kind == "f" and (float(img.min()) < -FLOAT_OVERSHOOT or np.count_nonzero(img < -8) > img.size // 4):
-        raise InputError(f"image has negative values (down to {float(img.min()):.3g}); fer-edge takes 0..255 "
+    if img.dtype.kind == "i" and low < 0:
+        raise InputError(f"image has negative values (down to {int(low)}); fer-edge takes 0..255")
+    if img.dtype.kind == "f" and (low < -FLOAT_OVERSHOOT or np.count_nonzero(img < -8) > img.size // 4):
+        raise InputError(f"image has negative values (down to {low:.3g}); fer-edge takes 0..255 "
                          "(not mean-subtracted or -1..1 data)")
     return np.ascontiguousarray(np.clip(np.rint(img), 0, 255).astype(np.uint8))
 
