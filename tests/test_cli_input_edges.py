@@ -121,12 +121,11 @@ EMPTY = [
 
 @pytest.mark.parametrize("argv,option", EMPTY, ids=[" ".join(a) for a, _ in EMPTY])
 def test_an_empty_option_value_is_a_usage_error(argv, option, capsys, tmp_path, monkeypatch):
+    from test_cli_validation import option_error
+
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == EXIT_USAGE
-    last = _last_line(capsys.readouterr().err)
-    assert last.startswith(f"fer-edge {argv[0]}: error: argument {option}") and "an empty path" in last, last
+    last = option_error(argv, option, capsys)
+    assert "an empty path" in last, last
     assert list(tmp_path.iterdir()) == []  # nothing written into the current folder
 
 

@@ -47,8 +47,9 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("argv,option", BAD, ids=[" ".join(a) for a, _ in BAD])
-def test_bad_option_values_are_usage_errors(argv, option, capsys):
+def option_error(argv, option: str, capsys) -> str:
+    """Run ``argv``, which must end as argparse ends a bad ``option`` value (exit 2, its one line last,
+    no traceback); that line."""
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
@@ -56,6 +57,12 @@ def test_bad_option_values_are_usage_errors(argv, option, capsys):
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"fer-edge {argv[0]}: error: argument {option}"), err
     assert "Traceback" not in err
+    return last
+
+
+@pytest.mark.parametrize("argv,option", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_option_values_are_usage_errors(argv, option, capsys):
+    option_error(argv, option, capsys)
 
 
 
